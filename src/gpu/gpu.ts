@@ -131,7 +131,7 @@ export class Gpu {
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #uniformChunks: GPUBuffer[] = [];
-  #uniformData: Uint8Array[] = [];
+  #uniformData: Uint8Array<ArrayBuffer>[] = [];
   #uniformSlots = 0;
   #uniformStride: number;
   #dummies: GPUBuffer[] = [];
@@ -218,13 +218,13 @@ export class Gpu {
   /** Overwrites a tensor's contents from a typed array (queue-ordered before the current step). */
   write(t: Tensor, data: Float32Array | Int32Array | Uint32Array): void {
     this.#assertAlive();
-    let bytes: Uint8Array;
+    let bytes: Uint8Array<ArrayBuffer>;
     if (t.dtype === "f16") {
       const h = new Float16Array(Math.ceil(data.length / 2) * 2);
       h.set(data as unknown as ArrayLike<number>);
       bytes = new Uint8Array(h.buffer);
     } else {
-      bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     }
     if (bytes.byteLength > t.byteLength + 3) {
       throw new RangeError(`write: ${data.length} values exceed tensor of shape [${t.shape}]`);

@@ -95,6 +95,21 @@ export class Tensor {
     });
   }
 
+  /**
+   * Returns a non-owning view of `numel(shape)` elements starting at element `offset`.
+   * (Binding a view needs `offset * bytes` aligned to `minStorageBufferOffsetAlignment`;
+   * copies need 4-byte alignment only.)
+   */
+  view(shape: readonly number[], offset = 0): Tensor {
+    if (offset < 0 || offset + numel(shape) > this.size) {
+      throw new RangeError(`view: [${shape}] at ${offset} exceeds tensor of ${this.size}`);
+    }
+    return new Tensor(this.gpu, this.buffer, shape, this.dtype, {
+      byteOffset: this.byteOffset + offset * DTYPE_BYTES[this.dtype],
+      owned: false,
+    });
+  }
+
   /** Copies the tensor to the CPU (flushes pending GPU work first). */
   read(): Promise<TypedArrayFor<DType>> {
     return this.gpu.read(this);

@@ -81,7 +81,7 @@ export function sumAll(
  * ```
  */
 export function ratio(stats: Tensor): Tensor {
-  expectSize("ratio", "stats", stats, 2);
+  if (stats.size < 2) throw new RangeError(`ratio: stats has ${stats.size} < 2 elements`);
   const out = stats.gpu.empty([1]);
   stats.gpu.dispatch(REDUCE, "ratio", {
     uniforms: new Uniforms().u32(0),

@@ -16,3 +16,32 @@ export const MATMUL_TEX: KernelSpec = {
   shader: "matmul_tex",
   bindings: ["read", "read", "rw", "storage-texture", "texture", "texture"],
 };
+/** `shaders/layernorm.wgsl`: x, gamma, beta, dy, out, mean, rstd. */
+export const LAYERNORM: KernelSpec = {
+  shader: "layernorm",
+  bindings: ["read", "read", "read", "read", "rw", "rw", "rw"],
+};
+/** `shaders/attention.wgsl`: q, k, v, valid, dout, lse, delta, out. */
+export const ATTENTION: KernelSpec = {
+  shader: "attention",
+  bindings: ["read", "read", "read", "read", "read", "rw", "read", "rw"],
+};
+/** `shaders/cross_entropy.wgsl`: logits, target, valid, cw, g, total, stats, out. */
+export const CROSS_ENTROPY: KernelSpec = {
+  shader: "cross_entropy",
+  bindings: ["read", "read", "read", "read", "read", "read", "rw", "rw"],
+};
+/** `shaders/pointwise_loss.wgsl`: pred, target, valid, g, total, stats, out. */
+export const POINTWISE_LOSS: KernelSpec = {
+  shader: "pointwise_loss",
+  bindings: ["read", "read", "read", "read", "read", "rw", "rw"],
+};
+/** `shaders/movement.wgsl`: src, idx, mask, out, rank, fwd, inv, count. */
+export const MOVEMENT: KernelSpec = {
+  shader: "movement",
+  bindings: ["read", "read", "read", "rw", "rw", "rw", "rw", "rw"],
+};
+/** `shaders/random.wgsl`: out. */
+export const RANDOM: KernelSpec = { shader: "random", bindings: ["rw"] };
+/** `shaders/adamw.wgsl`: grad, sumsq, param, m, v. */
+export const ADAMW: KernelSpec = { shader: "adamw", bindings: ["read", "read", "rw", "rw", "rw"] };

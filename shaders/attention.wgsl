@@ -1,0 +1,196 @@
+// Multi-head scaled dot-product attention with a key-validity mask, streaming ("flash") form:
+// one pass over the keys with an online softmax, saving the per-row log-sum-exp (LSE) so the
+// backward pass recomputes probabilities instead of storing the (Nq x Nk) matrix.
+// Covers self-attention (q, k, v are column blocks of one fused qkv tensor), cross-attention
+// (queries and keys from different sets, Nq != Nk) and class attention (Nq = 1).
+//
+// Layout: row r of set s holds all heads: element (b, i, h, d) of q is
+//   q[(b * nq + i) * q_stride + q_offset + h * HD4 + d]   (vec4 units; d < HD4 = head_dim / 4)
+// A fully masked query row (no valid key) gets output 0, LSE = -inf sentinel, gradients 0.
+//
+// Bindings (group 0):
+//   0 p      uniform  P
+//   1 q      read     array<vec4f>  queries (delta: the forward output o)
+//   2 k      read     array<vec4f>  keys
+//   3 v      read     array<vec4f>  values
+//   4 valid  read     array<u32>    (batch, nk) 1 = real key; read when p.has_mask == 1
+//   5 dout   read     array<vec4f>  (batch, nq, heads*HD4) upstream gradient, dense
+//   6 lse    rw       array<f32>    (batch, heads, nq): forward writes LSE; delta writes delta
+//   7 delta  read     array<f32>    (batch, heads, nq) rowsum(dout * o) per head
+//   8 out    rw       array<vec4f>  forward: o; backward_q: dq; backward_kv: dk and dv
+// Grid: one invocation per (b, h, query row) or (b, h, key row), 64 per workgroup, x/y folded.
+
+override HD4: u32 = 8u;   // head_dim / 4 (head_dim must be a multiple of 4, at most 128)
+const NEG_INF: f32 = -3.0e38;
+
+struct P {
+  batch: u32,
+  nq: u32,
+  nk: u32,
+  heads: u32,
+  q_stride: u32,
+  q_offset: u32,
+  k_stride: u32,
+  k_offset: u32,
+  v_stride: u32,
+  v_offset: u32,
+  o_stride: u32,
+  o_offset: u32,
+  o2_offset: u32,   // backward_kv: where dv goes (dk goes to o_offset)
+  has_mask: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;
+@group(0) @binding(2) var<storage, read> k: array<vec4f>;
+@group(0) @binding(3) var<storage, read> v: array<vec4f>;
+@group(0) @binding(4) var<storage, read> valid: array<u32>;
+@group(0) @binding(5) var<storage, read> dout: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(7) var<storage, read> delta: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<vec4f>;
+
+fn key_ok(b: u32, j: u32) -> bool {
+  return p.has_mask == 0u || valid[b * p.nk + j] != 0u;
+}
+
+fn index(gid: vec3u, nwg: vec3u) -> u32 {
+  return gid.x + gid.y * nwg.x * 64u;
+}
+
+@compute @workgroup_size(64)
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = index(gid, nwg);
+  if (idx >= p.batch * p.heads * p.nq) { return; }
+  let i = idx % p.nq;
+  let h = (idx / p.nq) % p.heads;
+  let b = idx / (p.nq * p.heads);
+  let qb = (b * p.nq + i) * p.q_stride + p.q_offset + h * HD4;
+  var qv: array<vec4f, 32>;
+  var acc: array<vec4f, 32>;
+  for (var d = 0u; d < HD4; d++) {
+    qv[d] = q[qb + d] * p.scale;
+    acc[d] = vec4f(0.0);
+  }
+  var m = NEG_INF;
+  var l = 0.0;
+  for (var j = 0u; j < p.nk; j++) {
+    if (!key_ok(b, j)) { continue; }
+    let kb = (b * p.nk + j) * p.k_stride + p.k_offset + h * HD4;
+    var s = 0.0;
+    for (var d = 0u; d < HD4; d++) { s += dot(qv[d], k[kb + d]); }
+    let m_new = max(m, s);
+    let corr = exp(m - m_new);
+    let pj = exp(s - m_new);
+    l = l * corr + pj;
+    let vb = (b * p.nk + j) * p.v_stride + p.v_offset + h * HD4;
+    for (var d = 0u; d < HD4; d++) { acc[d] = acc[d] * corr + pj * v[vb + d]; }
+    m = m_new;
+  }
+  let ob = (b * p.nq + i) * p.o_stride + p.o_offset + h * HD4;
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  for (var d = 0u; d < HD4; d++) { out[ob + d] = acc[d] * inv; }
+  lse[(b * p.heads + h) * p.nq + i] = select(NEG_INF, m + log(l), l > 0.0);
+}
+
+// delta[b, h, i] = sum_d dout * o, with o bound at `q` (dense: q_stride = heads*HD4).
+@compute @workgroup_size(64)
+fn delta_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = index(gid, nwg);
+  if (idx >= p.batch * p.heads * p.nq) { return; }
+  let i = idx % p.nq;
+  let h = (idx / p.nq) % p.heads;
+  let b = idx / (p.nq * p.heads);
+  let ob = (b * p.nq + i) * p.q_stride + h * HD4;
+  let gb = (b * p.nq + i) * p.heads * HD4 + h * HD4;
+  var s = 0.0;
+  for (var d = 0u; d < HD4; d++) { s += dot(dout[gb + d], q[ob + d]); }
+  lse[(b * p.heads + h) * p.nq + i] = s;
+}
+
+@compute @workgroup_size(64)
+fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = index(gid, nwg);
+  if (idx >= p.batch * p.heads * p.nq) { return; }
+  let i = idx % p.nq;
+  let h = (idx / p.nq) % p.heads;
+  let b = idx / (p.nq * p.heads);
+  let row = (b * p.heads + h) * p.nq + i;
+  let L = lse[row];
+  let dl = delta[row];
+  let qb = (b * p.nq + i) * p.q_stride + p.q_offset + h * HD4;
+  let gb = (b * p.nq + i) * p.heads * HD4 + h * HD4;
+  var qv: array<vec4f, 32>;
+  var gv: array<vec4f, 32>;
+  var dq: array<vec4f, 32>;
+  for (var d = 0u; d < HD4; d++) {
+    qv[d] = q[qb + d] * p.scale;
+    gv[d] = dout[gb + d];
+    dq[d] = vec4f(0.0);
+  }
+  if (L > NEG_INF) {
+    for (var j = 0u; j < p.nk; j++) {
+      if (!key_ok(b, j)) { continue; }
+      let kb = (b * p.nk + j) * p.k_stride + p.k_offset + h * HD4;
+      let vb = (b * p.nk + j) * p.v_stride + p.v_offset + h * HD4;
+      var s = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < HD4; d++) {
+        s += dot(qv[d], k[kb + d]);
+        dp += dot(gv[d], v[vb + d]);
+      }
+      let ds = exp(s - L) * (dp - dl) * p.scale;
+      for (var d = 0u; d < HD4; d++) { dq[d] += ds * k[kb + d]; }
+    }
+  }
+  let ob = (b * p.nq + i) * p.o_stride + p.o_offset + h * HD4;
+  for (var d = 0u; d < HD4; d++) { out[ob + d] = dq[d]; }
+}
+
+@compute @workgroup_size(64)
+fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let idx = index(gid, nwg);
+  if (idx >= p.batch * p.heads * p.nk) { return; }
+  let j = idx % p.nk;
+  let h = (idx / p.nk) % p.heads;
+  let b = idx / (p.nk * p.heads);
+  let kb = (b * p.nk + j) * p.k_stride + p.k_offset + h * HD4;
+  let vb = (b * p.nk + j) * p.v_stride + p.v_offset + h * HD4;
+  var kv: array<vec4f, 32>;
+  var vv: array<vec4f, 32>;
+  var dk: array<vec4f, 32>;
+  var dv: array<vec4f, 32>;
+  for (var d = 0u; d < HD4; d++) {
+    kv[d] = k[kb + d];
+    vv[d] = v[vb + d];
+    dk[d] = vec4f(0.0);
+    dv[d] = vec4f(0.0);
+  }
+  if (key_ok(b, j)) {
+    for (var i = 0u; i < p.nq; i++) {
+      let row = (b * p.heads + h) * p.nq + i;
+      let L = lse[row];
+      if (L <= NEG_INF) { continue; }
+      let qb = (b * p.nq + i) * p.q_stride + p.q_offset + h * HD4;
+      let gb = (b * p.nq + i) * p.heads * HD4 + h * HD4;
+      var s = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < HD4; d++) {
+        s += dot(q[qb + d], kv[d]);
+        dp += dot(dout[gb + d], vv[d]);
+      }
+      let pij = exp(s * p.scale - L);
+      let ds = pij * (dp - delta[row]) * p.scale;
+      for (var d = 0u; d < HD4; d++) {
+        dv[d] += pij * dout[gb + d];
+        dk[d] += ds * q[qb + d];
+      }
+    }
+  }
+  let ob = (b * p.nk + j) * p.o_stride + h * HD4;
+  for (var d = 0u; d < HD4; d++) {
+    out[ob + p.o_offset + d] = dk[d];
+    out[ob + p.o2_offset + d] = dv[d];
+  }
+}

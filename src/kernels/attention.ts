@@ -1,0 +1,169 @@
+/**
+ * Multi-head attention with a key-validity mask: streaming forward that saves the per-row
+ * log-sum-exp, and a backward pass that recomputes probabilities (dQ per query row, dK/dV
+ * per key row). Self-attention reads q, k, v as column blocks of one fused (B, N, 3d) tensor,
+ * cross-attention reads q (B, Nq, d) and a fused kv (B, Nk, 2d); gradients come back in the
+ * same fused layouts.
+ *
+ * @module
+ */
+import { ShapeError } from "../gpu/errors.ts";
+import { Uniforms } from "../gpu/kernel_spec.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { expectDtype, expectSize, grid1d } from "./_util.ts";
+import { ATTENTION } from "./specs.ts";
+
+/** Where one operand lives: a tensor of rows, a row stride and a column offset (elements). */
+export interface AttentionOperand {
+  /** (batch, rows, stride) tensor holding the operand's columns. */
+  tensor: Tensor;
+  /** Elements per row of `tensor`. */
+  stride: number;
+  /** First column of the operand inside a row. */
+  offset: number;
+}
+
+/** Problem description shared by forward and backward. */
+export interface AttentionArgs {
+  /** Queries: (batch, nq) rows of `heads * headDim` columns. */
+  q: AttentionOperand;
+  /** Keys: (batch, nk) rows. */
+  k: AttentionOperand;
+  /** Values: (batch, nk) rows. */
+  v: AttentionOperand;
+  /** Key validity (batch, nk) u32, 1 = real; omit when every key is valid. */
+  valid?: Tensor;
+  batch: number;
+  nq: number;
+  nk: number;
+  heads: number;
+  headDim: number;
+  /** Softmax scale; default 1 / sqrt(headDim). */
+  scale?: number;
+}
+
+/** Output of {@linkcode attentionForward}. */
+export interface AttentionSaved {
+  /** (batch, nq, heads * headDim). */
+  out: Tensor;
+  /** (batch, heads, nq) log-sum-exp of each score row (-3e38 for a fully masked row). */
+  lse: Tensor;
+}
+
+function check(a: AttentionArgs): void {
+  if (a.headDim % 4 !== 0 || a.headDim > 128) {
+    throw new ShapeError(`attention: head dim ${a.headDim} must be a multiple of 4 and <= 128`);
+  }
+  const d = a.heads * a.headDim;
+  for (const [name, op, rows] of [["q", a.q, a.nq], ["k", a.k, a.nk], ["v", a.v, a.nk]] as const) {
+    if (op.stride % 4 || op.offset % 4) {
+      throw new ShapeError(`attention: ${name} stride/offset must be multiples of 4`);
+    }
+    if (op.offset + d > op.stride) {
+      throw new ShapeError(`attention: ${name} columns ${op.offset}+${d} exceed stride ${op.stride}`);
+    }
+    expectSize("attention", name, op.tensor, a.batch * rows * op.stride);
+  }
+  if (a.valid) {
+    expectDtype("attention", "valid", a.valid, "u32");
+    expectSize("attention", "valid", a.valid, a.batch * a.nk);
+  }
+}
+
+function uniforms(
+  a: AttentionArgs,
+  oStride: number,
+  oOffset: number,
+  o2Offset: number,
+  q: AttentionOperand = a.q,
+): Uniforms {
+  return new Uniforms().u32(a.batch).u32(a.nq).u32(a.nk).u32(a.heads)
+    .u32(q.stride / 4).u32(q.offset / 4).u32(a.k.stride / 4).u32(a.k.offset / 4)
+    .u32(a.v.stride / 4).u32(a.v.offset / 4).u32(oStride / 4).u32(oOffset / 4).u32(o2Offset / 4)
+    .u32(a.valid ? 1 : 0).f32(a.scale ?? 1 / Math.sqrt(a.headDim));
+}
+
+/**
+ * Masked multi-head attention forward. Returns the output and the per-row LSE.
+ *
+ * @example Self-attention over a fused qkv tensor
+ * ```ts ignore
+ * const d = heads * headDim;
+ * const { out, lse } = attentionForward({
+ *   q: { tensor: qkv, stride: 3 * d, offset: 0 },
+ *   k: { tensor: qkv, stride: 3 * d, offset: d },
+ *   v: { tensor: qkv, stride: 3 * d, offset: 2 * d },
+ *   valid, batch: B, nq: N, nk: N, heads, headDim,
+ * });
+ * ```
+ */
+export function attentionForward(a: AttentionArgs): AttentionSaved {
+  check(a);
+  const gpu = a.q.tensor.gpu;
+  const d = a.heads * a.headDim;
+  const out = gpu.empty([a.batch, a.nq, d]);
+  const lse = gpu.empty([a.batch, a.heads, a.nq]);
+  gpu.dispatch(ATTENTION, "forward", {
+    uniforms: uniforms(a, d, 0, 0),
+    bindings: [a.q.tensor, a.k.tensor, a.v.tensor, a.valid ?? null, null, lse, null, out],
+    workgroups: grid1d(a.batch * a.heads * a.nq),
+    overrides: { HD4: a.headDim / 4 },
+  });
+  return { out, lse };
+}
+
+/** Where {@linkcode attentionBackward} writes its gradients. */
+export interface AttentionGradTargets {
+  /** dq written at (row stride, column offset) of this tensor. */
+  dq: AttentionOperand;
+  /** dk and dv written into this tensor at `kOffset` and `vOffset` (row stride `stride`). */
+  dkv: { tensor: Tensor; stride: number; kOffset: number; vOffset: number };
+}
+
+/**
+ * Masked multi-head attention backward: writes dq and dk/dv into the given targets.
+ *
+ * @example Self-attention: all three gradients land in one fused dqkv tensor
+ * ```ts ignore
+ * const dqkv = gpu.empty([B, N, 3 * d]);
+ * attentionBackward(args, saved, dout, {
+ *   dq: { tensor: dqkv, stride: 3 * d, offset: 0 },
+ *   dkv: { tensor: dqkv, stride: 3 * d, kOffset: d, vOffset: 2 * d },
+ * });
+ * ```
+ */
+export function attentionBackward(
+  a: AttentionArgs,
+  saved: AttentionSaved,
+  dout: Tensor,
+  targets: AttentionGradTargets,
+): void {
+  check(a);
+  const gpu = dout.gpu;
+  const d = a.heads * a.headDim;
+  expectSize("attentionBackward", "dout", dout, a.batch * a.nq * d);
+  const delta = gpu.empty([a.batch, a.heads, a.nq]);
+  const ov = { HD4: a.headDim / 4 };
+  const qRows = grid1d(a.batch * a.heads * a.nq);
+  gpu.dispatch(ATTENTION, "delta_rows", {
+    uniforms: uniforms(a, d, 0, 0, { tensor: saved.out, stride: d, offset: 0 }),
+    bindings: [saved.out, null, null, null, dout, delta, null, null],
+    workgroups: qRows,
+    overrides: ov,
+  });
+  const ins = [a.q.tensor, a.k.tensor, a.v.tensor, a.valid ?? null, dout, saved.lse, delta] as const;
+  gpu.dispatch(ATTENTION, "backward_q", {
+    uniforms: uniforms(a, targets.dq.stride, targets.dq.offset, 0),
+    bindings: [...ins, targets.dq.tensor],
+    workgroups: qRows,
+    overrides: ov,
+  });
+  const t = targets.dkv;
+  gpu.dispatch(ATTENTION, "backward_kv", {
+    uniforms: uniforms(a, t.stride, t.kOffset, t.vOffset),
+    bindings: [...ins, t.tensor],
+    workgroups: grid1d(a.batch * a.heads * a.nk),
+    overrides: ov,
+  });
+  delta.dispose();
+}
