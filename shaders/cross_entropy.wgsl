@@ -27,7 +27,7 @@ struct P {
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> target: array<i32>;
+@group(0) @binding(2) var<storage, read> tgt: array<i32>;
 @group(0) @binding(3) var<storage, read> valid: array<u32>;
 @group(0) @binding(4) var<storage, read> cw: array<f32>;
 @group(0) @binding(5) var<storage, read> g: array<f32>;
@@ -42,7 +42,7 @@ fn cweight(c: u32) -> f32 {
 }
 
 fn row_used(r: u32) -> bool {
-  return (p.has_valid == 0u || valid[r] != 0u) && target[r] >= 0 && u32(target[r]) < p.vocab;
+  return (p.has_valid == 0u || valid[r] != 0u) && tgt[r] >= 0 && u32(tgt[r]) < p.vocab;
 }
 
 // Tree reduction of (a, b, c) with op 0 = sum, op 1 = max on .x only.
@@ -85,7 +85,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     var wy = 0.0;
     var Q = 0.0;
     if (used) {
-      let y = u32(target[r]);
+      let y = u32(tgt[r]);
       wy = cweight(y);
       let sm = p.eps / f32(p.vocab);
       L = (1.0 - p.eps) * wy * (lse - logits[base + y]) + sm * (s.z * lse - s.y);
@@ -110,7 +110,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
     out[i] = 0.0;
     return;
   }
-  let y = u32(target[r]);
+  let y = u32(tgt[r]);
   let pc = exp(logits[i] - stats[r * 4u + 2u]);
   var qc = (p.eps / f32(p.vocab)) * cweight(c);
   if (c == y) { qc += (1.0 - p.eps) * cweight(y); }

@@ -30,7 +30,7 @@ struct P {
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> pred: array<f32>;
-@group(0) @binding(2) var<storage, read> target: array<f32>;
+@group(0) @binding(2) var<storage, read> tgt: array<f32>;
 @group(0) @binding(3) var<storage, read> valid: array<u32>;
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 @group(0) @binding(5) var<storage, read> total: array<f32>;
@@ -88,7 +88,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   for (var c = 0u; c < p.cols; c++) {
     let i = r * p.cols + c;
     if (!is_valid(i, r)) { continue; }
-    let t = target[i];
+    let t = tgt[i];
     s += loss_grad(pred[i], t).x * (1.0 + (p.pos_weight - 1.0) * t);
     n += 1.0;
   }
@@ -106,6 +106,6 @@ fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
     out[i] = 0.0;
     return;
   }
-  let t = target[i];
+  let t = tgt[i];
   out[i] = g[0] / n * loss_grad(pred[i], t).y * (1.0 + (p.pos_weight - 1.0) * t);
 }

@@ -62,14 +62,14 @@ fn to_unit(x: u32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn rand_uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= p.n) { return; }
   out[i] = p.a + (p.b - p.a) * to_unit(draw(i).x);
 }
 
 @compute @workgroup_size(64)
-fn normal(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn rand_normal(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * 64u;
   if (i >= p.n) { return; }
   let r = draw(i);

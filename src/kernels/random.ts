@@ -40,7 +40,7 @@ export function randomUniform(
   range: { lo?: number; hi?: number } = {},
 ): Tensor {
   const out = gpu.empty(shape);
-  gpu.dispatch(RANDOM, "uniform", {
+  gpu.dispatch(RANDOM, "rand_uniform", {
     uniforms: uniforms(out.size, key, range.lo ?? 0, range.hi ?? 1),
     bindings: [out],
     workgroups: grid1d(out.size),
@@ -63,7 +63,7 @@ export function randomNormal(
   params: { mean?: number; std?: number } = {},
 ): Tensor {
   const out = gpu.empty(shape);
-  gpu.dispatch(RANDOM, "normal", {
+  gpu.dispatch(RANDOM, "rand_normal", {
     uniforms: uniforms(out.size, key, params.mean ?? 0, params.std ?? 1),
     bindings: [out],
     workgroups: grid1d(out.size),

@@ -1,0 +1,79 @@
+// shaders/matmul.wgsl and shaders/matmul_tex.wgsl against the float64 reference.
+import { matmul } from "../../src/kernels/matmul.ts";
+import { colSum } from "../../src/kernels/reduce.ts";
+import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
+import { matmulBackwardRef, matmulRef } from "../reference/dense.ts";
+
+const gpu = await testGpu();
+const PATHS = ["storage", "texture"] as const;
+
+const CASES = [
+  { batch: 1, m: 1, k: 1, n: 1 },
+  { batch: 1, m: 37, k: 19, n: 23 },
+  { batch: 3, m: 5, k: 7, n: 9 },
+  { batch: 2, m: 17, k: 33, n: 6 },
+];
+
+for (const path of PATHS) {
+  for (const c of CASES) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        Deno.test(`matmul (${path}) ${c.batch}x${c.m}x${c.k}x${c.n} transA=${transA} transB=${transB}`, async () => {
+          const a = randn(c.batch * c.m * c.k, 1), b = randn(c.batch * c.k * c.n, 2), bias = randn(c.n, 3);
+          const A = gpu.upload(a, transA ? [c.batch, c.k, c.m] : [c.batch, c.m, c.k]);
+          const B = gpu.upload(b, transB ? [c.batch, c.n, c.k] : [c.batch, c.k, c.n]);
+          const Bias = gpu.upload(bias);
+          const C = matmul(A, B, { transA, transB, bias: Bias, alpha: 0.5, path });
+          assertClose(await C.read(), matmulRef(a, b, { ...c, transA, transB, bias, alpha: 0.5 }), { atol: 1e-5 });
+          for (const t of [A, B, Bias, C]) t.dispose();
+        });
+      }
+    }
+  }
+
+  Deno.test(`matmul (${path}) shares a 2-D B across batches and accumulates`, async () => {
+    const [batch, m, k, n] = [3, 6, 5, 7];
+    const a = randn(batch * m * k, 4), b = randn(k * n, 5), c0 = randn(batch * m * n, 6);
+    const A = gpu.upload(a, [batch, m, k]), B = gpu.upload(b, [k, n]), C = gpu.upload(c0, [batch, m, n]);
+    matmul(A, B, { out: C, accumulate: true, path });
+    const ref = matmulRef(a, b, { batch, m, n, k, bBatched: false });
+    assertClose(await C.read(), ref.map((v, i) => v + c0[i]), { atol: 1e-5 });
+  });
+
+  Deno.test(`matmul (${path}) backward by composition matches matmulBackwardRef`, async () => {
+    const [m, k, n] = [13, 9, 11];
+    const a = randn(m * k, 7), b = randn(k * n, 8), dc = randn(m * n, 9);
+    const A = gpu.upload(a, [m, k]), B = gpu.upload(b, [k, n]), dC = gpu.upload(dc, [m, n]);
+    const ref = matmulBackwardRef(Float64Array.from(a), Float64Array.from(b), Float64Array.from(dc), m, n, k);
+    assertClose(await matmul(dC, B, { transB: true, path }).read(), ref.da, { atol: 1e-5 });
+    assertClose(await matmul(A, dC, { transA: true, path }).read(), ref.db, { atol: 1e-5 });
+    assertClose(await colSum(dC, m, n).read(), ref.dbias, { atol: 1e-5 });
+  });
+}
+
+Deno.test("matmul (texture) splits operands taller than the 16384-row texture limit", async () => {
+  // M and K above the limit force chunking over rows and over K (with accumulation).
+  const [m, k, n] = [16389, 5, 3];
+  const a = randn(m * k, 10), b = randn(k * n, 11);
+  const A = gpu.upload(a, [m, k]), B = gpu.upload(b, [k, n]);
+  assertClose(await matmul(A, B, { path: "texture" }).read(), matmulRef(a, b, { batch: 1, m, n, k }), { atol: 1e-5 });
+  const [m2, k2, n2] = [4, 16390, 5];
+  const a2 = randn(m2 * k2, 12), b2 = randn(k2 * n2, 13);
+  const A2 = gpu.upload(a2, [k2, m2]), B2 = gpu.upload(b2, [k2, n2]);
+  assertClose(
+    await matmul(A2, B2, { transA: true, path: "texture" }).read(),
+    matmulRef(a2, b2, { batch: 1, m: m2, n: n2, k: k2, transA: true }),
+    { atol: 1e-3, rtol: 1e-4 },
+  );
+});
+
+Deno.test("matmul rejects mismatched inner dimensions with a message naming both shapes", () => {
+  const A = gpu.empty([2, 3]), B = gpu.empty([4, 5]);
+  let msg = "";
+  try {
+    matmul(A, B);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  if (!msg.includes("[2,3]") || !msg.includes("[4,5]")) throw new Error(`unexpected message: ${msg}`);
+});
