@@ -52,6 +52,8 @@ export class Tensor {
   readonly size: number;
   /** Whether disposing this tensor returns its buffer to the pool. */
   readonly owned: boolean;
+  /** For a view made by {@linkcode Tensor.reshape}: the tensor it reshapes (same elements). */
+  readonly viewOf?: Tensor;
   #disposed = false;
 
   /** Wraps a buffer; normally called by {@linkcode Gpu} rather than by users. */
@@ -60,7 +62,7 @@ export class Tensor {
     buffer: GPUBuffer,
     shape: readonly number[],
     dtype: DType,
-    options: { byteOffset?: number; owned?: boolean } = {},
+    options: { byteOffset?: number; owned?: boolean; viewOf?: Tensor } = {},
   ) {
     this.gpu = gpu;
     this.buffer = buffer;
@@ -69,6 +71,7 @@ export class Tensor {
     this.size = numel(shape);
     this.byteOffset = options.byteOffset ?? 0;
     this.owned = options.owned ?? true;
+    this.viewOf = options.viewOf;
   }
 
   /** Size in bytes of the tensor's elements (not of the whole buffer). */
@@ -92,6 +95,7 @@ export class Tensor {
     return new Tensor(this.gpu, this.buffer, resolved, this.dtype, {
       byteOffset: this.byteOffset,
       owned: false,
+      viewOf: this,
     });
   }
 

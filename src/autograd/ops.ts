@@ -1,0 +1,386 @@
+/**
+ * Differentiable operations: each runs forward kernels now and records its backward on the
+ * tape. Shapes follow PyTorch conventions (Linear weight is (out, in)); masks are u32 with
+ * 1 = real particle.
+ *
+ * @module
+ */
+import { ShapeError } from "../gpu/errors.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import { attentionBackward, attentionForward } from "../kernels/attention.ts";
+import * as E from "../kernels/elementwise.ts";
+import { layerNormBackward, layerNormForward } from "../kernels/layernorm.ts";
+import {
+  type CrossEntropyOptions,
+  crossEntropyBackward,
+  crossEntropyForward,
+  type PointwiseLoss,
+  pointwiseLossBackward,
+  pointwiseLossForward,
+  type PointwiseLossOptions,
+} from "../kernels/losses.ts";
+import { matmul } from "../kernels/matmul.ts";
+import * as M from "../kernels/movement.ts";
+import { colSum } from "../kernels/reduce.ts";
+import type { Tape } from "./tape.ts";
+
+const last = (t: Tensor) => t.shape[t.shape.length - 1];
+
+/**
+ * Views `x` with a new shape; the gradient flows back to `x`.
+ *
+ * @example
+ * ```ts ignore
+ * const flat = reshape(tape, x, [B * N, C]);
+ * ```
+ */
+export function reshape(tape: Tape, x: Tensor, shape: readonly number[]): Tensor {
+  const y = x.reshape(shape);
+  tape.record([x], [y], ([g]) => tape.addGradShared(x, g!.reshape(x.shape)));
+  return y;
+}
+
+/**
+ * Linear layer `y = x wᵀ + b` over the last axis: x (..., in), w (out, in), b (out).
+ *
+ * @example
+ * ```ts ignore
+ * const y = linear(tape, x, tape.param(w), tape.param(b));
+ * ```
+ */
+export function linear(tape: Tape, x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  const [out, inp] = [w.shape[0], w.shape[1]];
+  if (last(x) !== inp) throw new ShapeError(`linear: input [${x.shape}] last axis != weight in ${inp} [${w.shape}]`);
+  const rows = x.size / inp;
+  const y = matmul(x.reshape([rows, inp]), w, { transB: true, bias: b }).reshape([...x.shape.slice(0, -1), out]);
+  tape.record(b ? [x, w, b] : [x, w], [y], ([g]) => {
+    const gy = g!.reshape([rows, out]);
+    if (tape.requiresGrad(x)) tape.addGrad(x, matmul(gy, w).reshape(x.shape));
+    if (tape.requiresGrad(w)) {
+      const pg = tape.paramGrad(w);
+      if (pg) matmul(gy, x.reshape([rows, inp]), { transA: true, out: pg, accumulate: true });
+      else tape.addGrad(w, matmul(gy, x.reshape([rows, inp]), { transA: true }));
+    }
+    if (b && tape.requiresGrad(b)) {
+      const pg = tape.paramGrad(b);
+      if (pg) colSum(gy, rows, out, { out: pg, accumulate: true });
+      else tape.addGrad(b, colSum(gy, rows, out));
+    }
+  });
+  return y;
+}
+
+/**
+ * LayerNorm over the last axis (affine, eps 1e-5).
+ *
+ * @example
+ * ```ts ignore
+ * const h = layerNorm(tape, x, tape.param(gamma), tape.param(beta));
+ * ```
+ */
+export function layerNorm(tape: Tape, x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  const saved = layerNormForward(x, gamma, beta, eps);
+  tape.keep(saved.mean);
+  tape.keep(saved.rstd);
+  tape.record([x, gamma, beta], [saved.y], ([g]) => {
+    const { dx, dgamma, dbeta } = layerNormBackward(x, gamma, saved, g!);
+    tape.addGrad(x, dx);
+    tape.addGrad(gamma, dgamma);
+    tape.addGrad(beta, dbeta);
+  });
+  return saved.y;
+}
+
+/**
+ * `alpha * a + beta * b` (same shapes).
+ *
+ * @example
+ * ```ts ignore
+ * const h = add(tape, x, y);
+ * ```
+ */
+export function add(tape: Tape, a: Tensor, b: Tensor, alpha = 1, beta = 1): Tensor {
+  const y = E.axpby(a, b, { alpha, beta });
+  tape.record([a, b], [y], ([g]) => {
+    if (tape.requiresGrad(a)) tape.addGrad(a, E.scale(g!, alpha));
+    if (tape.requiresGrad(b)) tape.addGrad(b, E.scale(g!, beta));
+  });
+  return y;
+}
+
+/**
+ * Residual with LayerScale: `x + f * gamma` (gamma per channel).
+ *
+ * @example
+ * ```ts ignore
+ * x = residualScale(tape, x, attnOut, tape.param(gamma));
+ * ```
+ */
+export function residualScale(tape: Tape, x: Tensor, f: Tensor, gamma: Tensor): Tensor {
+  const y = E.residualScale(x, f, gamma);
+  const c = last(x), rows = x.size / c;
+  tape.record([x, f, gamma], [y], ([g]) => {
+    tape.addGradShared(x, g!);
+    if (tape.requiresGrad(f)) tape.addGrad(f, E.mulBroadcast(g!, gamma));
+    if (tape.requiresGrad(gamma)) {
+      const pg = tape.paramGrad(gamma);
+      if (pg) colSum(g!, rows, c, { product: f, out: pg, accumulate: true });
+      else tape.addGrad(gamma, colSum(g!, rows, c, { product: f }));
+    }
+  });
+  return y;
+}
+
+/**
+ * SiLU activation.
+ *
+ * @example
+ * ```ts ignore
+ * const h = silu(tape, x);
+ * ```
+ */
+export function silu(tape: Tape, x: Tensor): Tensor {
+  const y = E.siluForward(x);
+  tape.record([x], [y], ([g]) => tape.addGrad(x, E.siluBackward(x, g!)));
+  return y;
+}
+
+/**
+ * Exact (erf) GELU activation.
+ *
+ * @example
+ * ```ts ignore
+ * const h = gelu(tape, x);
+ * ```
+ */
+export function gelu(tape: Tape, x: Tensor): Tensor {
+  const y = E.geluForward(x);
+  tape.record([x], [y], ([g]) => tape.addGrad(x, E.geluBackward(x, g!)));
+  return y;
+}
+
+/**
+ * SwiGLU: (..., 2H) -> (..., H) = silu(first half) * second half.
+ *
+ * @example
+ * ```ts ignore
+ * const h = swiglu(tape, linear(tape, x, w1, b1));
+ * ```
+ */
+export function swiglu(tape: Tape, x: Tensor): Tensor {
+  const y = E.swigluForward(x);
+  tape.record([x], [y], ([g]) => tape.addGrad(x, E.swigluBackward(x, g!)));
+  return y;
+}
+
+/**
+ * Multi-head self-attention over a fused qkv tensor (B, N, 3d) with key validity (B, N) u32.
+ * Returns (B, N, d).
+ *
+ * @example
+ * ```ts ignore
+ * const o = selfAttention(tape, qkv, valid, 4);
+ * ```
+ */
+export function selfAttention(tape: Tape, qkv: Tensor, valid: Tensor | undefined, heads: number): Tensor {
+  const [batch, n, d3] = qkv.shape as [number, number, number];
+  const d = d3 / 3;
+  const args = {
+    q: { tensor: qkv, stride: d3, offset: 0 },
+    k: { tensor: qkv, stride: d3, offset: d },
+    v: { tensor: qkv, stride: d3, offset: 2 * d },
+    valid,
+    batch,
+    nq: n,
+    nk: n,
+    heads,
+    headDim: d / heads,
+  };
+  const saved = attentionForward(args);
+  tape.keep(saved.lse);
+  tape.record([qkv], [saved.out], ([g]) => {
+    const dqkv = tape.gpu.empty(qkv.shape);
+    attentionBackward(args, saved, g!, {
+      dq: { tensor: dqkv, stride: d3, offset: 0 },
+      dkv: { tensor: dqkv, stride: d3, kOffset: d, vOffset: 2 * d },
+    });
+    tape.addGrad(qkv, dqkv);
+  });
+  return saved.out;
+}
+
+/**
+ * Multi-head cross-attention: queries q (B, Nq, d) attend to a fused kv (B, Nk, 2d) with key
+ * validity (B, Nk). Nq = 1 is class attention. Returns (B, Nq, d).
+ *
+ * @example
+ * ```ts ignore
+ * const o = crossAttention(tape, q, kv, validKeys, 4);
+ * ```
+ */
+export function crossAttention(tape: Tape, q: Tensor, kv: Tensor, valid: Tensor | undefined, heads: number): Tensor {
+  const [batch, nq, d] = q.shape as [number, number, number];
+  const nk = kv.shape[1];
+  if (kv.shape[2] !== 2 * d) throw new ShapeError(`crossAttention: kv [${kv.shape}] must be (B, Nk, ${2 * d})`);
+  const args = {
+    q: { tensor: q, stride: d, offset: 0 },
+    k: { tensor: kv, stride: 2 * d, offset: 0 },
+    v: { tensor: kv, stride: 2 * d, offset: d },
+    valid,
+    batch,
+    nq,
+    nk,
+    heads,
+    headDim: d / heads,
+  };
+  const saved = attentionForward(args);
+  tape.keep(saved.lse);
+  tape.record([q, kv], [saved.out], ([g]) => {
+    const dq = tape.gpu.empty(q.shape), dkv = tape.gpu.empty(kv.shape);
+    attentionBackward(args, saved, g!, {
+      dq: { tensor: dq, stride: d, offset: 0 },
+      dkv: { tensor: dkv, stride: 2 * d, kOffset: 0, vOffset: d },
+    });
+    tape.addGrad(q, dq);
+    tape.addGrad(kv, dkv);
+  });
+  return saved.out;
+}
+
+/**
+ * Embedding lookup: table (V, C), ids (...) i32 -> (..., C).
+ *
+ * @example
+ * ```ts ignore
+ * const e = embedding(tape, tape.param(typeTable), ids);
+ * ```
+ */
+export function embedding(tape: Tape, table: Tensor, ids: Tensor): Tensor {
+  const y = M.embeddingForward(table, ids);
+  tape.record([table], [y], ([g]) => tape.addGrad(table, M.embeddingBackward(g!, ids, table.shape[0])));
+  return y;
+}
+
+/**
+ * Gathers rows of `src` (rows = all but the last axis) by `index` (-1 gives zeros). The map
+ * must be injective; `inverse` (index of each source row in the output, -1 if absent, as
+ * produced by `maskScan`) is its backward.
+ *
+ * @example Drop particles before an encoder, then put the outputs back
+ * ```ts ignore
+ * const scan = maskScan(kept, B, N, nKept);
+ * const compact = gatherRows(tape, x, scan.fwd, scan.inv, [B, nKept, C]);
+ * const back = gatherRows(tape, encoded, scan.inv, scan.fwd, [B, N, C]);
+ * ```
+ */
+export function gatherRows(
+  tape: Tape,
+  src: Tensor,
+  index: Tensor,
+  inverse: Tensor,
+  outShape: readonly number[],
+): Tensor {
+  const c = last(src);
+  const y = M.gatherRows(src.reshape([src.size / c, c]), index).reshape(outShape);
+  tape.record([src], [y], ([g]) => {
+    const gs = M.gatherRows(g!.reshape([index.size, c]), inverse);
+    tape.addGrad(src, gs.reshape(src.shape));
+  });
+  return y;
+}
+
+/**
+ * Concatenates along the last axis.
+ *
+ * @example
+ * ```ts ignore
+ * const h = concat(tape, [xt, timeEmb, ctx]);
+ * ```
+ */
+export function concat(tape: Tape, parts: readonly Tensor[]): Tensor {
+  const y = M.concatLast(parts);
+  const widths = parts.map(last);
+  tape.record(parts, [y], ([g]) => {
+    const grads = M.splitLast(g!, widths);
+    parts.forEach((p, i) => tape.addGrad(p, grads[i]));
+  });
+  return y;
+}
+
+/**
+ * Masked mean over the set axis: x (B, N, C), mask (B, N) u32 -> (B, C); empty rows give 0.
+ *
+ * @example
+ * ```ts ignore
+ * const pooled = maskedMean(tape, h, valid);
+ * ```
+ */
+export function maskedMean(tape: Tape, x: Tensor, mask: Tensor): Tensor {
+  const [batch, n] = [x.shape[0], x.shape[1]];
+  const count = tape.keep(M.maskCount(mask, batch, n));
+  const y = M.maskedSumForward(x, mask, { mean: true, count });
+  tape.record([x], [y], ([g]) => tape.addGrad(x, M.maskedSumBackward(g!, mask, n, { mean: true, count })));
+  return y;
+}
+
+/**
+ * Mean softmax cross-entropy (label smoothing, class weights, row validity); returns (1).
+ *
+ * @example
+ * ```ts ignore
+ * const loss = crossEntropy(tape, logits, ids, { labelSmoothing: 0.1, valid: dropped });
+ * ```
+ */
+export function crossEntropy(tape: Tape, logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  const saved = crossEntropyForward(logits, targets, options);
+  tape.keep(saved.stats);
+  tape.keep(saved.total);
+  tape.record([logits], [saved.loss], ([g]) =>
+    tape.addGrad(logits, crossEntropyBackward(logits, targets, saved, g!, options)));
+  return saved.loss;
+}
+
+/**
+ * Mean pointwise loss (L1, MSE, Huber, BCE with logits, sigmoid focal) over valid entries;
+ * returns (1).
+ *
+ * @example
+ * ```ts ignore
+ * const loss = pointwiseLoss(tape, "l1", pred, target, { valid });
+ * ```
+ */
+export function pointwiseLoss(
+  tape: Tape,
+  kind: PointwiseLoss,
+  pred: Tensor,
+  target: Tensor,
+  options: PointwiseLossOptions = {},
+): Tensor {
+  const saved = pointwiseLossForward(kind, pred, target, options);
+  tape.keep(saved.stats);
+  tape.keep(saved.total);
+  tape.record([pred], [saved.loss], ([g]) =>
+    tape.addGrad(pred, pointwiseLossBackward(kind, pred, target, saved, g!, options)));
+  return saved.loss;
+}
+
+/**
+ * Weighted sum of 1-element losses: `sum_i w_i * loss_i`.
+ *
+ * @example
+ * ```ts ignore
+ * const total = weightedSum(tape, [[regLoss, 1], [idLoss, 0.3]]);
+ * ```
+ */
+export function weightedSum(tape: Tape, terms: readonly (readonly [Tensor, number])[]): Tensor {
+  let acc = E.scale(terms[0][0], terms[0][1]);
+  for (const [t, w] of terms.slice(1)) {
+    const next = E.axpby(acc, t, { alpha: 1, beta: w });
+    acc.dispose();
+    acc = next;
+  }
+  tape.record(terms.map((t) => t[0]), [acc], ([g]) => {
+    for (const [t, w] of terms) if (tape.requiresGrad(t)) tape.addGrad(t, E.scale(g!, w));
+  });
+  return acc;
+}
