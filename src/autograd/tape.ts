@@ -12,9 +12,12 @@ import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { Parameter } from "./parameters.ts";
 
+/** Backward closure of a recorded op: receives its outputs' gradients (undefined if none). */
+export type BackwardFn = (grads: (Tensor | undefined)[]) => void;
+
 interface Node {
   outputs: Tensor[];
-  backward: (grads: (Tensor | undefined)[]) => void;
+  backward: BackwardFn;
 }
 
 /**
@@ -93,7 +96,7 @@ export class Tape {
    * Records an op. `outputs` need gradients when any input does; `backward` receives the
    * outputs' gradients (undefined where none reached them) and calls {@linkcode Tape.addGrad}.
    */
-  record(inputs: readonly Tensor[], outputs: Tensor[], backward: Node["backward"]): void {
+  record(inputs: readonly Tensor[], outputs: Tensor[], backward: BackwardFn): void {
     for (const o of outputs) this.keep(o);
     // Check every input (no short-circuit): this links reshape views before backward runs.
     const tracked = inputs.map((t) => this.#tracks(t));

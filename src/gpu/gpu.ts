@@ -9,7 +9,7 @@ import { SHADERS } from "../_shaders.gen.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { GpuDeviceLostError, GpuUnavailableError, GpuValidationError } from "./errors.ts";
 import { type KernelSpec, UNIFORM_SLOT_BYTES, type Uniforms } from "./kernel_spec.ts";
-import { DTYPE_BYTES, type DType, numel, Tensor, type TypedArrayFor } from "./tensor.ts";
+import { DTYPE_BYTES, type DType, numel, Tensor } from "./tensor.ts";
 
 /** Options of {@linkcode requestGpu}. */
 export interface GpuOptions {
@@ -264,8 +264,6 @@ export class Gpu {
    * Copies a tensor to the CPU. Submits pending work first; costs one GPU round trip
    * (about 11 ms on Deno), so call it every N steps, never inside a step.
    */
-  async read<D extends DType>(t: Tensor & { dtype: D }): Promise<TypedArrayFor<D>>;
-  async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array>;
   async read(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
     if (t.disposed) throw new Error(`read: tensor [${t.shape}] was disposed`);
     this.submit();

@@ -5,6 +5,8 @@
  */
 import type { ShaderName } from "../_shaders.gen.ts";
 
+export type { ShaderName };
+
 /**
  * Kind of a binding after the uniform block (binding 0, always a `var<uniform>` with a dynamic
  * offset): a read-only storage buffer, a read-write storage buffer, a sampled `texture_2d<f32>`

@@ -115,7 +115,7 @@ export class Tensor {
   }
 
   /** Copies the tensor to the CPU (flushes pending GPU work first). */
-  read(): Promise<TypedArrayFor<DType>> {
+  read(): Promise<Float32Array | Int32Array | Uint32Array> {
     return this.gpu.read(this);
   }
 

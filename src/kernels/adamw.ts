@@ -10,10 +10,15 @@ import { ADAMW } from "./specs.ts";
 
 /** Hyper-parameters of one {@linkcode adamwStep}. */
 export interface AdamWStepArgs {
+  /** Learning rate of this update. */
   lr: number;
+  /** First-moment decay. */
   beta1: number;
+  /** Second-moment decay. */
   beta2: number;
+  /** Denominator epsilon. */
   eps: number;
+  /** Decoupled weight decay (multiplied by lr). */
   weightDecay: number;
   /** 1-based step number (for bias correction). */
   step: number;

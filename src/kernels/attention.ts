@@ -33,10 +33,15 @@ export interface AttentionArgs {
   v: AttentionOperand;
   /** Key validity (batch, nk) u32, 1 = real; omit when every key is valid. */
   valid?: Tensor;
+  /** Number of sets (jets). */
   batch: number;
+  /** Query rows per set. */
   nq: number;
+  /** Key rows per set. */
   nk: number;
+  /** Number of heads. */
   heads: number;
+  /** Channels per head (a multiple of 4, at most 128). */
   headDim: number;
   /** Softmax scale; default 1 / sqrt(headDim). */
   scale?: number;

@@ -1,0 +1,107 @@
+// The GPU runtime: errors, caches, pooling, dtypes, one submit per step, device loss.
+import { bucketSize } from "../../src/gpu/buffer_pool.ts";
+import { GpuDeviceLostError, GpuUnavailableError } from "../../src/gpu/errors.ts";
+import { requestGpu } from "../../src/gpu/gpu.ts";
+import { axpby } from "../../src/kernels/elementwise.ts";
+import { assertClose, testGpu } from "../_helpers/mod.ts";
+
+const gpu = await testGpu();
+
+Deno.test("requestGpu without an adapter throws GpuUnavailableError naming the fix", async () => {
+  const gpuApi = navigator.gpu as unknown as { requestAdapter: () => Promise<GPUAdapter | null> };
+  const original = gpuApi.requestAdapter;
+  gpuApi.requestAdapter = () => Promise.resolve(null);
+  try {
+    await requestGpu();
+    throw new Error("expected GpuUnavailableError");
+  } catch (e) {
+    if (!(e instanceof GpuUnavailableError)) throw e;
+    if (!e.message.includes("mesa-vulkan-drivers")) throw new Error(`message lacks the fix: ${e.message}`);
+  } finally {
+    gpuApi.requestAdapter = original;
+  }
+});
+
+Deno.test("device limits are raised to the adapter's", () => {
+  for (const name of ["maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize", "maxComputeInvocationsPerWorkgroup"] as const) {
+    if (gpu.limits[name] !== gpu.adapter.limits[name]) throw new Error(`${name}: device ${gpu.limits[name]} != adapter ${gpu.adapter.limits[name]}`);
+  }
+});
+
+Deno.test("tensors round-trip f32, i32, u32 (and f16 where supported)", async () => {
+  assertClose(await gpu.upload(new Float32Array([1.5, -2, 3])).read(), [1.5, -2, 3], { atol: 0 });
+  assertClose(await gpu.upload(new Int32Array([-7, 0, 2 ** 31 - 1])).read(), [-7, 0, 2 ** 31 - 1], { atol: 0 });
+  assertClose(await gpu.upload(new Uint32Array([0, 2 ** 32 - 1])).read(), [0, 2 ** 32 - 1], { atol: 0 });
+  if (gpu.hasF16) {
+    const h = gpu.upload(new Float32Array([0.5, 1, 3]), [3], "f16");
+    assertClose(await h.read(), [0.5, 1, 3], { atol: 0 });
+  }
+  const z = gpu.zeros([5]);
+  assertClose(await z.read(), [0, 0, 0, 0, 0], { atol: 0 });
+});
+
+Deno.test("pipelines and bind groups are cached across steps; buffers are reused", async () => {
+  const x = gpu.upload(new Float32Array(100).fill(1)), y = gpu.upload(new Float32Array(100).fill(2));
+  const step = () => {
+    const a = axpby(x, y, { alpha: 2, beta: 3 });
+    const b = axpby(a, y);
+    a.dispose();
+    b.dispose();
+    gpu.submit();
+  };
+  step();
+  step();
+  const { pipelines, bindGroups } = gpu.stats;
+  const live = gpu.liveBytes;
+  for (let i = 0; i < 5; i++) step();
+  if (gpu.stats.pipelines !== pipelines) throw new Error("a pipeline was recompiled");
+  if (gpu.stats.bindGroups !== bindGroups) throw new Error("bind groups were recreated for the same buffers");
+  if (gpu.liveBytes !== live) throw new Error(`live bytes grew: ${live} -> ${gpu.liveBytes}`);
+  // A different size reuses the pipeline (shapes are uniforms, not compiled in).
+  const big = gpu.upload(new Float32Array(1000));
+  await axpby(big, big).read();
+  if (gpu.stats.pipelines !== pipelines) throw new Error("a new size recompiled the pipeline");
+});
+
+Deno.test("a step records many dispatches into one submit", () => {
+  const x = gpu.upload(new Float32Array(16));
+  gpu.submit();
+  const s0 = gpu.stats.submits, d0 = gpu.stats.dispatches;
+  for (let i = 0; i < 10; i++) axpby(x, x).dispose();
+  gpu.submit();
+  if (gpu.stats.submits - s0 !== 1) throw new Error(`${gpu.stats.submits - s0} submits`);
+  if (gpu.stats.dispatches - d0 !== 10) throw new Error(`${gpu.stats.dispatches - d0} dispatches`);
+});
+
+Deno.test("buffer sizes are bucketed with at most 12.5% waste", () => {
+  for (const n of [1, 255, 256, 257, 1000, 4097, 1e6, 123456789]) {
+    const b = bucketSize(n);
+    if (b < n || (n > 256 && b > n * 1.125 + 1)) throw new Error(`bucket ${b} for ${n}`);
+  }
+});
+
+Deno.test("a lost device surfaces as GpuDeviceLostError on the next call", async () => {
+  const g = await requestGpu();
+  g.device.destroy(); // simulates a driver reset
+  await g.device.lost;
+  await new Promise((r) => setTimeout(r, 0));
+  let err: unknown;
+  try {
+    g.upload(new Float32Array(4));
+  } catch (e) {
+    err = e;
+  }
+  if (!(err instanceof GpuDeviceLostError)) throw new Error(`expected GpuDeviceLostError, got ${err}`);
+});
+
+Deno.test("reading a disposed tensor fails clearly", async () => {
+  const t = gpu.upload(new Float32Array(2));
+  t.dispose();
+  let msg = "";
+  try {
+    await t.read();
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  if (!msg.includes("disposed")) throw new Error(`unexpected: ${msg}`);
+});
