@@ -7,6 +7,9 @@
 //         Transposed operands are packed by swapping the row/col strides.
 //   mm:   C[batch] = alpha * A[batch] B[batch] (+ bias) (+ C), A packed as (M, K), B as (K, N).
 //         Each invocation computes an 8 x 16 register tile (8 rows, 4 texels of columns).
+// The host splits large problems into chunks (rows of A, columns of B, K with accumulation,
+// batches) so that textures stay within 16384 rows and every bound buffer range stays within
+// maxStorageBufferBindingSize; src/c are bound as aligned sub-ranges of the tensors.
 //
 // Bindings (group 0):
 //   0 p     uniform                     P
@@ -39,6 +42,7 @@ struct P {
   alpha: f32,
   c_offset: u32,       // first element of C written by this dispatch
   c_batch_stride: u32, // elements between batches of C
+  ldc: u32,            // elements between rows of C (>= n when N is chunked)
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -73,7 +77,7 @@ fn store4(row: u32, col0: u32, v: vec4f, cb: u32) {
     if (col >= p.n) { return; }
     var r = p.alpha * v[j];
     if (p.has_bias == 1u) { r += bias[col]; }
-    let idx = cb + row * p.n + col;
+    let idx = cb + row * p.ldc + col;
     if (p.accumulate == 1u) { r += c[idx]; }
     c[idx] = r;
   }

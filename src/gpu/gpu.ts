@@ -7,7 +7,7 @@
  */
 import { SHADERS } from "../_shaders.gen.ts";
 import { BufferPool } from "./buffer_pool.ts";
-import { GpuDeviceLostError, GpuUnavailableError, GpuValidationError } from "./errors.ts";
+import { GpuDeviceLostError, GpuUnavailableError, GpuValidationError, ShapeError } from "./errors.ts";
 import { type KernelSpec, UNIFORM_SLOT_BYTES, type Uniforms } from "./kernel_spec.ts";
 import { DTYPE_BYTES, type DType, numel, Tensor } from "./tensor.ts";
 
@@ -26,6 +26,11 @@ export interface GpuOptions {
    * The environment variable `MPM_MATMUL` (`texture` | `storage`) overrides the default.
    */
   matmulPath?: "auto" | "texture" | "storage";
+  /**
+   * Cap on the bytes bound per storage buffer (default: the device's
+   * `maxStorageBufferBindingSize`). Large matmul operands are processed in chunks below it.
+   */
+  maxBindingSize?: number;
 }
 
 /** Counters of what the runtime has done, for tests and benchmarks. */
@@ -117,6 +122,8 @@ export class Gpu {
   readonly hasF16: boolean;
   /** Matmul operand path chosen for this adapter. */
   readonly matmulPath: "texture" | "storage";
+  /** Most bytes bound per storage buffer (device limit, or the lower cap from the options). */
+  readonly maxBindingSize: number;
   /** Counters for tests and benchmarks. */
   readonly stats: GpuStats = { dispatches: 0, submits: 0, pipelines: 0, bindGroups: 0 };
 
@@ -160,6 +167,10 @@ export class Gpu {
     } catch { /* no env permission: keep the default */ }
     this.matmulPath = path === "auto" ? (this.isSoftware ? "texture" : "storage") : path;
     this.#pool = new BufferPool(device, { maxPooledBytes: options.maxPooledBytes });
+    this.maxBindingSize = Math.min(
+      options.maxBindingSize ?? Infinity,
+      device.limits.maxStorageBufferBindingSize,
+    );
     this.#uniformStride = Math.max(UNIFORM_SLOT_BYTES, device.limits.minUniformBufferOffsetAlignment);
     device.addEventListener("uncapturederror", (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
@@ -576,6 +587,14 @@ export class Gpu {
       } else if (b === null || (b instanceof Tensor && b.byteLength === 0)) {
         entries.push({ binding: i + 1, resource: { buffer: this.#dummy(i) } });
       } else if (b instanceof Tensor) {
+        const max = this.maxBindingSize;
+        if (b.byteLength > max) {
+          throw new ShapeError(
+            `${spec.shader}: tensor [${b.shape}] is ${b.byteLength} bytes, above the ${max}-byte ` +
+              "storage binding limit of this adapter (maxStorageBufferBindingSize); use a smaller " +
+              "batch, or a GPU with a larger limit",
+          );
+        }
         entries.push({
           binding: i + 1,
           resource: {

@@ -127,6 +127,49 @@ function matmulStorage(
 }
 
 const ceilTo = (x: number, m: number) => Math.ceil(x / m) * m;
+const floorTo = (x: number, m: number) => Math.floor(x / m) * m;
+
+/**
+ * A bindable sub-range of `t` covering elements [start, end): the view starts at an offset
+ * aligned to `minStorageBufferOffsetAlignment`; `base` is where `start` falls inside it.
+ */
+function span(t: Tensor, start: number, end: number): { view: Tensor; base: number } {
+  const align = t.gpu.limits.minStorageBufferOffsetAlignment / 4;
+  const first = floorTo(t.byteOffset / 4 + start, align) - t.byteOffset / 4;
+  const s0 = Math.max(0, first);
+  return { view: t.view([end - s0], s0), base: start - s0 };
+}
+
+/** Chunk sizes of a texture matmul that respect texture and binding limits. */
+function chunking(gpu: Gpu, pr: Problem, o: MatmulOptions) {
+  const maxH = Math.min(gpu.limits.maxTextureDimension2D, 16384);
+  const L = Math.floor(gpu.maxBindingSize / 4) - 256;
+  let mc = Math.min(ceilTo(pr.m, 8), maxH);
+  let kc = Math.min(ceilTo(pr.k, 4), maxH);
+  let nc = Math.min(pr.n, 4 * maxH);
+  // Element spans of one chunk in A (M x K view), B (K x N view) and C.
+  const spanA = () => (o.transA ? (kc - 1) * pr.m + mc : (mc - 1) * pr.k + kc);
+  const spanB = () => (o.transB ? (nc - 1) * pr.k + kc : (kc - 1) * pr.n + nc);
+  const spanC = () => (mc - 1) * pr.n + nc;
+  for (let guard = 0; guard < 64 && (spanA() > L || spanB() > L || spanC() > L); guard++) {
+    if (spanA() > L) {
+      if (o.transA) kc = Math.max(4, floorTo((L - mc) / pr.m, 4));
+      else mc = Math.max(8, floorTo((L - kc) / pr.k, 8));
+    }
+    if (spanB() > L) {
+      if (o.transB) nc = Math.max(64, floorTo((L - kc) / pr.k, 64));
+      else kc = Math.max(4, floorTo((L - nc) / pr.n, 4));
+    }
+    if (spanC() > L) mc = Math.max(8, floorTo((L - nc) / pr.n, 8));
+  }
+  if (nc < pr.n) nc = Math.max(64, floorTo(nc, 64));
+  let nb = Math.max(1, Math.min(pr.batch, Math.floor(maxH / Math.max(mc, kc))));
+  const fits = (b: number) =>
+    (b - 1) * pr.strideA + spanA() <= L && (b - 1) * pr.strideB + spanB() <= L &&
+    (b - 1) * pr.strideC + spanC() <= L;
+  while (nb > 1 && !fits(nb)) nb = Math.floor(nb / 2);
+  return { mc, kc, nc, nb };
+}
 
 function matmulTexture(
   gpu: Gpu,
@@ -136,57 +179,65 @@ function matmulTexture(
   pr: Problem,
   o: MatmulOptions,
 ): void {
-  const maxH = Math.min(gpu.limits.maxTextureDimension2D, 16384);
   // Element (batch, r, c) strides of the A view (M x K) and the B view (K x N).
   const aRow = o.transA ? 1 : pr.k, aCol = o.transA ? pr.m : 1;
   const bRow = o.transB ? 1 : pr.n, bCol = o.transB ? pr.k : 1;
-  const mc = Math.min(ceilTo(pr.m, 8), maxH);
-  const kc = Math.min(ceilTo(pr.k, 4), maxH);
-  const nb = Math.max(1, Math.min(pr.batch, Math.floor(maxH / Math.max(ceilTo(mc, 8), kc))));
-  const nTex = ceilTo(pr.n, 16) / 4;
+  const { mc, kc, nc, nb } = chunking(gpu, pr, o);
   for (let b0 = 0; b0 < pr.batch; b0 += nb) {
     const bn = Math.min(nb, pr.batch - b0);
-    for (let m0 = 0; m0 < pr.m; m0 += mc) {
-      const rows = Math.min(mc, pr.m - m0);
-      const mPad = ceilTo(rows, 8);
-      for (let k0 = 0; k0 < pr.k; k0 += kc) {
-        const kn = Math.min(kc, pr.k - k0);
-        const kPad = ceilTo(kn, 4);
-        const ta = gpu.acquireTexture(kPad / 4, bn * mPad);
-        const tb = gpu.acquireTexture(nTex, bn * kPad);
-        pack(gpu, a, ta, {
-          rows,
-          cols: kn,
-          rowStride: aRow,
-          colStride: aCol,
-          batchStride: pr.strideA,
-          offset: b0 * pr.strideA + m0 * aRow + k0 * aCol,
-          rowsPad: mPad,
-          texels: kPad / 4,
-          batches: bn,
-        });
-        pack(gpu, b, tb, {
-          rows: kn,
-          cols: pr.n,
-          rowStride: bRow,
-          colStride: bCol,
-          batchStride: pr.strideB,
-          offset: b0 * pr.strideB + k0 * bRow,
-          rowsPad: kPad,
-          texels: nTex,
-          batches: bn,
-        });
-        const first = k0 === 0;
-        gpu.dispatch(MATMUL_TEX, "mm", {
-          uniforms: new Uniforms().u32(0).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0)
-            .u32(rows).u32(pr.n).u32(kn).u32(mPad).u32(kPad)
-            .u32(first && o.bias ? 1 : 0).u32(!first || o.accumulate ? 1 : 0).f32(o.alpha ?? 1)
-            .u32(b0 * pr.strideC + m0 * pr.n).u32(pr.strideC),
-          bindings: [null, o.bias ?? null, out, null, ta, tb],
-          workgroups: [Math.ceil(pr.n / 16 / 8), Math.ceil(rows / 8 / 8), bn],
-        });
-        gpu.releaseTexture(ta);
-        gpu.releaseTexture(tb);
+    for (let n0 = 0; n0 < pr.n; n0 += nc) {
+      const cols = Math.min(nc, pr.n - n0);
+      const nTex = ceilTo(cols, 16) / 4;
+      for (let m0 = 0; m0 < pr.m; m0 += mc) {
+        const rows = Math.min(mc, pr.m - m0);
+        const mPad = ceilTo(rows, 8);
+        for (let k0 = 0; k0 < pr.k; k0 += kc) {
+          const kn = Math.min(kc, pr.k - k0);
+          const kPad = ceilTo(kn, 4);
+          const ta = gpu.acquireTexture(kPad / 4, bn * mPad);
+          const tb = gpu.acquireTexture(nTex, bn * kPad);
+          const aStart = b0 * pr.strideA + m0 * aRow + k0 * aCol;
+          const aEnd = aStart + (bn - 1) * pr.strideA + (rows - 1) * aRow + (kn - 1) * aCol + 1;
+          const sa = span(a, aStart, aEnd);
+          pack(gpu, sa.view, ta, {
+            rows,
+            cols: kn,
+            rowStride: aRow,
+            colStride: aCol,
+            batchStride: pr.strideA,
+            offset: sa.base,
+            rowsPad: mPad,
+            texels: kPad / 4,
+            batches: bn,
+          });
+          const bStart = b0 * pr.strideB + k0 * bRow + n0 * bCol;
+          const bEnd = bStart + (bn - 1) * pr.strideB + (kn - 1) * bRow + (cols - 1) * bCol + 1;
+          const sb = span(b, bStart, bEnd);
+          pack(gpu, sb.view, tb, {
+            rows: kn,
+            cols,
+            rowStride: bRow,
+            colStride: bCol,
+            batchStride: pr.strideB,
+            offset: sb.base,
+            rowsPad: kPad,
+            texels: nTex,
+            batches: bn,
+          });
+          const cStart = b0 * pr.strideC + m0 * pr.n + n0;
+          const sc = span(out, cStart, cStart + (bn - 1) * pr.strideC + (rows - 1) * pr.n + cols);
+          const first = k0 === 0;
+          gpu.dispatch(MATMUL_TEX, "mm", {
+            uniforms: new Uniforms().u32(0).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0)
+              .u32(rows).u32(cols).u32(kn).u32(mPad).u32(kPad)
+              .u32(first && o.bias ? 1 : 0).u32(!first || o.accumulate ? 1 : 0).f32(o.alpha ?? 1)
+              .u32(sc.base).u32(pr.strideC).u32(pr.n),
+            bindings: [null, o.bias ? o.bias.view([cols], n0) : null, sc.view, null, ta, tb],
+            workgroups: [Math.ceil(cols / 16 / 8), Math.ceil(rows / 8 / 8), bn],
+          });
+          gpu.releaseTexture(ta);
+          gpu.releaseTexture(tb);
+        }
       }
     }
   }

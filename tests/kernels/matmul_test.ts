@@ -1,4 +1,6 @@
 // shaders/matmul.wgsl and shaders/matmul_tex.wgsl against the float64 reference.
+import { requestGpu } from "../../src/gpu/gpu.ts";
+import { axpby } from "../../src/kernels/elementwise.ts";
 import { matmul } from "../../src/kernels/matmul.ts";
 import { colSum } from "../../src/kernels/reduce.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
@@ -76,4 +78,32 @@ Deno.test("matmul rejects mismatched inner dimensions with a message naming both
     msg = (e as Error).message;
   }
   if (!msg.includes("[2,3]") || !msg.includes("[4,5]")) throw new Error(`unexpected message: ${msg}`);
+});
+
+Deno.test("matmul (texture) chunks operands above the storage binding limit (all transposes, batched)", async () => {
+  const small = await requestGpu({ matmulPath: "texture", maxBindingSize: 64 * 1024 });
+  const [batch, m, k, n] = [2, 300, 90, 200]; // each operand > 64 KiB
+  const a = randn(batch * m * k, 14), b = randn(batch * k * n, 15), bias = randn(n, 16);
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const A = small.upload(a, transA ? [batch, k, m] : [batch, m, k]);
+      const B = small.upload(b, transB ? [batch, n, k] : [batch, k, n]);
+      const C = matmul(A, B, { transA, transB, bias: small.upload(bias) });
+      assertClose(await C.read(), matmulRef(a, b, { batch, m, n, k, transA, transB, bias }), { atol: 2e-5, rtol: 1e-4, label: `transA=${transA} transB=${transB}` });
+    }
+  }
+  small.destroy();
+});
+
+Deno.test("binding a tensor above the storage binding limit fails with a clear message", async () => {
+  const small = await requestGpu({ maxBindingSize: 1024 });
+  const x = small.upload(new Float32Array(1000));
+  let msg = "";
+  try {
+    axpby(x, x);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  small.destroy();
+  if (!msg.includes("binding limit") || !msg.includes("smaller batch")) throw new Error(`unexpected: ${msg}`);
 });
