@@ -26,7 +26,10 @@ interface Figure {
   adapter: string;
 }
 
-const args = parseArgs({ args: Deno.args, options: { json: { type: "boolean" }, quick: { type: "boolean" } } });
+const args = parseArgs({
+  args: Deno.args,
+  options: { json: { type: "boolean" }, quick: { type: "boolean" } },
+});
 const json = !!args.values.json, quick = !!args.values.quick;
 const gpu = await requestGpu();
 const figures: Figure[] = [];
@@ -35,7 +38,9 @@ function report(name: string, shape: string, value: number, unit: string): void 
   const f = { name, shape, value: Number(value.toPrecision(4)), unit, adapter: gpu.adapterName };
   figures.push(f);
   if (json) console.log(JSON.stringify(f));
-  else console.log(`${name.padEnd(22)} ${shape.padEnd(24)} ${String(f.value).padStart(10)} ${unit}`);
+  else {console.log(
+      `${name.padEnd(22)} ${shape.padEnd(24)} ${String(f.value).padStart(10)} ${unit}`,
+    );}
 }
 
 /** Median seconds per call of `fn` (each call one submitted step), after a warm-up. */
@@ -44,7 +49,9 @@ async function timeIt(g: Gpu, fn: () => void, minReps = 3, budget = 2): Promise<
   await g.sync();
   const times: number[] = [];
   const start = performance.now();
-  while (times.length < minReps || (performance.now() - start) / 1000 < budget && times.length < 50) {
+  while (
+    times.length < minReps || (performance.now() - start) / 1000 < budget && times.length < 50
+  ) {
     const t0 = performance.now();
     const reps = 4;
     for (let r = 0; r < reps; r++) {
@@ -66,7 +73,11 @@ function normal(shape: number[], stream: number): Tensor {
 if (!json) console.log(`adapter: ${gpu.adapterName} (matmul path: ${gpu.matmulPath})\n`);
 
 // Matmul GFLOP/s.
-const shapes: [number, number, number][] = [[4096, 128, 128], [4096, 128, 512], [4096, 512, 128], [77000, 512, 512]];
+const shapes: [number, number, number][] = [[4096, 128, 128], [4096, 128, 512], [4096, 512, 128], [
+  77000,
+  512,
+  512,
+]];
 for (const [m, k, n] of quick ? shapes.slice(0, 1) : shapes) {
   const a = normal([m, k], 1), b = normal([k, n], 2);
   const sec = await timeIt(gpu, () => matmul(a, b).dispose(), 2, m > 10000 ? 1 : 2);
@@ -84,7 +95,12 @@ for (const [m, k, n] of quick ? shapes.slice(0, 1) : shapes) {
     q: { tensor: qkv, stride: 3 * D, offset: 0 },
     k: { tensor: qkv, stride: 3 * D, offset: D },
     v: { tensor: qkv, stride: 3 * D, offset: 2 * D },
-    valid, batch: B, nq: N, nk: N, heads: H, headDim: D / H,
+    valid,
+    batch: B,
+    nq: N,
+    nk: N,
+    heads: H,
+    headDim: D / H,
   };
   const shape = `${B}x${N}x${H}x${D}`;
   const fwd = await timeIt(gpu, () => {
@@ -109,7 +125,10 @@ for (const [m, k, n] of quick ? shapes.slice(0, 1) : shapes) {
   const store = new ParameterStore(gpu);
   const ctx = { store, rng: new InitRng(0) };
   const embed = new Linear(ctx, "embed", F, D);
-  const blocks = Array.from({ length: L }, (_, i) => new TransformerBlock(ctx, `encoder.layers.${i}`, D, 4));
+  const blocks = Array.from(
+    { length: L },
+    (_, i) => new TransformerBlock(ctx, `encoder.layers.${i}`, D, 4),
+  );
   const norm = new LayerNorm(ctx, "encoder.norm", D);
   const head = new Linear(ctx, "head", D, F);
   store.finalize();
@@ -121,7 +140,9 @@ for (const [m, k, n] of quick ? shapes.slice(0, 1) : shapes) {
     const tape = new Tape(gpu);
     let h = embed.forward(tape, x);
     for (const blk of blocks) h = blk.forward(tape, h, valid);
-    const loss = ops.pointwiseLoss(tape, "mse", head.forward(tape, norm.forward(tape, h)), y, { valid });
+    const loss = ops.pointwiseLoss(tape, "mse", head.forward(tape, norm.forward(tape, h)), y, {
+      valid,
+    });
     tape.backward(loss);
     opt.step();
     tape.dispose();

@@ -6,8 +6,15 @@ export function parseFlags(
   argv: string[],
   options: NonNullable<ParseArgsConfig["options"]>,
   help: string,
-): { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] } {
-  const all = { ...options, help: { type: "boolean" as const }, debug: { type: "boolean" as const } };
+): {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+} {
+  const all = {
+    ...options,
+    help: { type: "boolean" as const },
+    debug: { type: "boolean" as const },
+  };
   try {
     const r = parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
     if (r.values.help) {

@@ -11,7 +11,9 @@ Not yet available in this version: the "Downstream test bed" work adds it. The t
 if (import.meta.main) {
   await runCli(async () => {
     parseFlags(Deno.args.filter((a) => a === "--help" || a === "--debug"), {}, HELP);
-    console.log(`finetune: not yet available in @mpm/webgpu 0.1.0 (coming with "Downstream test bed").`);
+    console.log(
+      `finetune: not yet available in @mpm/webgpu 0.1.0 (coming with "Downstream test bed").`,
+    );
     console.log("Try `deno task test` or `deno task bench` meanwhile.");
     await Promise.resolve();
   });

@@ -11,7 +11,9 @@ Not yet available in this version: the "MPMv2 model and pre-training" work adds 
 if (import.meta.main) {
   await runCli(async () => {
     parseFlags(Deno.args.filter((a) => a === "--help" || a === "--debug"), {}, HELP);
-    console.log(`pretrain: not yet available in @mpm/webgpu 0.1.0 (coming with "MPMv2 model and pre-training").`);
+    console.log(
+      `pretrain: not yet available in @mpm/webgpu 0.1.0 (coming with "MPMv2 model and pre-training").`,
+    );
     console.log("Try `deno task test` or `deno task bench` meanwhile.");
     await Promise.resolve();
   });

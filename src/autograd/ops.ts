@@ -11,9 +11,9 @@ import { attentionBackward, attentionForward } from "../kernels/attention.ts";
 import * as E from "../kernels/elementwise.ts";
 import { layerNormBackward, layerNormForward } from "../kernels/layernorm.ts";
 import {
-  type CrossEntropyOptions,
   crossEntropyBackward,
   crossEntropyForward,
+  type CrossEntropyOptions,
   type PointwiseLoss,
   pointwiseLossBackward,
   pointwiseLossForward,
@@ -50,9 +50,14 @@ export function reshape(tape: Tape, x: Tensor, shape: readonly number[]): Tensor
  */
 export function linear(tape: Tape, x: Tensor, w: Tensor, b?: Tensor): Tensor {
   const [out, inp] = [w.shape[0], w.shape[1]];
-  if (last(x) !== inp) throw new ShapeError(`linear: input [${x.shape}] last axis != weight in ${inp} [${w.shape}]`);
+  if (last(x) !== inp) {
+    throw new ShapeError(`linear: input [${x.shape}] last axis != weight in ${inp} [${w.shape}]`);
+  }
   const rows = x.size / inp;
-  const y = matmul(x.reshape([rows, inp]), w, { transB: true, bias: b }).reshape([...x.shape.slice(0, -1), out]);
+  const y = matmul(x.reshape([rows, inp]), w, { transB: true, bias: b }).reshape([
+    ...x.shape.slice(0, -1),
+    out,
+  ]);
   tape.record(b ? [x, w, b] : [x, w], [y], ([g]) => {
     const gy = g!.reshape([rows, out]);
     if (tape.requiresGrad(x)) tape.addGrad(x, matmul(gy, w).reshape(x.shape));
@@ -182,7 +187,12 @@ export function swiglu(tape: Tape, x: Tensor): Tensor {
  * const o = selfAttention(tape, qkv, valid, 4);
  * ```
  */
-export function selfAttention(tape: Tape, qkv: Tensor, valid: Tensor | undefined, heads: number): Tensor {
+export function selfAttention(
+  tape: Tape,
+  qkv: Tensor,
+  valid: Tensor | undefined,
+  heads: number,
+): Tensor {
   const [batch, n, d3] = qkv.shape as [number, number, number];
   const d = d3 / 3;
   const args = {
@@ -218,10 +228,18 @@ export function selfAttention(tape: Tape, qkv: Tensor, valid: Tensor | undefined
  * const o = crossAttention(tape, q, kv, validKeys, 4);
  * ```
  */
-export function crossAttention(tape: Tape, q: Tensor, kv: Tensor, valid: Tensor | undefined, heads: number): Tensor {
+export function crossAttention(
+  tape: Tape,
+  q: Tensor,
+  kv: Tensor,
+  valid: Tensor | undefined,
+  heads: number,
+): Tensor {
   const [batch, nq, d] = q.shape as [number, number, number];
   const nk = kv.shape[1];
-  if (kv.shape[2] !== 2 * d) throw new ShapeError(`crossAttention: kv [${kv.shape}] must be (B, Nk, ${2 * d})`);
+  if (kv.shape[2] !== 2 * d) {
+    throw new ShapeError(`crossAttention: kv [${kv.shape}] must be (B, Nk, ${2 * d})`);
+  }
   const args = {
     q: { tensor: q, stride: d, offset: 0 },
     k: { tensor: kv, stride: 2 * d, offset: 0 },
@@ -257,7 +275,11 @@ export function crossAttention(tape: Tape, q: Tensor, kv: Tensor, valid: Tensor 
  */
 export function embedding(tape: Tape, table: Tensor, ids: Tensor): Tensor {
   const y = M.embeddingForward(table, ids);
-  tape.record([table], [y], ([g]) => tape.addGrad(table, M.embeddingBackward(g!, ids, table.shape[0])));
+  tape.record(
+    [table],
+    [y],
+    ([g]) => tape.addGrad(table, M.embeddingBackward(g!, ids, table.shape[0])),
+  );
   return y;
 }
 
@@ -319,7 +341,11 @@ export function maskedMean(tape: Tape, x: Tensor, mask: Tensor): Tensor {
   const [batch, n] = [x.shape[0], x.shape[1]];
   const count = tape.keep(M.maskCount(mask, batch, n));
   const y = M.maskedSumForward(x, mask, { mean: true, count });
-  tape.record([x], [y], ([g]) => tape.addGrad(x, M.maskedSumBackward(g!, mask, n, { mean: true, count })));
+  tape.record(
+    [x],
+    [y],
+    ([g]) => tape.addGrad(x, M.maskedSumBackward(g!, mask, n, { mean: true, count })),
+  );
   return y;
 }
 
@@ -331,12 +357,20 @@ export function maskedMean(tape: Tape, x: Tensor, mask: Tensor): Tensor {
  * const loss = crossEntropy(tape, logits, ids, { labelSmoothing: 0.1, valid: dropped });
  * ```
  */
-export function crossEntropy(tape: Tape, logits: Tensor, targets: Tensor, options: CrossEntropyOptions = {}): Tensor {
+export function crossEntropy(
+  tape: Tape,
+  logits: Tensor,
+  targets: Tensor,
+  options: CrossEntropyOptions = {},
+): Tensor {
   const saved = crossEntropyForward(logits, targets, options);
   tape.keep(saved.stats);
   tape.keep(saved.total);
-  tape.record([logits], [saved.loss], ([g]) =>
-    tape.addGrad(logits, crossEntropyBackward(logits, targets, saved, g!, options)));
+  tape.record(
+    [logits],
+    [saved.loss],
+    ([g]) => tape.addGrad(logits, crossEntropyBackward(logits, targets, saved, g!, options)),
+  );
   return saved.loss;
 }
 
@@ -359,8 +393,11 @@ export function pointwiseLoss(
   const saved = pointwiseLossForward(kind, pred, target, options);
   tape.keep(saved.stats);
   tape.keep(saved.total);
-  tape.record([pred], [saved.loss], ([g]) =>
-    tape.addGrad(pred, pointwiseLossBackward(kind, pred, target, saved, g!, options)));
+  tape.record(
+    [pred],
+    [saved.loss],
+    ([g]) => tape.addGrad(pred, pointwiseLossBackward(kind, pred, target, saved, g!, options)),
+  );
   return saved.loss;
 }
 

@@ -30,7 +30,13 @@ export class Parameter {
   initial: Float32Array | null;
 
   /** Created by {@linkcode ParameterStore.create}. */
-  constructor(name: string, shape: readonly number[], group: ParamGroup, offset: number, initial: Float32Array) {
+  constructor(
+    name: string,
+    shape: readonly number[],
+    group: ParamGroup,
+    offset: number,
+    initial: Float32Array,
+  ) {
     this.name = name;
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
@@ -78,7 +84,9 @@ export class ParamGroup {
   /** One of the group's arenas (after {@linkcode ParameterStore.finalize}). */
   arena(kind: ArenaKind): Tensor {
     const t = this.#arenas[kind];
-    if (!t) throw new Error(`parameter group "${this.name}": not finalised (call store.finalize())`);
+    if (!t) {
+      throw new Error(`parameter group "${this.name}": not finalised (call store.finalize())`);
+    }
     return t;
   }
 
@@ -141,11 +149,18 @@ export class ParameterStore {
   }
 
   /** Registers a parameter with initial values (before {@linkcode ParameterStore.finalize}). */
-  create(name: string, shape: readonly number[], initial: Float32Array, group = "default"): Parameter {
+  create(
+    name: string,
+    shape: readonly number[],
+    initial: Float32Array,
+    group = "default",
+  ): Parameter {
     if (this.#finalized) throw new Error(`create("${name}"): store already finalised`);
     if (this.#byName.has(name)) throw new Error(`duplicate parameter name "${name}"`);
     if (initial.length !== numel(shape)) {
-      throw new RangeError(`parameter ${name}: ${initial.length} initial values for shape [${shape}]`);
+      throw new RangeError(
+        `parameter ${name}: ${initial.length} initial values for shape [${shape}]`,
+      );
     }
     const g = this.group(group);
     const p = new Parameter(name, shape, g, g.size, initial);
@@ -197,7 +212,9 @@ export class ParameterStore {
     for (const [name, data] of values) {
       const p = this.get(name);
       if (data.length !== p.size) {
-        throw new RangeError(`parameter ${name}: ${data.length} values, expected ${p.size} [${p.shape}]`);
+        throw new RangeError(
+          `parameter ${name}: ${data.length} values, expected ${p.size} [${p.shape}]`,
+        );
       }
       this.gpu.write(p.group.arena(kind).view(p.shape, p.offset), data);
     }

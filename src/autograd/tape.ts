@@ -161,7 +161,10 @@ export class Tape {
     if (this.#done) throw new Error("Tape.backward: already run; record a new tape per step");
     this.#done = true;
     if (!this.#tracks(loss)) return;
-    this.addGrad(loss, seed ?? this.gpu.upload(new Float32Array(loss.size).fill(1), [...loss.shape]));
+    this.addGrad(
+      loss,
+      seed ?? this.gpu.upload(new Float32Array(loss.size).fill(1), [...loss.shape]),
+    );
     for (let i = this.#nodes.length - 1; i >= 0; i--) {
       const node = this.#nodes[i];
       const gs = node.outputs.map((o) => this.#grads.get(o));

@@ -7,9 +7,14 @@
  */
 import { SHADERS } from "../_shaders.gen.ts";
 import { BufferPool } from "./buffer_pool.ts";
-import { GpuDeviceLostError, GpuUnavailableError, GpuValidationError, ShapeError } from "./errors.ts";
+import {
+  GpuDeviceLostError,
+  GpuUnavailableError,
+  GpuValidationError,
+  ShapeError,
+} from "./errors.ts";
 import { type KernelSpec, UNIFORM_SLOT_BYTES, type Uniforms } from "./kernel_spec.ts";
-import { DTYPE_BYTES, type DType, numel, Tensor } from "./tensor.ts";
+import { type DType, DTYPE_BYTES, numel, Tensor } from "./tensor.ts";
 
 /** Options of {@linkcode requestGpu}. */
 export interface GpuOptions {
@@ -171,13 +176,18 @@ export class Gpu {
       options.maxBindingSize ?? Infinity,
       device.limits.maxStorageBufferBindingSize,
     );
-    this.#uniformStride = Math.max(UNIFORM_SLOT_BYTES, device.limits.minUniformBufferOffsetAlignment);
+    this.#uniformStride = Math.max(
+      UNIFORM_SLOT_BYTES,
+      device.limits.minUniformBufferOffsetAlignment,
+    );
     device.addEventListener("uncapturederror", (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
       if (this.#errors.length < 8) this.#errors.push(e.message);
     });
     device.lost.then((info) => {
-      if (!this.#destroyed) this.#lost = new GpuDeviceLostError(info.reason ?? "unknown", info.message);
+      if (!this.#destroyed) {
+        this.#lost = new GpuDeviceLostError(info.reason ?? "unknown", info.message);
+      }
     });
   }
 

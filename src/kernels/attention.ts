@@ -65,7 +65,9 @@ function check(a: AttentionArgs): void {
       throw new ShapeError(`attention: ${name} stride/offset must be multiples of 4`);
     }
     if (op.offset + d > op.stride) {
-      throw new ShapeError(`attention: ${name} columns ${op.offset}+${d} exceed stride ${op.stride}`);
+      throw new ShapeError(
+        `attention: ${name} columns ${op.offset}+${d} exceed stride ${op.stride}`,
+      );
     }
     expectSize("attention", name, op.tensor, a.batch * rows * op.stride);
   }
@@ -156,7 +158,15 @@ export function attentionBackward(
     workgroups: qRows,
     overrides: ov,
   });
-  const ins = [a.q.tensor, a.k.tensor, a.v.tensor, a.valid ?? null, dout, saved.lse, delta] as const;
+  const ins = [
+    a.q.tensor,
+    a.k.tensor,
+    a.v.tensor,
+    a.valid ?? null,
+    dout,
+    saved.lse,
+    delta,
+  ] as const;
   gpu.dispatch(ATTENTION, "backward_q", {
     uniforms: uniforms(a, targets.dq.stride, targets.dq.offset, 0),
     bindings: [...ins, targets.dq.tensor],

@@ -57,12 +57,23 @@ export function crossEntropyForward(
   if (options.valid) expectSize("crossEntropy", "valid", options.valid, rows);
   if (options.classWeights) expectSize("crossEntropy", "classWeights", options.classWeights, vocab);
   const ls = options.labelSmoothing ?? 0;
-  if (!(ls >= 0 && ls < 1)) throw new ShapeError(`crossEntropy: label smoothing ${ls} not in [0, 1)`);
+  if (!(ls >= 0 && ls < 1)) {
+    throw new ShapeError(`crossEntropy: label smoothing ${ls} not in [0, 1)`);
+  }
   const gpu = logits.gpu;
   const stats = gpu.empty([rows, 4]);
   gpu.dispatch(CROSS_ENTROPY, "forward", {
     uniforms: ceUniforms(rows, vocab, options),
-    bindings: [logits, targets, options.valid ?? null, options.classWeights ?? null, null, null, stats, null],
+    bindings: [
+      logits,
+      targets,
+      options.valid ?? null,
+      options.classWeights ?? null,
+      null,
+      null,
+      stats,
+      null,
+    ],
     workgroups: rows <= 65535 ? [rows, 1] : [65535, Math.ceil(rows / 65535)],
   });
   const total = colSum(stats, rows, 4);
@@ -90,7 +101,16 @@ export function crossEntropyBackward(
   const out = gpu.empty(logits.shape);
   gpu.dispatch(CROSS_ENTROPY, "backward", {
     uniforms: ceUniforms(rows, vocab, options),
-    bindings: [logits, targets, options.valid ?? null, options.classWeights ?? null, g, saved.total, saved.stats, out],
+    bindings: [
+      logits,
+      targets,
+      options.valid ?? null,
+      options.classWeights ?? null,
+      g,
+      saved.total,
+      saved.stats,
+      out,
+    ],
     workgroups: grid1d(rows * vocab),
   });
   return out;
@@ -114,7 +134,12 @@ export interface PointwiseLossOptions {
   posWeight?: number;
 }
 
-function pwUniforms(rows: number, cols: number, o: PointwiseLossOptions, perEntry: boolean): Uniforms {
+function pwUniforms(
+  rows: number,
+  cols: number,
+  o: PointwiseLossOptions,
+  perEntry: boolean,
+): Uniforms {
   return new Uniforms().u32(rows).u32(cols).u32(o.valid ? 1 : 0).u32(perEntry ? 1 : 0)
     .f32(o.delta ?? 1).f32(o.gamma ?? 2).f32(o.alpha ?? -1).f32(o.posWeight ?? 1);
 }

@@ -46,7 +46,9 @@ interface Problem {
 
 function resolve(a: Tensor, b: Tensor, o: MatmulOptions): Problem {
   if (a.shape.length < 2 || b.shape.length < 2) {
-    throw new ShapeError(`matmul: operands must be at least 2-D, got [${a.shape}] and [${b.shape}]`);
+    throw new ShapeError(
+      `matmul: operands must be at least 2-D, got [${a.shape}] and [${b.shape}]`,
+    );
   }
   const ar = a.shape.length, br = b.shape.length;
   const [a0, a1] = [a.shape[ar - 2], a.shape[ar - 1]];

@@ -58,7 +58,16 @@ export function embeddingForward(table: Tensor, ids: Tensor): Tensor {
   expectDtype("embedding", "ids", ids, "i32");
   const cols = lastDim(table), vocab = table.size / cols;
   const out = table.gpu.empty([...ids.shape, cols]);
-  run("embedding_fwd", { rows: ids.size, cols, vocab }, [table, ids, null, out, null, null, null, null], ids.size * cols);
+  run("embedding_fwd", { rows: ids.size, cols, vocab }, [
+    table,
+    ids,
+    null,
+    out,
+    null,
+    null,
+    null,
+    null,
+  ], ids.size * cols);
   return out;
 }
 
@@ -75,7 +84,16 @@ export function embeddingBackward(dout: Tensor, ids: Tensor, vocab: number): Ten
   const cols = lastDim(dout);
   expectSize("embeddingBackward", "dout", dout, ids.size * cols);
   const out = dout.gpu.empty([vocab, cols]);
-  run("embedding_bwd", { rows: ids.size, cols, vocab }, [dout, ids, null, out, null, null, null, null], vocab * cols);
+  run("embedding_bwd", { rows: ids.size, cols, vocab }, [
+    dout,
+    ids,
+    null,
+    out,
+    null,
+    null,
+    null,
+    null,
+  ], vocab * cols);
   return out;
 }
 
@@ -124,15 +142,20 @@ export function copyColumns(
   const srcStride = lastDim(src), dstStride = lastDim(dst);
   const rows = src.size / srcStride;
   expectSize("copyColumns", "dst", dst, rows * dstStride);
-  run("copy_cols", {
-    rows,
-    cols: o.width,
-    srcStride,
-    srcOffset: o.srcOffset ?? 0,
-    dstStride,
-    dstOffset: o.dstOffset ?? 0,
-    accumulate: o.accumulate,
-  }, [src, null, null, dst, null, null, null, null], rows * o.width);
+  run(
+    "copy_cols",
+    {
+      rows,
+      cols: o.width,
+      srcStride,
+      srcOffset: o.srcOffset ?? 0,
+      dstStride,
+      dstOffset: o.dstOffset ?? 0,
+      accumulate: o.accumulate,
+    },
+    [src, null, null, dst, null, null, null, null],
+    rows * o.width,
+  );
 }
 
 /**
@@ -205,7 +228,12 @@ export function maskScan(mask: Tensor, batch: number, n: number, nOut: number = 
   const fwd = gpu.empty([batch * nOut], "i32");
   const inv = gpu.empty([batch * n], "i32");
   const count = gpu.empty([batch], "u32");
-  run("mask_scan", { rows: batch, n, nOut }, [null, null, mask, null, rank, fwd, inv, count], batch);
+  run(
+    "mask_scan",
+    { rows: batch, n, nOut },
+    [null, null, mask, null, rank, fwd, inv, count],
+    batch,
+  );
   return { rank, fwd, inv, count };
 }
 
@@ -243,7 +271,16 @@ export function maskedSumForward(
   expectSize("maskedSum", "mask", mask, batch * n);
   if (o.mean && !o.count) throw new Error("maskedSum: mean needs count (maskCount)");
   const out = x.gpu.empty([batch, cols]);
-  run("masked_sum", { rows: batch, n, cols, mean: o.mean }, [x, null, mask, out, null, null, null, o.count ?? null], batch * cols);
+  run("masked_sum", { rows: batch, n, cols, mean: o.mean }, [
+    x,
+    null,
+    mask,
+    out,
+    null,
+    null,
+    null,
+    o.count ?? null,
+  ], batch * cols);
   return out;
 }
 
@@ -263,6 +300,15 @@ export function maskedSumBackward(
 ): Tensor {
   const [batch, cols] = [dout.shape[0], lastDim(dout)];
   const out = dout.gpu.empty([batch, n, cols]);
-  run("masked_sum_bwd", { rows: batch, n, cols, mean: o.mean }, [dout, null, mask, out, null, null, null, o.count ?? null], batch * n * cols);
+  run("masked_sum_bwd", { rows: batch, n, cols, mean: o.mean }, [
+    dout,
+    null,
+    mask,
+    out,
+    null,
+    null,
+    null,
+    o.count ?? null,
+  ], batch * n * cols);
   return out;
 }

@@ -20,6 +20,20 @@ export interface RandomKey {
   offset: number;
 }
 
+/** Dispatches `entry` over `out` in chunks that fit the binding limit (same stream either way). */
+function fill(gpu: Gpu, out: Tensor, entry: string, key: RandomKey, a: number, b: number): void {
+  const align = gpu.limits.minStorageBufferOffsetAlignment / 4;
+  const chunk = Math.max(align, Math.floor(gpu.maxBindingSize / 4 / align) * align);
+  for (let start = 0; start < out.size; start += chunk) {
+    const n = Math.min(chunk, out.size - start);
+    gpu.dispatch(RANDOM, entry, {
+      uniforms: uniforms(n, { ...key, offset: key.offset + start }, a, b),
+      bindings: [out.size > chunk ? out.view([n], start) : out],
+      workgroups: grid1d(n),
+    });
+  }
+}
+
 function uniforms(n: number, k: RandomKey, a: number, b: number): Uniforms {
   return new Uniforms().u32(n).u32(k.seed % 2 ** 32).u32(Math.floor(k.seed / 2 ** 32))
     .u32(k.stream).u32(k.offset % 2 ** 32).u32(Math.floor(k.offset / 2 ** 32)).f32(a).f32(b);
@@ -40,11 +54,7 @@ export function randomUniform(
   range: { lo?: number; hi?: number } = {},
 ): Tensor {
   const out = gpu.empty(shape);
-  gpu.dispatch(RANDOM, "rand_uniform", {
-    uniforms: uniforms(out.size, key, range.lo ?? 0, range.hi ?? 1),
-    bindings: [out],
-    workgroups: grid1d(out.size),
-  });
+  fill(gpu, out, "rand_uniform", key, range.lo ?? 0, range.hi ?? 1);
   return out;
 }
 
@@ -63,10 +73,6 @@ export function randomNormal(
   params: { mean?: number; std?: number } = {},
 ): Tensor {
   const out = gpu.empty(shape);
-  gpu.dispatch(RANDOM, "rand_normal", {
-    uniforms: uniforms(out.size, key, params.mean ?? 0, params.std ?? 1),
-    bindings: [out],
-    workgroups: grid1d(out.size),
-  });
+  fill(gpu, out, "rand_normal", key, params.mean ?? 0, params.std ?? 1);
   return out;
 }

@@ -6,7 +6,10 @@
 import type { KernelSpec } from "../gpu/kernel_spec.ts";
 
 /** `shaders/elementwise.wgsl`: x, y, z, out. */
-export const ELEMENTWISE: KernelSpec = { shader: "elementwise", bindings: ["read", "read", "read", "rw"] };
+export const ELEMENTWISE: KernelSpec = {
+  shader: "elementwise",
+  bindings: ["read", "read", "read", "rw"],
+};
 /** `shaders/reduce.wgsl`: x, y, partial, out. */
 export const REDUCE: KernelSpec = { shader: "reduce", bindings: ["read", "read", "rw", "rw"] };
 /** `shaders/matmul.wgsl`: a, b, bias, c. */

@@ -52,13 +52,23 @@ export class Linear {
       ctx.group,
     );
     if (options.bias ?? true) {
-      this.bias = ctx.store.create(`${name}.bias`, [outFeatures], options.biasInit ?? ctx.rng.uniform(outFeatures, bound), ctx.group);
+      this.bias = ctx.store.create(
+        `${name}.bias`,
+        [outFeatures],
+        options.biasInit ?? ctx.rng.uniform(outFeatures, bound),
+        ctx.group,
+      );
     }
   }
 
   /** Applies the layer to the last axis of `x`. */
   forward(tape: Tape, x: Tensor): Tensor {
-    return ops.linear(tape, x, tape.param(this.weight), this.bias ? tape.param(this.bias) : undefined);
+    return ops.linear(
+      tape,
+      x,
+      tape.param(this.weight),
+      this.bias ? tape.param(this.bias) : undefined,
+    );
   }
 }
 
@@ -78,7 +88,12 @@ export class LayerNorm {
 
   /** Registers `<name>.weight` and `<name>.bias`. */
   constructor(ctx: LayerContext, name: string, dim: number) {
-    this.weight = ctx.store.create(`${name}.weight`, [dim], new Float32Array(dim).fill(1), ctx.group);
+    this.weight = ctx.store.create(
+      `${name}.weight`,
+      [dim],
+      new Float32Array(dim).fill(1),
+      ctx.group,
+    );
     this.bias = ctx.store.create(`${name}.bias`, [dim], new Float32Array(dim), ctx.group);
   }
 
@@ -109,7 +124,9 @@ export class SelfAttention {
   /** Registers `<name>.in_proj.*` and `<name>.out_proj.*`. */
   constructor(ctx: LayerContext, name: string, dim: number, heads: number) {
     if (dim % heads !== 0 || (dim / heads) % 4 !== 0) {
-      throw new RangeError(`attention ${name}: dim ${dim} / heads ${heads} must be a multiple of 4`);
+      throw new RangeError(
+        `attention ${name}: dim ${dim} / heads ${heads} must be a multiple of 4`,
+      );
     }
     this.heads = heads;
     this.inProj = new Linear(ctx, `${name}.in_proj`, dim, 3 * dim, {
@@ -185,23 +202,43 @@ export class TransformerBlock {
   readonly gammaFf?: Parameter;
 
   /** Registers the block's parameters under `<name>.`. */
-  constructor(ctx: LayerContext, name: string, dim: number, heads: number, options: TransformerBlockOptions = {}) {
+  constructor(
+    ctx: LayerContext,
+    name: string,
+    dim: number,
+    heads: number,
+    options: TransformerBlockOptions = {},
+  ) {
     this.norm1 = new LayerNorm(ctx, `${name}.norm1`, dim);
     this.attn = new SelfAttention(ctx, `${name}.attn`, dim, heads);
     this.norm2 = new LayerNorm(ctx, `${name}.norm2`, dim);
     this.ff = new SwiGLUFeedForward(ctx, `${name}.ff`, dim, options.ffMult ?? 2);
     const ls = options.layerScaleInit === undefined ? 1e-3 : options.layerScaleInit;
     if (ls !== null) {
-      this.gammaAttn = ctx.store.create(`${name}.ls1.gamma`, [dim], new Float32Array(dim).fill(ls), ctx.group);
-      this.gammaFf = ctx.store.create(`${name}.ls2.gamma`, [dim], new Float32Array(dim).fill(ls), ctx.group);
+      this.gammaAttn = ctx.store.create(
+        `${name}.ls1.gamma`,
+        [dim],
+        new Float32Array(dim).fill(ls),
+        ctx.group,
+      );
+      this.gammaFf = ctx.store.create(
+        `${name}.ls2.gamma`,
+        [dim],
+        new Float32Array(dim).fill(ls),
+        ctx.group,
+      );
     }
   }
 
   /** Runs the block on x (B, N, dim) with key validity (B, N). */
   forward(tape: Tape, x: Tensor, valid?: Tensor): Tensor {
     const a = this.attn.forward(tape, this.norm1.forward(tape, x), valid);
-    const h = this.gammaAttn ? ops.residualScale(tape, x, a, tape.param(this.gammaAttn)) : ops.add(tape, x, a);
+    const h = this.gammaAttn
+      ? ops.residualScale(tape, x, a, tape.param(this.gammaAttn))
+      : ops.add(tape, x, a);
     const f = this.ff.forward(tape, this.norm2.forward(tape, h));
-    return this.gammaFf ? ops.residualScale(tape, h, f, tape.param(this.gammaFf)) : ops.add(tape, h, f);
+    return this.gammaFf
+      ? ops.residualScale(tape, h, f, tape.param(this.gammaFf))
+      : ops.add(tape, h, f);
   }
 }

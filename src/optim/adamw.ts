@@ -71,7 +71,9 @@ export class AdamW {
       return;
     }
     const sumsq = gpu.empty([1]);
-    groups.forEach((g, i) => sumAll(g.arena("grads"), { squares: true, out: sumsq, accumulate: i > 0 }));
+    groups.forEach((g, i) =>
+      sumAll(g.arena("grads"), { squares: true, out: sumsq, accumulate: i > 0 })
+    );
     const lr = this.lr;
     const o = this.options;
     this.t++;

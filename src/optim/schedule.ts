@@ -19,7 +19,9 @@ export type Schedule = (step: number) => number;
  * console.assert(f(25_000) === 0.5 && f(150_000) === 0.5);
  * ```
  */
-export function warmupExpDecay(o: { warmup: number; halfLife: number; floor?: number; initFactor?: number }): Schedule {
+export function warmupExpDecay(
+  o: { warmup: number; halfLife: number; floor?: number; initFactor?: number },
+): Schedule {
   const init = o.initFactor ?? 0, floor = o.floor ?? 0;
   return (s) => {
     if (s < o.warmup) return init + (1 - init) * (s / o.warmup);
@@ -38,7 +40,9 @@ export function warmupExpDecay(o: { warmup: number; halfLife: number; floor?: nu
  * console.assert(f(10) === 1 && Math.abs(f(60) - 0.5) < 1e-12 && f(110) === 0);
  * ```
  */
-export function warmupCosine(o: { warmup: number; total: number; floor?: number; initFactor?: number }): Schedule {
+export function warmupCosine(
+  o: { warmup: number; total: number; floor?: number; initFactor?: number },
+): Schedule {
   const init = o.initFactor ?? 0, floor = o.floor ?? 0;
   return (s) => {
     if (s < o.warmup) return init + (1 - init) * (s / o.warmup);

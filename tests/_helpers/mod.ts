@@ -53,9 +53,9 @@ export function assertClose(
   }
   if (nbad) {
     throw new Error(
-      `${opts.label ?? "assertClose"}: ${nbad}/${actual.length} mismatches (atol ${atol}, rtol ${rtol}):\n  ${
-        bad.join("\n  ")
-      }`,
+      `${
+        opts.label ?? "assertClose"
+      }: ${nbad}/${actual.length} mismatches (atol ${atol}, rtol ${rtol}):\n  ${bad.join("\n  ")}`,
     );
   }
 }

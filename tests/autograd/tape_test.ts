@@ -30,7 +30,9 @@ Deno.test("tape gradients of linear -> layerNorm -> gelu -> linear -> MSE match 
   let h = ops.linear(tape, gpu.upload(x, [R, I]), p("fc1.weight"), p("fc1.bias"));
   h = ops.gelu(tape, ops.layerNorm(tape, h, p("ln.weight"), p("ln.bias")));
   const out = ops.linear(tape, h, p("fc2.weight"), p("fc2.bias"));
-  const loss = ops.pointwiseLoss(tape, "mse", out, gpu.upload(y, [R, O]), { valid: gpu.upload(valid) });
+  const loss = ops.pointwiseLoss(tape, "mse", out, gpu.upload(y, [R, O]), {
+    valid: gpu.upload(valid),
+  });
   tape.backward(loss);
   const grads = await store.read("grads");
   tape.dispose();

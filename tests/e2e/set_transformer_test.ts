@@ -15,7 +15,9 @@ const [B, N, F, D, STEPS] = [16, 10, 3, 32, 300];
 
 function batch(step: number) {
   const r = rng(1000 + step);
-  const x = new Float32Array(B * N * F), y = new Float32Array(B * N * F), valid = new Uint32Array(B * N);
+  const x = new Float32Array(B * N * F),
+    y = new Float32Array(B * N * F),
+    valid = new Uint32Array(B * N);
   for (let b = 0; b < B; b++) {
     const n = 1 + Math.floor(r() * N); // 1..N real particles (single-particle jets included)
     const mean = new Float64Array(F);
@@ -36,7 +38,11 @@ async function train(g: Gpu, seed: number): Promise<Float32Array> {
   const norm = new LayerNorm(ctx, "encoder.norm", D);
   const head = new Linear(ctx, "head", D, F);
   store.finalize();
-  const opt = new AdamW(store, { lr: 3e-3, weightDecay: 1e-4, schedule: warmupCosine({ warmup: 20, total: STEPS, floor: 0.05 }) });
+  const opt = new AdamW(store, {
+    lr: 3e-3,
+    weightDecay: 1e-4,
+    schedule: warmupCosine({ warmup: 20, total: STEPS, floor: 0.05 }),
+  });
   const losses = g.zeros([STEPS]);
   for (let step = 0; step < STEPS; step++) {
     const { x, y, valid } = batch(step);
@@ -46,7 +52,9 @@ async function train(g: Gpu, seed: number): Promise<Float32Array> {
     let h = embed.forward(tape, X);
     for (const blk of blocks) h = blk.forward(tape, h, V);
     const out = head.forward(tape, norm.forward(tape, h));
-    const loss = ops.pointwiseLoss(tape, "mse", out.reshape([B * N, F]), Y.reshape([B * N, F]), { valid: V });
+    const loss = ops.pointwiseLoss(tape, "mse", out.reshape([B * N, F]), Y.reshape([B * N, F]), {
+      valid: V,
+    });
     tape.backward(loss);
     opt.step();
     g.copy(loss, losses.view([1], step)); // no readback inside the step
@@ -63,7 +71,9 @@ Deno.test("e2e: a 2-layer set transformer learns the masked set mean, reproducib
   const submits = gpu.stats.submits - submitsBefore;
   const head = (a[0] + a[1] + a[2]) / 3;
   const tail = a.slice(-20).reduce((s, v) => s + v, 0) / 20;
-  console.log(`loss ${head.toFixed(4)} -> ${tail.toFixed(4)} in ${STEPS} steps; ${submits} submits`);
+  console.log(
+    `loss ${head.toFixed(4)} -> ${tail.toFixed(4)} in ${STEPS} steps; ${submits} submits`,
+  );
   if (!(tail < 0.1 * head)) throw new Error(`loss did not fall enough: ${head} -> ${tail}`);
   // One submit per training step (+ finalize and the final readback).
   if (submits > STEPS + 3) throw new Error(`${submits} submits for ${STEPS} steps`);

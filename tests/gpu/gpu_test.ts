@@ -16,22 +16,36 @@ Deno.test("requestGpu without an adapter throws GpuUnavailableError naming the f
     throw new Error("expected GpuUnavailableError");
   } catch (e) {
     if (!(e instanceof GpuUnavailableError)) throw e;
-    if (!e.message.includes("mesa-vulkan-drivers")) throw new Error(`message lacks the fix: ${e.message}`);
+    if (!e.message.includes("mesa-vulkan-drivers")) {
+      throw new Error(`message lacks the fix: ${e.message}`);
+    }
   } finally {
     gpuApi.requestAdapter = original;
   }
 });
 
 Deno.test("device limits are raised to the adapter's", () => {
-  for (const name of ["maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize", "maxComputeInvocationsPerWorkgroup"] as const) {
-    if (gpu.limits[name] !== gpu.adapter.limits[name]) throw new Error(`${name}: device ${gpu.limits[name]} != adapter ${gpu.adapter.limits[name]}`);
+  for (
+    const name of [
+      "maxStorageBufferBindingSize",
+      "maxComputeWorkgroupStorageSize",
+      "maxComputeInvocationsPerWorkgroup",
+    ] as const
+  ) {
+    if (gpu.limits[name] !== gpu.adapter.limits[name]) {
+      throw new Error(`${name}: device ${gpu.limits[name]} != adapter ${gpu.adapter.limits[name]}`);
+    }
   }
 });
 
 Deno.test("tensors round-trip f32, i32, u32 (and f16 where supported)", async () => {
   assertClose(await gpu.upload(new Float32Array([1.5, -2, 3])).read(), [1.5, -2, 3], { atol: 0 });
-  assertClose(await gpu.upload(new Int32Array([-7, 0, 2 ** 31 - 1])).read(), [-7, 0, 2 ** 31 - 1], { atol: 0 });
-  assertClose(await gpu.upload(new Uint32Array([0, 2 ** 32 - 1])).read(), [0, 2 ** 32 - 1], { atol: 0 });
+  assertClose(await gpu.upload(new Int32Array([-7, 0, 2 ** 31 - 1])).read(), [-7, 0, 2 ** 31 - 1], {
+    atol: 0,
+  });
+  assertClose(await gpu.upload(new Uint32Array([0, 2 ** 32 - 1])).read(), [0, 2 ** 32 - 1], {
+    atol: 0,
+  });
   if (gpu.hasF16) {
     const h = gpu.upload(new Float32Array([0.5, 1, 3]), [3], "f16");
     assertClose(await h.read(), [0.5, 1, 3], { atol: 0 });
@@ -41,7 +55,8 @@ Deno.test("tensors round-trip f32, i32, u32 (and f16 where supported)", async ()
 });
 
 Deno.test("pipelines and bind groups are cached across steps; buffers are reused", async () => {
-  const x = gpu.upload(new Float32Array(100).fill(1)), y = gpu.upload(new Float32Array(100).fill(2));
+  const x = gpu.upload(new Float32Array(100).fill(1)),
+    y = gpu.upload(new Float32Array(100).fill(2));
   const step = () => {
     const a = axpby(x, y, { alpha: 2, beta: 3 });
     const b = axpby(a, y);
@@ -55,7 +70,9 @@ Deno.test("pipelines and bind groups are cached across steps; buffers are reused
   const live = gpu.liveBytes;
   for (let i = 0; i < 5; i++) step();
   if (gpu.stats.pipelines !== pipelines) throw new Error("a pipeline was recompiled");
-  if (gpu.stats.bindGroups !== bindGroups) throw new Error("bind groups were recreated for the same buffers");
+  if (gpu.stats.bindGroups !== bindGroups) {
+    throw new Error("bind groups were recreated for the same buffers");
+  }
   if (gpu.liveBytes !== live) throw new Error(`live bytes grew: ${live} -> ${gpu.liveBytes}`);
   // A different size reuses the pipeline (shapes are uniforms, not compiled in).
   const big = gpu.upload(new Float32Array(1000));
@@ -91,7 +108,9 @@ Deno.test("a lost device surfaces as GpuDeviceLostError on the next call", async
   } catch (e) {
     err = e;
   }
-  if (!(err instanceof GpuDeviceLostError)) throw new Error(`expected GpuDeviceLostError, got ${err}`);
+  if (!(err instanceof GpuDeviceLostError)) {
+    throw new Error(`expected GpuDeviceLostError, got ${err}`);
+  }
 });
 
 Deno.test("reading a disposed tensor fails clearly", async () => {

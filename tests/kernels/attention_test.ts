@@ -7,9 +7,17 @@ import { attentionBackwardRef, attentionRef, type AttnShape } from "../reference
 
 const gpu = await testGpu();
 
-function cols(src: ArrayLike<number>, rows: number, stride: number, off: number, width: number): Float32Array {
+function cols(
+  src: ArrayLike<number>,
+  rows: number,
+  stride: number,
+  off: number,
+  width: number,
+): Float32Array {
   const out = new Float32Array(rows * width);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) out[r * width + c] = src[r * stride + off + c];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < width; c++) out[r * width + c] = src[r * stride + off + c];
+  }
   return out;
 }
 
@@ -35,10 +43,17 @@ for (const [batch, n, heads, hd] of [[3, 7, 2, 4], [2, 1, 1, 8], [4, 13, 3, 12]]
       q: { tensor: QKV, stride: 3 * d, offset: 0 },
       k: { tensor: QKV, stride: 3 * d, offset: d },
       v: { tensor: QKV, stride: 3 * d, offset: 2 * d },
-      valid: Valid, batch, nq: n, nk: n, heads, headDim: hd,
+      valid: Valid,
+      batch,
+      nq: n,
+      nk: n,
+      heads,
+      headDim: hd,
     };
     const saved = attentionForward(args);
-    const q = cols(qkv, batch * n, 3 * d, 0, d), k = cols(qkv, batch * n, 3 * d, d, d), v = cols(qkv, batch * n, 3 * d, 2 * d, d);
+    const q = cols(qkv, batch * n, 3 * d, 0, d),
+      k = cols(qkv, batch * n, 3 * d, d, d),
+      v = cols(qkv, batch * n, 3 * d, 2 * d, d);
     const out = await saved.out.read();
     assertClose(out, attentionRef(q, k, v, valid, s), tol);
     if (out.some((x) => !Number.isFinite(x))) throw new Error("non-finite attention output");
@@ -59,14 +74,21 @@ for (const nq of [1, 5]) {
   Deno.test(`attention cross / class (Nq=${nq}, Nk=9) with separate q and fused kv`, async () => {
     const [batch, nk, heads, hd] = [3, 9, 2, 8], d = heads * hd;
     const s: AttnShape = { batch, nq, nk, heads, headDim: hd };
-    const q = randn(batch * nq * d, 4), kv = randn(batch * nk * 2 * d, 5), dout = randn(batch * nq * d, 6);
+    const q = randn(batch * nq * d, 4),
+      kv = randn(batch * nk * 2 * d, 5),
+      dout = randn(batch * nq * d, 6);
     const valid = validMask(batch, nk, 7);
     const Q = gpu.upload(q, [batch, nq, d]), KV = gpu.upload(kv, [batch, nk, 2 * d]);
     const args = {
       q: { tensor: Q, stride: d, offset: 0 },
       k: { tensor: KV, stride: 2 * d, offset: 0 },
       v: { tensor: KV, stride: 2 * d, offset: d },
-      valid: gpu.upload(valid), batch, nq, nk, heads, headDim: hd,
+      valid: gpu.upload(valid),
+      batch,
+      nq,
+      nk,
+      heads,
+      headDim: hd,
     };
     const saved = attentionForward(args);
     const k = cols(kv, batch * nk, 2 * d, 0, d), v = cols(kv, batch * nk, 2 * d, d, d);

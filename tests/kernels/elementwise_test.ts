@@ -2,7 +2,14 @@
 import * as E from "../../src/kernels/elementwise.ts";
 import { colSum, ratio, sumAll } from "../../src/kernels/reduce.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
-import { geluGradRef, geluRef, siluGradRef, siluRef, swigluBackwardRef, swigluRef } from "../reference/dense.ts";
+import {
+  geluGradRef,
+  geluRef,
+  siluGradRef,
+  siluRef,
+  swigluBackwardRef,
+  swigluRef,
+} from "../reference/dense.ts";
 
 const gpu = await testGpu();
 const [R, C] = [7, 13]; // odd sizes: not multiples of the 64-wide workgroup
@@ -11,7 +18,11 @@ const X = gpu.upload(x, [R, C]), Y = gpu.upload(y, [R, C]), V = gpu.upload(v, [C
 const tol = { atol: 2e-6, rtol: 2e-6 };
 
 Deno.test("elementwise axpby / mul / scale / accumulate", async () => {
-  assertClose(await E.axpby(X, Y, { alpha: 2, beta: -3 }).read(), x.map((a, i) => 2 * a - 3 * y[i]), tol);
+  assertClose(
+    await E.axpby(X, Y, { alpha: 2, beta: -3 }).read(),
+    x.map((a, i) => 2 * a - 3 * y[i]),
+    tol,
+  );
   assertClose(await E.mul(X, Y, { alpha: 0.5 }).read(), x.map((a, i) => 0.5 * a * y[i]), tol);
   assertClose(await E.scale(X, -1.5).read(), x.map((a) => -1.5 * a), tol);
   const acc = gpu.upload(y, [R, C]);
@@ -27,9 +38,16 @@ Deno.test("elementwise broadcasts and residual with LayerScale", async () => {
 
 Deno.test("elementwise SiLU and GELU, forward and backward", async () => {
   assertClose(await E.siluForward(X).read(), Array.from(x, siluRef), tol);
-  assertClose(await E.siluBackward(X, Y).read(), Array.from(x, (a, i) => y[i] * siluGradRef(a)), tol);
+  assertClose(
+    await E.siluBackward(X, Y).read(),
+    Array.from(x, (a, i) => y[i] * siluGradRef(a)),
+    tol,
+  );
   assertClose(await E.geluForward(X).read(), Array.from(x, geluRef), { atol: 1e-6, rtol: 1e-5 });
-  assertClose(await E.geluBackward(X, Y).read(), Array.from(x, (a, i) => y[i] * geluGradRef(a)), { atol: 1e-6, rtol: 1e-5 });
+  assertClose(await E.geluBackward(X, Y).read(), Array.from(x, (a, i) => y[i] * geluGradRef(a)), {
+    atol: 1e-6,
+    rtol: 1e-5,
+  });
 });
 
 Deno.test("elementwise SwiGLU forward and backward", async () => {
@@ -37,7 +55,11 @@ Deno.test("elementwise SwiGLU forward and backward", async () => {
   const xs = randn(rows * 2 * h, 4, -3, 3), dy = randn(rows * h, 5);
   const Xs = gpu.upload(xs, [rows, 2 * h]);
   assertClose(await E.swigluForward(Xs).read(), swigluRef(xs, rows, h), tol);
-  assertClose(await E.swigluBackward(Xs, gpu.upload(dy, [rows, h])).read(), swigluBackwardRef(xs, dy, rows, h), tol);
+  assertClose(
+    await E.swigluBackward(Xs, gpu.upload(dy, [rows, h])).read(),
+    swigluBackwardRef(xs, dy, rows, h),
+    tol,
+  );
 });
 
 Deno.test("reduce colSum (plain, product, accumulate) and sumAll of many elements", async () => {

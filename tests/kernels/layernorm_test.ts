@@ -7,7 +7,10 @@ const gpu = await testGpu();
 
 for (const [rows, cols] of [[1, 1], [5, 7], [9, 130], [3, 512]]) {
   Deno.test(`layernorm forward/backward rows=${rows} cols=${cols}`, async () => {
-    const x = randn(rows * cols, 1, -3, 5), g = randn(cols, 2), b = randn(cols, 3), dy = randn(rows * cols, 4);
+    const x = randn(rows * cols, 1, -3, 5),
+      g = randn(cols, 2),
+      b = randn(cols, 3),
+      dy = randn(rows * cols, 4);
     const X = gpu.upload(x, [rows, cols]), G = gpu.upload(g), B = gpu.upload(b);
     const saved = layerNormForward(X, G, B);
     const ref = layerNormRef(x, g, b, rows, cols);

@@ -13,7 +13,14 @@ import { crossEntropyRef, pointwiseLossRef } from "../reference/losses.ts";
 const gpu = await testGpu();
 const G = gpu.upload(new Float32Array([1.5])); // upstream gradient of the mean
 
-for (const [rows, V, eps, weighted] of [[5, 3, 0.1, true], [4, 16384, 0.1, false], [1, 8, 0, false]] as const) {
+for (
+  const [rows, V, eps, weighted] of [[5, 3, 0.1, true], [4, 16384, 0.1, false], [
+    1,
+    8,
+    0,
+    false,
+  ]] as const
+) {
   Deno.test(`cross_entropy rows=${rows} vocab=${V} smoothing=${eps} classWeights=${weighted}`, async () => {
     const logits = randn(rows * V, 1, -4, 4);
     const target = new Int32Array(rows).map((_, i) => (i * 7919) % V);
@@ -22,7 +29,11 @@ for (const [rows, V, eps, weighted] of [[5, 3, 0.1, true], [4, 16384, 0.1, false
     if (rows > 3) valid[3] = 0; // masked row
     const cw = weighted ? randn(V, 2, 0.2, 2) : undefined;
     const L = gpu.upload(logits, [rows, V]), T = gpu.upload(target);
-    const opts = { valid: gpu.upload(valid), labelSmoothing: eps, classWeights: cw ? gpu.upload(cw) : undefined };
+    const opts = {
+      valid: gpu.upload(valid),
+      labelSmoothing: eps,
+      classWeights: cw ? gpu.upload(cw) : undefined,
+    };
     const saved = crossEntropyForward(L, T, opts);
     const ref = crossEntropyRef(logits, target, rows, V, { eps, cw, valid });
     assertClose(await saved.loss.read(), [ref.loss], { atol: 1e-5, rtol: 1e-5 });
@@ -47,15 +58,29 @@ for (const kind of KINDS) {
       const target = kind === "bce" || kind === "focal"
         ? randn(rows * cols, 4, 0, 1).map((t) => (t > 0.5 ? 1 : 0))
         : randn(rows * cols, 4, -2, 2);
-      const valid = new Uint32Array(perEntry ? rows * cols : rows).map((_, i) => (i % 3 === 1 ? 0 : 1));
-      const o = { delta: 0.7, gamma: 3, alpha: kind === "focal" ? 0.25 : -1, posWeight: kind === "focal" || kind === "bce" ? 0.778 : 1 };
+      const valid = new Uint32Array(perEntry ? rows * cols : rows).map((
+        _,
+        i,
+      ) => (i % 3 === 1 ? 0 : 1));
+      const o = {
+        delta: 0.7,
+        gamma: 3,
+        alpha: kind === "focal" ? 0.25 : -1,
+        posWeight: kind === "focal" || kind === "bce" ? 0.778 : 1,
+      };
       const P = gpu.upload(pred, [rows, cols]), T = gpu.upload(target, [rows, cols]);
       const opts = { ...o, valid: gpu.upload(valid) };
       const saved = pointwiseLossForward(kind, P, T, opts);
       const refOpts = { ...o, valid };
-      assertClose(await saved.loss.read(), [pointwiseLossRef(kind, pred, target, rows, cols, refOpts)], { atol: 1e-5, rtol: 1e-5 });
+      assertClose(await saved.loss.read(), [
+        pointwiseLossRef(kind, pred, target, rows, cols, refOpts),
+      ], { atol: 1e-5, rtol: 1e-5 });
       const grad = await pointwiseLossBackward(kind, P, T, saved, G, opts).read();
-      const fd = numericalGrad((x) => pointwiseLossRef(kind, x, target, rows, cols, refOpts), Float64Array.from(pred), 1e-6);
+      const fd = numericalGrad(
+        (x) => pointwiseLossRef(kind, x, target, rows, cols, refOpts),
+        Float64Array.from(pred),
+        1e-6,
+      );
       assertClose(grad, fd.map((g) => 1.5 * g), { atol: 1e-4, rtol: 1e-3 });
     });
   }

@@ -21,12 +21,16 @@ for (const path of PATHS) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         Deno.test(`matmul (${path}) ${c.batch}x${c.m}x${c.k}x${c.n} transA=${transA} transB=${transB}`, async () => {
-          const a = randn(c.batch * c.m * c.k, 1), b = randn(c.batch * c.k * c.n, 2), bias = randn(c.n, 3);
+          const a = randn(c.batch * c.m * c.k, 1),
+            b = randn(c.batch * c.k * c.n, 2),
+            bias = randn(c.n, 3);
           const A = gpu.upload(a, transA ? [c.batch, c.k, c.m] : [c.batch, c.m, c.k]);
           const B = gpu.upload(b, transB ? [c.batch, c.n, c.k] : [c.batch, c.k, c.n]);
           const Bias = gpu.upload(bias);
           const C = matmul(A, B, { transA, transB, bias: Bias, alpha: 0.5, path });
-          assertClose(await C.read(), matmulRef(a, b, { ...c, transA, transB, bias, alpha: 0.5 }), { atol: 1e-5 });
+          assertClose(await C.read(), matmulRef(a, b, { ...c, transA, transB, bias, alpha: 0.5 }), {
+            atol: 1e-5,
+          });
           for (const t of [A, B, Bias, C]) t.dispose();
         });
       }
@@ -36,7 +40,9 @@ for (const path of PATHS) {
   Deno.test(`matmul (${path}) shares a 2-D B across batches and accumulates`, async () => {
     const [batch, m, k, n] = [3, 6, 5, 7];
     const a = randn(batch * m * k, 4), b = randn(k * n, 5), c0 = randn(batch * m * n, 6);
-    const A = gpu.upload(a, [batch, m, k]), B = gpu.upload(b, [k, n]), C = gpu.upload(c0, [batch, m, n]);
+    const A = gpu.upload(a, [batch, m, k]),
+      B = gpu.upload(b, [k, n]),
+      C = gpu.upload(c0, [batch, m, n]);
     matmul(A, B, { out: C, accumulate: true, path });
     const ref = matmulRef(a, b, { batch, m, n, k, bBatched: false });
     assertClose(await C.read(), ref.map((v, i) => v + c0[i]), { atol: 1e-5 });
@@ -46,7 +52,14 @@ for (const path of PATHS) {
     const [m, k, n] = [13, 9, 11];
     const a = randn(m * k, 7), b = randn(k * n, 8), dc = randn(m * n, 9);
     const A = gpu.upload(a, [m, k]), B = gpu.upload(b, [k, n]), dC = gpu.upload(dc, [m, n]);
-    const ref = matmulBackwardRef(Float64Array.from(a), Float64Array.from(b), Float64Array.from(dc), m, n, k);
+    const ref = matmulBackwardRef(
+      Float64Array.from(a),
+      Float64Array.from(b),
+      Float64Array.from(dc),
+      m,
+      n,
+      k,
+    );
     assertClose(await matmul(dC, B, { transB: true, path }).read(), ref.da, { atol: 1e-5 });
     assertClose(await matmul(A, dC, { transA: true, path }).read(), ref.db, { atol: 1e-5 });
     assertClose(await colSum(dC, m, n).read(), ref.dbias, { atol: 1e-5 });
@@ -58,7 +71,11 @@ Deno.test("matmul (texture) splits operands taller than the 16384-row texture li
   const [m, k, n] = [16389, 5, 3];
   const a = randn(m * k, 10), b = randn(k * n, 11);
   const A = gpu.upload(a, [m, k]), B = gpu.upload(b, [k, n]);
-  assertClose(await matmul(A, B, { path: "texture" }).read(), matmulRef(a, b, { batch: 1, m, n, k }), { atol: 1e-5 });
+  assertClose(
+    await matmul(A, B, { path: "texture" }).read(),
+    matmulRef(a, b, { batch: 1, m, n, k }),
+    { atol: 1e-5 },
+  );
   const [m2, k2, n2] = [4, 16390, 5];
   const a2 = randn(m2 * k2, 12), b2 = randn(k2 * n2, 13);
   const A2 = gpu.upload(a2, [k2, m2]), B2 = gpu.upload(b2, [k2, n2]);
@@ -77,7 +94,9 @@ Deno.test("matmul rejects mismatched inner dimensions with a message naming both
   } catch (e) {
     msg = (e as Error).message;
   }
-  if (!msg.includes("[2,3]") || !msg.includes("[4,5]")) throw new Error(`unexpected message: ${msg}`);
+  if (!msg.includes("[2,3]") || !msg.includes("[4,5]")) {
+    throw new Error(`unexpected message: ${msg}`);
+  }
 });
 
 Deno.test("matmul (texture) chunks operands above the storage binding limit (all transposes, batched)", async () => {
@@ -89,7 +108,11 @@ Deno.test("matmul (texture) chunks operands above the storage binding limit (all
       const A = small.upload(a, transA ? [batch, k, m] : [batch, m, k]);
       const B = small.upload(b, transB ? [batch, n, k] : [batch, k, n]);
       const C = matmul(A, B, { transA, transB, bias: small.upload(bias) });
-      assertClose(await C.read(), matmulRef(a, b, { batch, m, n, k, transA, transB, bias }), { atol: 2e-5, rtol: 1e-4, label: `transA=${transA} transB=${transB}` });
+      assertClose(await C.read(), matmulRef(a, b, { batch, m, n, k, transA, transB, bias }), {
+        atol: 2e-5,
+        rtol: 1e-4,
+        label: `transA=${transA} transB=${transB}`,
+      });
     }
   }
   small.destroy();
@@ -105,5 +128,7 @@ Deno.test("binding a tensor above the storage binding limit fails with a clear m
     msg = (e as Error).message;
   }
   small.destroy();
-  if (!msg.includes("binding limit") || !msg.includes("smaller batch")) throw new Error(`unexpected: ${msg}`);
+  if (!msg.includes("binding limit") || !msg.includes("smaller batch")) {
+    throw new Error(`unexpected: ${msg}`);
+  }
 });

@@ -11,7 +11,12 @@ import {
   splitLast,
 } from "../../src/kernels/movement.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
-import { embeddingBackwardRef, embeddingRef, maskedSumRef, maskScanRef } from "../reference/movement.ts";
+import {
+  embeddingBackwardRef,
+  embeddingRef,
+  maskedSumRef,
+  maskScanRef,
+} from "../reference/movement.ts";
 
 const gpu = await testGpu();
 
@@ -21,7 +26,11 @@ Deno.test("movement embedding lookup and gradient (out-of-range ids give zeros)"
   const dout = randn(ids.length * cols, 2);
   const T = gpu.upload(table, [vocab, cols]), I = gpu.upload(ids);
   assertClose(await embeddingForward(T, I).read(), embeddingRef(table, ids, cols, vocab));
-  assertClose(await embeddingBackward(gpu.upload(dout, [ids.length, cols]), I, vocab).read(), embeddingBackwardRef(dout, ids, cols, vocab), { atol: 1e-6 });
+  assertClose(
+    await embeddingBackward(gpu.upload(dout, [ids.length, cols]), I, vocab).read(),
+    embeddingBackwardRef(dout, ids, cols, vocab),
+    { atol: 1e-6 },
+  );
 });
 
 Deno.test("movement maskScan ranks, compacts and inverts; gatherRows round-trips", async () => {
@@ -61,7 +70,8 @@ for (const mean of [false, true]) {
     const M = gpu.upload(mask), count = maskCount(M, batch, n);
     const out = maskedSumForward(gpu.upload(x, [batch, n, cols]), M, { mean, count });
     assertClose(await out.read(), maskedSumRef(x, mask, batch, n, cols, mean), { atol: 1e-6 });
-    const dx = await maskedSumBackward(gpu.upload(dout, [batch, cols]), M, n, { mean, count }).read();
+    const dx = await maskedSumBackward(gpu.upload(dout, [batch, cols]), M, n, { mean, count })
+      .read();
     const cnt = [3, 0, 1];
     const exp = new Float64Array(batch * n * cols).map((_, i) => {
       const e = Math.floor(i / cols), b = Math.floor(e / n);

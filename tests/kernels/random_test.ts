@@ -7,7 +7,9 @@ const gpu = await testGpu();
 
 Deno.test("random Philox reference reproduces the Random123 known-answer vectors", () => {
   // Random123 kat_vectors: philox4x32 10 rounds.
-  assertClose(philoxRef([0, 0, 0, 0], [0, 0]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8], { atol: 0 });
+  assertClose(philoxRef([0, 0, 0, 0], [0, 0]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8], {
+    atol: 0,
+  });
   assertClose(
     philoxRef([0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff]),
     [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
@@ -43,5 +45,16 @@ Deno.test("random normal has mean 0 and variance 1 over 200k draws", async () =>
     s2 += v * v;
   }
   const mean = s / z.length, variance = s2 / z.length - mean * mean;
-  if (Math.abs(mean) > 0.01 || Math.abs(variance - 1) > 0.02) throw new Error(`mean ${mean} var ${variance}`);
+  if (Math.abs(mean) > 0.01 || Math.abs(variance - 1) > 0.02) {
+    throw new Error(`mean ${mean} var ${variance}`);
+  }
+});
+
+Deno.test("random fills tensors above the binding limit in chunks with the same stream", async () => {
+  const { requestGpu } = await import("../../src/gpu/gpu.ts");
+  const small = await requestGpu({ maxBindingSize: 4096 });
+  const key = { seed: 5, stream: 2, offset: 17 };
+  const z = await randomUniform(small, [3001], key).read();
+  small.destroy();
+  assertClose(z, uniformRef(3001, key.seed, key.stream, key.offset), { atol: 1e-7, rtol: 0 });
 });

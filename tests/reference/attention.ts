@@ -12,7 +12,15 @@ export interface AttnShape {
 
 type A = ArrayLike<number>;
 
-function probs(q: A, k: A, valid: A | null, s: AttnShape, b: number, h: number, i: number): Float64Array {
+function probs(
+  q: A,
+  k: A,
+  valid: A | null,
+  s: AttnShape,
+  b: number,
+  h: number,
+  i: number,
+): Float64Array {
   const d = s.heads * s.headDim, sc = s.scale ?? 1 / Math.sqrt(s.headDim);
   const p = new Float64Array(s.nk);
   let mx = -Infinity;
@@ -44,7 +52,8 @@ export function attentionRef(q: A, k: A, v: A, valid: A | null, s: AttnShape): F
         const p = probs(q, k, valid, s, b, h, i);
         for (let j = 0; j < s.nk; j++) {
           for (let t = 0; t < s.headDim; t++) {
-            out[(b * s.nq + i) * d + h * s.headDim + t] += p[j] * v[(b * s.nk + j) * d + h * s.headDim + t];
+            out[(b * s.nq + i) * d + h * s.headDim + t] += p[j] *
+              v[(b * s.nk + j) * d + h * s.headDim + t];
           }
         }
       }
@@ -53,7 +62,14 @@ export function attentionRef(q: A, k: A, v: A, valid: A | null, s: AttnShape): F
   return out;
 }
 
-export function attentionBackwardRef(q: A, k: A, v: A, valid: A | null, dout: A, s: AttnShape): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
+export function attentionBackwardRef(
+  q: A,
+  k: A,
+  v: A,
+  valid: A | null,
+  dout: A,
+  s: AttnShape,
+): { dq: Float64Array; dk: Float64Array; dv: Float64Array } {
   const d = s.heads * s.headDim, sc = s.scale ?? 1 / Math.sqrt(s.headDim), D = s.headDim;
   const dq = new Float64Array(s.batch * s.nq * d);
   const dk = new Float64Array(s.batch * s.nk * d);

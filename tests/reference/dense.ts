@@ -7,7 +7,17 @@ export type F = Float64Array;
 export function matmulRef(
   a: ArrayLike<number>,
   b: ArrayLike<number>,
-  s: { batch: number; m: number; n: number; k: number; transA?: boolean; transB?: boolean; bBatched?: boolean; bias?: ArrayLike<number>; alpha?: number },
+  s: {
+    batch: number;
+    m: number;
+    n: number;
+    k: number;
+    transA?: boolean;
+    transB?: boolean;
+    bBatched?: boolean;
+    bias?: ArrayLike<number>;
+    alpha?: number;
+  },
 ): F {
   const { batch, m, n, k } = s;
   const c = new Float64Array(batch * m * n);
@@ -29,7 +39,14 @@ export function matmulRef(
 }
 
 /** Gradients of C = A B + bias (no transposes, 2-D) given dC. */
-export function matmulBackwardRef(a: F, b: F, dc: F, m: number, n: number, k: number): { da: F; db: F; dbias: F } {
+export function matmulBackwardRef(
+  a: F,
+  b: F,
+  dc: F,
+  m: number,
+  n: number,
+  k: number,
+): { da: F; db: F; dbias: F } {
   const da = new Float64Array(m * k), db = new Float64Array(k * n), dbias = new Float64Array(n);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
@@ -82,7 +99,12 @@ export function swigluRef(x: ArrayLike<number>, rows: number, h: number): F {
   return out;
 }
 
-export function swigluBackwardRef(x: ArrayLike<number>, dy: ArrayLike<number>, rows: number, h: number): F {
+export function swigluBackwardRef(
+  x: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  rows: number,
+  h: number,
+): F {
   const dx = new Float64Array(rows * 2 * h);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < h; j++) {
@@ -95,8 +117,17 @@ export function swigluBackwardRef(x: ArrayLike<number>, dy: ArrayLike<number>, r
 }
 
 /** LayerNorm over rows of `cols`. */
-export function layerNormRef(x: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>, rows: number, cols: number, eps = 1e-5): { y: F; mean: F; rstd: F } {
-  const y = new Float64Array(rows * cols), mean = new Float64Array(rows), rstd = new Float64Array(rows);
+export function layerNormRef(
+  x: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  eps = 1e-5,
+): { y: F; mean: F; rstd: F } {
+  const y = new Float64Array(rows * cols),
+    mean = new Float64Array(rows),
+    rstd = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     let mu = 0;
     for (let c = 0; c < cols; c++) mu += x[r * cols + c];
@@ -106,14 +137,25 @@ export function layerNormRef(x: ArrayLike<number>, gamma: ArrayLike<number>, bet
     const rs = 1 / Math.sqrt(v / cols + eps);
     mean[r] = mu;
     rstd[r] = rs;
-    for (let c = 0; c < cols; c++) y[r * cols + c] = (x[r * cols + c] - mu) * rs * gamma[c] + beta[c];
+    for (let c = 0; c < cols; c++) {
+      y[r * cols + c] = (x[r * cols + c] - mu) * rs * gamma[c] + beta[c];
+    }
   }
   return { y, mean, rstd };
 }
 
-export function layerNormBackwardRef(x: ArrayLike<number>, gamma: ArrayLike<number>, dy: ArrayLike<number>, rows: number, cols: number, eps = 1e-5): { dx: F; dgamma: F; dbeta: F } {
+export function layerNormBackwardRef(
+  x: ArrayLike<number>,
+  gamma: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  eps = 1e-5,
+): { dx: F; dgamma: F; dbeta: F } {
   const { mean, rstd } = layerNormRef(x, gamma, new Float64Array(cols), rows, cols, eps);
-  const dx = new Float64Array(rows * cols), dgamma = new Float64Array(cols), dbeta = new Float64Array(cols);
+  const dx = new Float64Array(rows * cols),
+    dgamma = new Float64Array(cols),
+    dbeta = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
     let sg = 0, sgx = 0;
     for (let c = 0; c < cols; c++) {

@@ -1,7 +1,11 @@
 // Central finite differences for checking reference backward passes (float64 throughout).
 
 /** Numerical gradient of scalar `f` at `x` by central differences with step `h`. */
-export function numericalGrad(f: (x: Float64Array) => number, x: Float64Array, h = 1e-5): Float64Array {
+export function numericalGrad(
+  f: (x: Float64Array) => number,
+  x: Float64Array,
+  h = 1e-5,
+): Float64Array {
   const g = new Float64Array(x.length);
   const xp = Float64Array.from(x);
   for (let i = 0; i < x.length; i++) {

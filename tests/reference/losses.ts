@@ -2,7 +2,13 @@
 type A = ArrayLike<number>;
 
 /** cross_entropy(logits, target, weight=cw, label_smoothing=eps), mean over used rows. */
-export function crossEntropyRef(logits: A, target: A, rows: number, V: number, o: { eps?: number; cw?: A; valid?: A } = {}): { loss: number; grad: Float64Array } {
+export function crossEntropyRef(
+  logits: A,
+  target: A,
+  rows: number,
+  V: number,
+  o: { eps?: number; cw?: A; valid?: A } = {},
+): { loss: number; grad: Float64Array } {
   const eps = o.eps ?? 0, w = (c: number) => (o.cw ? o.cw[c] : 1);
   let num = 0, den = 0;
   const grad = new Float64Array(rows * V);
@@ -39,7 +45,12 @@ const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x
 const sig = (x: number) => 1 / (1 + Math.exp(-x));
 
 /** Loss of one entry (before positive weighting). */
-export function pointLoss(kind: string, x: number, t: number, o: { delta?: number; gamma?: number; alpha?: number }): number {
+export function pointLoss(
+  kind: string,
+  x: number,
+  t: number,
+  o: { delta?: number; gamma?: number; alpha?: number },
+): number {
   const d = x - t;
   switch (kind) {
     case "l1":
@@ -63,7 +74,14 @@ export function pointLoss(kind: string, x: number, t: number, o: { delta?: numbe
 }
 
 /** Mean pointwise loss over valid entries (valid per row or per entry). */
-export function pointwiseLossRef(kind: string, pred: A, target: A, rows: number, cols: number, o: { valid?: A; delta?: number; gamma?: number; alpha?: number; posWeight?: number } = {}): number {
+export function pointwiseLossRef(
+  kind: string,
+  pred: A,
+  target: A,
+  rows: number,
+  cols: number,
+  o: { valid?: A; delta?: number; gamma?: number; alpha?: number; posWeight?: number } = {},
+): number {
   let s = 0, n = 0;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {

@@ -40,7 +40,14 @@ export function maskScanRef(mask: A, batch: number, n: number, nOut: number) {
   return { rank, fwd, inv, count };
 }
 
-export function maskedSumRef(x: A, mask: A, batch: number, n: number, cols: number, mean: boolean): Float64Array {
+export function maskedSumRef(
+  x: A,
+  mask: A,
+  batch: number,
+  n: number,
+  cols: number,
+  mean: boolean,
+): Float64Array {
   const out = new Float64Array(batch * cols);
   for (let b = 0; b < batch; b++) {
     let cnt = 0;
@@ -49,7 +56,11 @@ export function maskedSumRef(x: A, mask: A, batch: number, n: number, cols: numb
       cnt++;
       for (let c = 0; c < cols; c++) out[b * cols + c] += x[(b * n + j) * cols + c];
     }
-    if (mean) for (let c = 0; c < cols; c++) out[b * cols + c] = cnt ? out[b * cols + c] / cnt : 0;
+    if (mean) {
+      for (let c = 0; c < cols; c++) {
+        out[b * cols + c] = cnt ? out[b * cols + c] / cnt : 0;
+      }
+    }
   }
   return out;
 }

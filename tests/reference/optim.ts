@@ -1,7 +1,19 @@
 // Float64 reference of torch.optim.AdamW with global-norm clipping (clip_grad_norm_ semantics).
 export function adamwRef(
-  p: Float64Array, g: ArrayLike<number>, m: Float64Array, v: Float64Array,
-  o: { lr: number; beta1: number; beta2: number; eps: number; wd: number; step: number; maxNorm: number; sumsq: number },
+  p: Float64Array,
+  g: ArrayLike<number>,
+  m: Float64Array,
+  v: Float64Array,
+  o: {
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    wd: number;
+    step: number;
+    maxNorm: number;
+    sumsq: number;
+  },
 ): void {
   const clip = o.maxNorm > 0 ? Math.min(1, o.maxNorm / (Math.sqrt(o.sumsq) + 1e-6)) : 1;
   const bc1 = 1 - o.beta1 ** o.step, bc2 = 1 - o.beta2 ** o.step;

@@ -20,7 +20,10 @@ export function uniformRef(n: number, seed: number, stream: number, offset: numb
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const o = offset + i;
-    const r = philoxRef([o % 2 ** 32, Math.floor(o / 2 ** 32), stream, 0], [seed % 2 ** 32, Math.floor(seed / 2 ** 32)]);
+    const r = philoxRef([o % 2 ** 32, Math.floor(o / 2 ** 32), stream, 0], [
+      seed % 2 ** 32,
+      Math.floor(seed / 2 ** 32),
+    ]);
     out[i] = unit(r[0]);
   }
   return out;
@@ -30,7 +33,10 @@ export function normalRef(n: number, seed: number, stream: number, offset: numbe
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const o = offset + i;
-    const r = philoxRef([o % 2 ** 32, Math.floor(o / 2 ** 32), stream, 0], [seed % 2 ** 32, Math.floor(seed / 2 ** 32)]);
+    const r = philoxRef([o % 2 ** 32, Math.floor(o / 2 ** 32), stream, 0], [
+      seed % 2 ** 32,
+      Math.floor(seed / 2 ** 32),
+    ]);
     out[i] = Math.sqrt(-2 * Math.log(unit(r[0]))) * Math.cos(2 * Math.PI * unit(r[1]));
   }
   return out;

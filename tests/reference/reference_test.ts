@@ -33,25 +33,41 @@ Deno.test("reference matmulBackwardRef matches finite differences", () => {
 
 Deno.test("reference activations (SiLU, GELU, SwiGLU) match finite differences", () => {
   const x = data(40, 5, -4, 4);
-  const fd = (fn: (v: number) => number) => Float64Array.from(x, (v) => (fn(v + 1e-5) - fn(v - 1e-5)) / 2e-5);
+  const fd = (fn: (v: number) => number) =>
+    Float64Array.from(x, (v) => (fn(v + 1e-5) - fn(v - 1e-5)) / 2e-5);
   assertClose(Float64Array.from(x, siluGradRef), fd(siluRef), tol);
   assertClose(Float64Array.from(x, geluGradRef), fd(geluRef), tol);
   const rows = 3, h = 4, w = data(rows * h, 6);
   const xs = data(rows * 2 * h, 7, -3, 3);
-  assertClose(swigluBackwardRef(xs, w, rows, h), numericalGrad((v) => dot(swigluRef(v, rows, h), w), xs), tol);
+  assertClose(
+    swigluBackwardRef(xs, w, rows, h),
+    numericalGrad((v) => dot(swigluRef(v, rows, h), w), xs),
+    tol,
+  );
 });
 
 Deno.test("reference erf matches tabulated values", () => {
   const x = [0, 0.5, 1, 2, 3, -1];
-  const erf = [0, 0.5204998778130465, 0.8427007929497149, 0.9953222650189527, 0.9999779095030014, -0.8427007929497149];
+  const erf = [
+    0,
+    0.5204998778130465,
+    0.8427007929497149,
+    0.9953222650189527,
+    0.9999779095030014,
+    -0.8427007929497149,
+  ];
   assertClose(x.map(erfRef), erf, { atol: 1e-14, rtol: 1e-13 });
 });
 
 Deno.test("reference layerNormBackwardRef matches finite differences", () => {
   const rows = 3, cols = 6;
-  const x = data(rows * cols, 8, -2, 2), g = data(cols, 9), b = data(cols, 10), w = data(rows * cols, 11);
+  const x = data(rows * cols, 8, -2, 2),
+    g = data(cols, 9),
+    b = data(cols, 10),
+    w = data(rows * cols, 11);
   const { dx, dgamma, dbeta } = layerNormBackwardRef(x, g, w, rows, cols);
-  const f = (xx: Float64Array, gg: Float64Array, bb: Float64Array) => dot(layerNormRef(xx, gg, bb, rows, cols).y, w);
+  const f = (xx: Float64Array, gg: Float64Array, bb: Float64Array) =>
+    dot(layerNormRef(xx, gg, bb, rows, cols).y, w);
   assertClose(dx, numericalGrad((v) => f(v, g, b), x), tol);
   assertClose(dgamma, numericalGrad((v) => f(x, v, b), g), tol);
   assertClose(dbeta, numericalGrad((v) => f(x, g, v), b), tol);
@@ -60,7 +76,9 @@ Deno.test("reference layerNormBackwardRef matches finite differences", () => {
 Deno.test("reference attentionBackwardRef matches finite differences, with masked keys and a fully masked row", () => {
   const s: AttnShape = { batch: 2, nq: 3, nk: 4, heads: 2, headDim: 2 };
   const d = s.heads * s.headDim;
-  const q = data(s.batch * s.nq * d, 12), k = data(s.batch * s.nk * d, 13), v = data(s.batch * s.nk * d, 14);
+  const q = data(s.batch * s.nq * d, 12),
+    k = data(s.batch * s.nk * d, 13),
+    v = data(s.batch * s.nk * d, 14);
   const valid = [1, 0, 1, 1, 0, 0, 0, 0]; // jet 1 has no valid key at all
   const w = data(s.batch * s.nq * d, 15);
   const { dq, dk, dv } = attentionBackwardRef(q, k, v, valid, w, s);
@@ -99,7 +117,11 @@ Deno.test("reference pointwise loss gradients match finite differences", () => {
 Deno.test("reference embedding and masked-sum backward match finite differences", () => {
   const ids = [2, 0, 2, 5, -1], cols = 3, vocab = 4;
   const table = data(vocab * cols, 20), w = data(ids.length * cols, 21);
-  assertClose(embeddingBackwardRef(w, ids, cols, vocab), numericalGrad((x) => dot(embeddingRef(x, ids, cols, vocab), w), table), tol);
+  assertClose(
+    embeddingBackwardRef(w, ids, cols, vocab),
+    numericalGrad((x) => dot(embeddingRef(x, ids, cols, vocab), w), table),
+    tol,
+  );
   const [b, n] = [2, 3], mask = [1, 0, 1, 0, 0, 0];
   const x = data(b * n * cols, 22), wm = data(b * cols, 23);
   const g = numericalGrad((v) => dot(maskedSumRef(v, mask, b, n, cols, true), wm), x);
