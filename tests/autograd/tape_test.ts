@@ -4,7 +4,10 @@ import { ParameterStore } from "../../src/autograd/parameters.ts";
 import * as ops from "../../src/autograd/ops.ts";
 import { Tape } from "../../src/autograd/tape.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
-import { geluRef, layerNormRef, matmulRef } from "../reference/dense.ts";
+import { attentionRef } from "../reference/attention.ts";
+import { geluRef, layerNormRef, matmulRef, swigluRef } from "../reference/dense.ts";
+import { crossEntropyRef } from "../reference/losses.ts";
+import { maskedSumRef } from "../reference/movement.ts";
 import { numericalGrad } from "../reference/finite_diff.ts";
 
 const gpu = await testGpu();
@@ -97,4 +100,100 @@ Deno.test("tape follows plain x.reshape() views of tracked tensors, in any input
   assertClose(await tape.grad(b)!.read(), [0.5, 0.5, 0.5, 0.5]);
   assertClose(await tape.grad(a)!.read(), [0.25, 0.25, 0.25, 0.25]);
   tape.dispose();
+});
+
+Deno.test("tape gradients through embedding, gather, concat, attention, LayerScale, SwiGLU, masked mean and cross-entropy match finite differences", async () => {
+  const [B, N, C, H] = [2, 3, 8, 2]; // C = 8: two heads of 4
+  const ids = new Int32Array([0, 2, 1, 2, 0, 0]);
+  const valid = new Uint32Array([1, 1, 0, 1, 0, 0]); // jet 1 has a single particle
+  const labels = new Int32Array([1, 0]);
+  // Gather reverses each jet's particle order (an injective map) and its inverse is itself.
+  const perm = new Int32Array([2, 1, 0, 5, 4, 3]);
+  const shapes: Record<string, number[]> = {
+    table: [3, C / 2],
+    feat: [B, N, C / 2],
+    wqkv: [3 * C, C],
+    gamma: [C],
+    w1: [2 * C, C],
+    wout: [3, C],
+  };
+  const init = Object.fromEntries(
+    Object.entries(shapes).map(([k, s], i) => [
+      k,
+      randn(s.reduce((a, b) => a * b), 30 + i, -0.8, 0.8),
+    ]),
+  );
+  const store = new ParameterStore(gpu);
+  for (const [k, s] of Object.entries(shapes)) store.create(k, s, init[k]);
+  store.finalize();
+  store.zeroGrad();
+  const tape = new Tape(gpu);
+  const p = (k: string) => tape.param(store.get(k));
+  const V = gpu.upload(valid, [B, N]);
+  const e = ops.embedding(tape, p("table"), gpu.upload(ids, [B, N]));
+  let x = ops.concat(tape, [
+    e,
+    ops.gatherRows(tape, p("feat"), gpu.upload(perm), gpu.upload(perm), [B, N, C / 2]),
+  ]);
+  const a = ops.selfAttention(tape, ops.linear(tape, x, p("wqkv")), V, H);
+  x = ops.residualScale(tape, x, a, p("gamma"));
+  const sw = ops.swiglu(tape, ops.linear(tape, x, p("w1")));
+  // w1 is used twice (the second time through a reshape view), sw twice through concat.
+  x = ops.add(
+    tape,
+    x,
+    ops.linear(tape, ops.concat(tape, [sw, sw]), p("w1").reshape([C, 2 * C])),
+    1,
+    0.5,
+  );
+  const logits = ops.linear(tape, ops.maskedMean(tape, x, V), p("wout"));
+  const loss = ops.crossEntropy(tape, logits, gpu.upload(labels), { labelSmoothing: 0.1 });
+  tape.backward(loss);
+  const grads = await store.read("grads");
+  const lossGpu = (await loss.read())[0];
+  tape.dispose();
+
+  const names = Object.keys(shapes);
+  const sizes = names.map((k) => init[k].length);
+  const cpu = (theta: Float64Array) => {
+    let o = 0;
+    const P = Object.fromEntries(names.map((k, i) => [k, theta.slice(o, o += sizes[i])]));
+    const half = C / 2;
+    const xs = new Float64Array(B * N * C);
+    for (let r = 0; r < B * N; r++) {
+      for (let c = 0; c < half; c++) {
+        xs[r * C + c] = P.table[ids[r] * half + c];
+        xs[r * C + half + c] = P.feat[perm[r] * half + c];
+      }
+    }
+    const qkv = matmulRef(xs, P.wqkv, { batch: 1, m: B * N, n: 3 * C, k: C, transB: true });
+    const col = (off: number) =>
+      Float64Array.from(
+        { length: B * N * C },
+        (_, i) => qkv[Math.floor(i / C) * 3 * C + off + (i % C)],
+      );
+    const att = attentionRef(col(0), col(C), col(2 * C), valid, {
+      batch: B,
+      nq: N,
+      nk: N,
+      heads: H,
+      headDim: C / H,
+    });
+    const h1 = xs.map((v, i) => v + att[i] * P.gamma[i % C]);
+    const u = matmulRef(h1, P.w1, { batch: 1, m: B * N, n: 2 * C, k: C, transB: true });
+    const sw = swigluRef(u, B * N, C);
+    const ss = Float64Array.from(
+      { length: B * N * 2 * C },
+      (_, i) => sw[Math.floor(i / (2 * C)) * C + (i % C)],
+    );
+    const f = matmulRef(ss, P.w1, { batch: 1, m: B * N, n: C, k: 2 * C, transB: true });
+    const h2 = h1.map((v, i) => v + 0.5 * f[i]);
+    const pooled = maskedSumRef(h2, valid, B, N, C, true);
+    const lg = matmulRef(pooled, P.wout, { batch: 1, m: B, n: 3, k: C, transB: true });
+    return crossEntropyRef(lg, labels, B, 3, { eps: 0.1 }).loss;
+  };
+  const flat = Float64Array.from(names.flatMap((k) => Array.from(init[k])));
+  assertClose([lossGpu], [cpu(flat)], { atol: 1e-5, rtol: 1e-5 });
+  const fd = numericalGrad(cpu, flat, 1e-6);
+  assertClose(names.flatMap((k) => Array.from(grads.get(k)!)), fd, { atol: 2e-5, rtol: 2e-3 });
 });
