@@ -1,0 +1,453 @@
+/**
+ * HDF5 jet files in the reference layouts (mattcleigh/jetssl), read in chunks and written in
+ * chunks through h5wasm, so files larger than memory stream.
+ *
+ * - JetClass-like: `csts` (N, P, F) float, `csts_id` (N, P) int, `mask` (N, P) bool,
+ *   `labels` (N,) int, `jets` (N, 5) [pt, eta, phi, sdmass, n_csts].
+ * - BTag-like: the same plus `vtx_id` (N, P) int, `track_type` (N, P) int, `vtx_pos` (N, V, 4).
+ * - Kinematics-only: `csts` with 3 columns [pt, deta, dphi]; a string attribute `features` on
+ *   `csts` (comma-separated) names the columns when present; `csts_id` may be absent.
+ *
+ * Files written by h5py read as-is (int64 arrives as BigInt64Array, h5py booleans as an int8
+ * enum). Files written here store masks as int8 0/1 (h5wasm cannot create HDF5 enum types);
+ * h5py reads them as int8, so use `mask.astype(bool)` there.
+ *
+ * @module
+ */
+import h5wasm from "h5wasm";
+import { DataError } from "./errors.ts";
+import { type JetBlock, JETCLASS_FEATURES, KINEMATIC_FEATURES } from "./types.ts";
+
+await h5wasm.ready;
+
+type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
+type H5File = InstanceType<typeof h5wasm.File>;
+
+/** What a jet file holds. */
+export interface JetFileInfo {
+  /** File path. */
+  path: string;
+  /** Number of jets. */
+  n: number;
+  /** Particle slots per jet. */
+  nParticles: number;
+  /** Continuous feature names, in column order. */
+  features: readonly string[];
+  /** Whether `csts_id`, `labels`, `jets` exist. */
+  hasIds: boolean;
+  /** Whether `labels` exists. */
+  hasLabels: boolean;
+  /** Whether `jets` exists. */
+  hasJets: boolean;
+  /** BTag-like (vertex and track-origin datasets present). */
+  btag: boolean;
+  /** Vertex slots in `vtx_pos` (BTag). */
+  nVertices: number;
+}
+
+function isFloat(d: H5Dataset): boolean {
+  return /^[<>|]?[fed]$/.test(String(d.dtype));
+}
+
+function isIntLike(d: H5Dataset): boolean {
+  const t = String(d.dtype);
+  return /^[<>|]?[bhiqlBHIQL]$/.test(t) || d.metadata?.type === 8 /* enum (h5py bool) */ ||
+    t === "bool";
+}
+
+function toInt32(data: unknown): Int32Array {
+  if (data instanceof Int32Array) return data;
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+    const out = new Int32Array(data.length);
+    for (let i = 0; i < data.length; i++) out[i] = Number(data[i]);
+    return out;
+  }
+  return Int32Array.from(data as ArrayLike<number>);
+}
+
+function toFloat32(data: unknown): Float32Array {
+  return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+}
+
+function toMask(data: unknown): Uint8Array {
+  const src = data as ArrayLike<number | boolean>;
+  const out = new Uint8Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = src[i] ? 1 : 0;
+  return out;
+}
+
+/**
+ * Reads a jet file block by block.
+ *
+ * @example
+ * ```ts ignore
+ * const reader = JetFileReader.open("train.h5");
+ * const block = reader.read(0, 1000); // jets 0..999
+ * reader.close();
+ * ```
+ */
+export class JetFileReader {
+  /** Layout of the file. */
+  readonly info: JetFileInfo;
+  #file: H5File;
+  #ds: Record<string, H5Dataset | undefined> = {};
+
+  private constructor(file: H5File, info: JetFileInfo, ds: Record<string, H5Dataset | undefined>) {
+    this.#file = file;
+    this.info = info;
+    this.#ds = ds;
+  }
+
+  /**
+   * Opens and validates a file (datasets, shapes, dtypes).
+   *
+   * @throws {DataError} naming the file, dataset and fix when anything is missing or wrong.
+   */
+  static open(path: string): JetFileReader {
+    let stat: Deno.FileInfo;
+    try {
+      stat = Deno.statSync(path);
+    } catch {
+      throw new DataError(
+        { file: path },
+        "file not found",
+        "check the path (or create data with `deno task data synth`)",
+      );
+    }
+    if (!stat.isFile) throw new DataError({ file: path }, "not a file", "pass an .h5 file");
+    let file: H5File;
+    try {
+      file = new h5wasm.File(path, "r");
+      file.keys();
+    } catch (e) {
+      throw new DataError(
+        { file: path },
+        `not a readable HDF5 file (${(e as Error).message ?? e})`,
+        "the file is corrupt or truncated; re-create or re-download it",
+      );
+    }
+    const keys = new Set(file.keys());
+    const get = (name: string) => (keys.has(name) ? file.get(name) as H5Dataset : undefined);
+    const fail = (field: string, problem: string, fix: string): never => {
+      file.close();
+      throw new DataError({ file: path, field }, problem, fix);
+    };
+    const csts = get("csts") ??
+      fail(
+        "csts",
+        "dataset missing",
+        "a jet file needs `csts` (N, P, F) and `mask` (N, P); see README 'HDF5 layouts'",
+      );
+    const mask = get("mask") ??
+      fail("mask", "dataset missing", "add a boolean `mask` (N, P), true for real particles");
+    const shape = csts.shape ?? [];
+    if (shape.length !== 3) {
+      fail(
+        "csts",
+        `expected 3 dimensions (N, P, F), got shape [${shape}]`,
+        "store particles as (jets, particles, features)",
+      );
+    }
+    if (!isFloat(csts)) {
+      fail("csts", `dtype ${csts.dtype} is not floating point`, "store features as float32");
+    }
+    const [n, nParticles, nf] = shape as number[];
+    let features: readonly string[];
+    const attr = csts.attrs?.["features"]?.value;
+    if (typeof attr === "string") features = attr.split(",").map((s) => s.trim());
+    else if (nf === 7) features = JETCLASS_FEATURES;
+    else if (nf === 3) features = KINEMATIC_FEATURES;
+    else {
+      return fail(
+        "csts",
+        `${nf} feature columns and no \`features\` attribute`,
+        "add a comma-separated string attribute `features` to `csts` naming the columns",
+      );
+    }
+    if (features.length !== nf) {
+      fail(
+        "csts",
+        `attribute features names ${features.length} columns, data has ${nf}`,
+        "make the attribute match the columns",
+      );
+    }
+    const check2 = (name: string, ds: H5Dataset | undefined, dims: number[], intLike: boolean) => {
+      if (!ds) return;
+      const s = ds.shape ?? [];
+      if (s.length !== dims.length || s.some((v, i) => dims[i] >= 0 && v !== dims[i])) {
+        fail(
+          name,
+          `shape [${s}] does not match [${dims.map((d) => (d < 0 ? "*" : d))}]`,
+          `store ${name} with one row per jet of csts`,
+        );
+      }
+      if (intLike && !isIntLike(ds)) {
+        fail(name, `dtype ${ds.dtype} is not an integer/boolean type`, `store ${name} as integers`);
+      }
+      if (!intLike && !isFloat(ds)) {
+        fail(name, `dtype ${ds.dtype} is not floating point`, `store ${name} as float`);
+      }
+    };
+    check2("mask", mask, [n, nParticles], true);
+    const ds: Record<string, H5Dataset | undefined> = {
+      csts,
+      mask,
+      csts_id: get("csts_id"),
+      labels: get("labels"),
+      jets: get("jets"),
+      vtx_id: get("vtx_id"),
+      track_type: get("track_type"),
+      vtx_pos: get("vtx_pos"),
+    };
+    check2("csts_id", ds.csts_id, [n, nParticles], true);
+    check2("labels", ds.labels, [n], true);
+    check2("jets", ds.jets, [n, -1], false);
+    check2("vtx_id", ds.vtx_id, [n, nParticles], true);
+    check2("track_type", ds.track_type, [n, nParticles], true);
+    check2("vtx_pos", ds.vtx_pos, [n, -1, 4], false);
+    const btag = !!(ds.vtx_id && ds.track_type);
+    return new JetFileReader(file, {
+      path,
+      n,
+      nParticles,
+      features,
+      hasIds: !!ds.csts_id,
+      hasLabels: !!ds.labels,
+      hasJets: !!ds.jets,
+      btag,
+      nVertices: ds.vtx_pos ? (ds.vtx_pos.shape as number[])[1] : 0,
+    }, ds);
+  }
+
+  /**
+   * Reads jets [start, start + count) (clamped to the file) as a {@linkcode JetBlock}.
+   *
+   * @throws {DataError} when the file is truncated or a read fails.
+   */
+  read(start: number, count: number): JetBlock {
+    const { n, nParticles, features, path } = this.info;
+    const s = Math.max(0, Math.min(start, n)), e = Math.min(n, s + count);
+    const ds = this.#ds;
+    const slice = (name: string) => {
+      try {
+        return ds[name]!.slice([[s, e]]);
+      } catch (err) {
+        throw new DataError(
+          { file: path, field: name, row: s },
+          `read of rows ${s}..${e} failed (${(err as Error).message ?? err})`,
+          "the file is truncated or corrupt; re-create it",
+        );
+      }
+    };
+    const block: JetBlock = {
+      n: e - s,
+      nParticles,
+      features,
+      csts: toFloat32(slice("csts")),
+      valid: toMask(slice("mask")),
+    };
+    if (ds.csts_id) block.ids = toInt32(slice("csts_id"));
+    if (ds.labels) block.labels = toInt32(slice("labels"));
+    if (ds.jets) {
+      const j = toFloat32(slice("jets"));
+      const w = (ds.jets.shape as number[])[1];
+      block.jets = w === 5 ? j : Float32Array.from(
+        { length: block.n * 5 },
+        (_, i) => (i % 5 < w ? j[Math.floor(i / 5) * w + (i % 5)] : 0),
+      );
+    }
+    if (ds.vtx_id) block.vtxId = toInt32(slice("vtx_id"));
+    if (ds.track_type) block.trackType = toInt32(slice("track_type"));
+    if (ds.vtx_pos) {
+      block.vtxPos = toFloat32(slice("vtx_pos"));
+      block.nVertices = this.info.nVertices;
+    }
+    return block;
+  }
+
+  /** Closes the file. */
+  close(): void {
+    this.#file.close();
+  }
+}
+
+/** Options of {@linkcode JetFileWriter.create}. */
+export interface JetFileWriterOptions {
+  /** Particle slots per jet. */
+  nParticles: number;
+  /** Feature names (stored in the `features` attribute of `csts`). */
+  features: readonly string[];
+  /** Write `csts_id`. Default true. */
+  ids?: boolean;
+  /** Write `labels`. Default true. */
+  labels?: boolean;
+  /** Write `jets`. Default true. */
+  jets?: boolean;
+  /** Write the BTag datasets with this many vertex slots. */
+  btagVertices?: number;
+  /** Rows per HDF5 chunk. Default 1000 (as the reference's combined files). */
+  chunkRows?: number;
+}
+
+function int64(src: Int32Array): BigInt64Array {
+  const out = new BigInt64Array(src.length);
+  const w = new Int32Array(out.buffer);
+  for (let i = 0; i < src.length; i++) {
+    w[2 * i] = src[i];
+    w[2 * i + 1] = src[i] < 0 ? -1 : 0;
+  }
+  return out;
+}
+
+/**
+ * Writes a jet file block by block into resizable chunked datasets. The file is written under
+ * a temporary name and renamed on {@linkcode JetFileWriter.close}, so a crash never leaves a
+ * half-written file at the target path.
+ *
+ * @example
+ * ```ts ignore
+ * const w = JetFileWriter.create("out.h5", { nParticles: 128, features: JETCLASS_FEATURES });
+ * w.append(block);
+ * w.close();
+ * ```
+ */
+export class JetFileWriter {
+  /** Target path. */
+  readonly path: string;
+  /** Jets written so far. */
+  n = 0;
+  #tmp: string;
+  #file: H5File;
+  #o: Required<JetFileWriterOptions>;
+
+  private constructor(path: string, tmp: string, file: H5File, o: Required<JetFileWriterOptions>) {
+    this.path = path;
+    this.#tmp = tmp;
+    this.#file = file;
+    this.#o = o;
+  }
+
+  /** Creates the file (under a temporary name) with empty resizable datasets. */
+  static create(path: string, options: JetFileWriterOptions): JetFileWriter {
+    const o: Required<JetFileWriterOptions> = {
+      ids: true,
+      labels: true,
+      jets: true,
+      chunkRows: 1000,
+      btagVertices: 0,
+      ...options,
+    };
+    const tmp = `${path}.partial-${Deno.pid}`;
+    const file = new h5wasm.File(tmp, "w");
+    const P = o.nParticles, F = o.features.length, c = o.chunkRows;
+    const make = (name: string, dims: number[], dtype: string, data: ArrayBufferView) => {
+      file.create_dataset({
+        name,
+        data: data as unknown as Float32Array,
+        shape: [0, ...dims],
+        maxshape: [null, ...dims],
+        chunks: [c, ...dims],
+        dtype,
+      });
+    };
+    make("csts", [P, F], "<f", new Float32Array(0));
+    (file.get("csts") as H5Dataset).create_attribute("features", o.features.join(","));
+    make("mask", [P], "|b1", new Int8Array(0));
+    if (o.ids) make("csts_id", [P], "<q", new BigInt64Array(0));
+    if (o.labels) make("labels", [], "<q", new BigInt64Array(0));
+    if (o.jets) {
+      make(
+        "jets",
+        [5],
+        o.btagVertices ? "<f" : "<d",
+        o.btagVertices ? new Float32Array(0) : new Float64Array(0),
+      );
+    }
+    if (o.btagVertices) {
+      make("vtx_id", [P], "<q", new BigInt64Array(0));
+      make("track_type", [P], "<q", new BigInt64Array(0));
+      make("vtx_pos", [o.btagVertices, 4], "<f", new Float32Array(0));
+    }
+    return new JetFileWriter(path, tmp, file, o);
+  }
+
+  /** Appends a block (its layout must match the options). */
+  append(block: JetBlock): void {
+    const o = this.#o, s = this.n, e = s + block.n;
+    if (block.nParticles !== o.nParticles || block.features.length !== o.features.length) {
+      throw new DataError(
+        { file: this.path, field: "csts" },
+        `block is (${block.nParticles}, ${block.features.length}), file is (${o.nParticles}, ${o.features.length})`,
+        "append blocks of the file's layout",
+      );
+    }
+    const put = (name: string, data: ArrayBufferView, rowShape: number[]) => {
+      const ds = this.#file.get(name) as H5Dataset;
+      ds.resize([e, ...rowShape]);
+      ds.write_slice([[s, e]], data as unknown as Float32Array);
+    };
+    put("csts", block.csts, [o.nParticles, o.features.length]);
+    put("mask", Int8Array.from(block.valid), [o.nParticles]);
+    if (o.ids) {
+      put("csts_id", int64(block.ids ?? new Int32Array(block.n * o.nParticles)), [o.nParticles]);
+    }
+    if (o.labels) put("labels", int64(block.labels ?? new Int32Array(block.n)), []);
+    if (o.jets) {
+      const j = block.jets ?? new Float32Array(block.n * 5);
+      put("jets", o.btagVertices ? j : Float64Array.from(j), [5]);
+    }
+    if (o.btagVertices) {
+      put("vtx_id", int64(block.vtxId!), [o.nParticles]);
+      put("track_type", int64(block.trackType!), [o.nParticles]);
+      const V = block.nVertices ?? o.btagVertices;
+      const vp = V === o.btagVertices
+        ? block.vtxPos!
+        : new Float32Array(block.n * o.btagVertices * 4);
+      put("vtx_pos", vp, [o.btagVertices, 4]);
+    }
+    this.n = e;
+  }
+
+  /** Flushes, closes and atomically renames the file into place. */
+  close(): void {
+    this.#file.flush();
+    this.#file.close();
+    Deno.renameSync(this.#tmp, this.path);
+  }
+
+  /** Closes and deletes the partial file (after an error). */
+  abort(): void {
+    try {
+      this.#file.close();
+    } catch { /* already closed */ }
+    try {
+      Deno.removeSync(this.#tmp);
+    } catch { /* nothing to remove */ }
+  }
+}
+
+/**
+ * Writes one block to a new file.
+ *
+ * @example
+ * ```ts ignore
+ * writeJetFile("jets.h5", synthJetClass(1000));
+ * ```
+ */
+export function writeJetFile(path: string, block: JetBlock): void {
+  const w = JetFileWriter.create(path, {
+    nParticles: block.nParticles,
+    features: block.features,
+    ids: !!block.ids,
+    labels: !!block.labels,
+    jets: !!block.jets,
+    btagVertices: block.vtxId ? (block.nVertices ?? 4) : 0,
+  });
+  try {
+    w.append(block);
+    w.close();
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+}
