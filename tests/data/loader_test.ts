@@ -1,0 +1,185 @@
+// The streaming loader: coverage, shuffling, splits, caps, resumption, feature checks, bad jets.
+import { DataError } from "../../src/data/errors.ts";
+import { writeJetFile } from "../../src/data/hdf5.ts";
+import { JetLoader } from "../../src/data/loader.ts";
+import { QuantileTransform } from "../../src/data/preprocess.ts";
+import { synthBTag, synthJetClass } from "../../src/data/synth.ts";
+import { KINEMATIC_FEATURES } from "../../src/data/types.ts";
+
+const tmp = await Deno.makeTempDir({ prefix: "mpm-loader-" });
+// Two files; the jet's pT of slot 0 identifies it (continuous, so unique).
+writeJetFile(`${tmp}/a.h5`, synthJetClass(130, { seed: 1 }));
+writeJetFile(`${tmp}/b.h5`, synthJetClass(77, { seed: 1, start: 130 }));
+const files = [`${tmp}/a.h5`, `${tmp}/b.h5`];
+const all = synthJetClass(207, { seed: 1 });
+const idOf = new Map<number, number>();
+for (let j = 0; j < all.n; j++) idOf.set(all.csts[j * 128 * 7], j);
+
+function epochIds(loader: JetLoader, batches: number): number[] {
+  const ids: number[] = [];
+  for (let k = 0; k < batches; k++) {
+    const b = loader.next()!;
+    for (let j = 0; j < b.size; j++) ids.push(idOf.get(b.raw[j * 128 * 7])!);
+  }
+  return ids;
+}
+
+Deno.test("loader visits every jet of every file once per epoch, shuffled across windows", () => {
+  const loader = new JetLoader({
+    files,
+    batchSize: 9,
+    window: 50,
+    seed: 3,
+    loop: false,
+    dropLast: false,
+  });
+  const ids = epochIds(loader, Math.ceil(207 / 9));
+  if (loader.next() !== null) throw new Error("expected the end of the pass");
+  if (new Set(ids).size !== 207 || ids.length !== 207) {
+    throw new Error(`${new Set(ids).size} distinct of ${ids.length}`);
+  }
+  if (ids.every((v, i) => v === i)) throw new Error("not shuffled");
+  loader.close();
+});
+
+Deno.test("loader epochs reshuffle; the same seed gives the same order", () => {
+  const a = new JetLoader({ files, batchSize: 10, window: 64, seed: 5 });
+  const b = new JetLoader({ files, batchSize: 10, window: 64, seed: 5 });
+  const e1 = epochIds(a, 20), e2 = epochIds(a, 20);
+  if (e1.join() !== epochIds(b, 20).join()) throw new Error("same seed, different order");
+  if (e1.join() === e2.join()) throw new Error("epoch 2 repeats epoch 1's order");
+  a.close();
+  b.close();
+});
+
+Deno.test("loader resumes exactly from a saved state", () => {
+  const a = new JetLoader({ files, batchSize: 8, window: 40, seed: 9 });
+  epochIds(a, 7);
+  const state = a.state;
+  const rest = epochIds(a, 40); // crosses an epoch boundary
+  const b = new JetLoader({ files, batchSize: 8, window: 40, seed: 9 });
+  b.restore(state);
+  if (epochIds(b, 40).join() !== rest.join()) throw new Error("resumed stream differs");
+  if (b.state.streamIndex !== a.state.streamIndex) throw new Error("stream index differs");
+  a.close();
+  b.close();
+});
+
+Deno.test("loader splits are disjoint and the cap keeps the first n jets of the split", () => {
+  const seen = new Set<number>();
+  for (const split of ["train", "val", "test"] as const) {
+    const l = new JetLoader({ files, batchSize: 1, split, shuffle: false, loop: false });
+    for (const id of epochIds(l, l.length)) {
+      if (seen.has(id)) throw new Error(`jet ${id} in two splits`);
+      seen.add(id);
+    }
+    l.close();
+  }
+  if (seen.size !== 207) throw new Error(`splits cover ${seen.size} jets`);
+  const capped = new JetLoader({
+    files,
+    batchSize: 5,
+    split: "train",
+    maxJets: 25,
+    shuffle: true,
+    loop: false,
+  });
+  const ids = epochIds(capped, 5);
+  if (
+    capped.length !== 25 ||
+    [...ids].sort((x, y) => x - y).join() !== Array.from({ length: 25 }, (_, i) => i).join()
+  ) {
+    throw new Error(`cap: ${ids}`);
+  }
+  capped.close();
+});
+
+Deno.test("loader selects the model's features and rejects missing ones with a clear message", () => {
+  const kin = new JetLoader({ files, batchSize: 4, features: KINEMATIC_FEATURES });
+  const b = kin.next()!;
+  if (b.x.length !== 4 * 128 * 3) throw new Error("kinematics-only batch has the wrong width");
+  kin.close();
+  const src = synthJetClass(4, { seed: 2 });
+  const csts = new Float32Array(4 * 128 * 3);
+  for (let i = 0; i < 4 * 128; i++) {
+    for (let f = 0; f < 3; f++) csts[i * 3 + f] = src.csts[i * 7 + f];
+  }
+  writeJetFile(`${tmp}/kin.h5`, {
+    n: 4,
+    nParticles: 128,
+    features: KINEMATIC_FEATURES,
+    csts,
+    valid: src.valid,
+  });
+  try {
+    new JetLoader({
+      files: [`${tmp}/kin.h5`],
+      batchSize: 2,
+      features: ["pt", "deta", "dphi", "d0"],
+    });
+    throw new Error("expected a DataError");
+  } catch (e) {
+    if (!(e instanceof DataError) || !e.message.includes(`"d0"`) || !e.message.includes("kin.h5")) {
+      throw e;
+    }
+  }
+});
+
+Deno.test("loader bad jets: NaN, empty jet, too many particles -> errors naming file and row, or counted skips", () => {
+  const b = synthJetClass(20, { seed: 4 });
+  b.csts[(3 * 128 + 2) * 7 + 1] = NaN; // jet 3
+  b.valid.fill(0, 7 * 128, 8 * 128); // jet 7 empty
+  writeJetFile(`${tmp}/bad.h5`, b);
+  const expect = (opts: Partial<ConstructorParameters<typeof JetLoader>[0]>, needle: string) => {
+    const l = new JetLoader({ files: [`${tmp}/bad.h5`], batchSize: 20, shuffle: false, ...opts });
+    try {
+      l.next();
+      throw new Error("expected a DataError");
+    } catch (e) {
+      const file = (opts.files ?? [`${tmp}/bad.h5`])[0];
+      if (!(e instanceof DataError) || !e.message.includes(needle) || !e.message.includes(file)) {
+        throw e;
+      }
+    } finally {
+      l.close();
+    }
+  };
+  expect({}, "row 3");
+  const skip = new JetLoader({
+    files: [`${tmp}/bad.h5`],
+    batchSize: 18,
+    shuffle: false,
+    onBadJet: "skip",
+  });
+  const batch = skip.next()!;
+  if (
+    batch.size !== 18 || skip.skipped["NaN/Inf feature"] !== 1 || skip.skipped["empty jet"] !== 1
+  ) {
+    throw new Error(`skip: size ${batch.size}, ${JSON.stringify(skip.skipped)}`);
+  }
+  skip.close();
+  const small = synthJetClass(5, { seed: 5 });
+  writeJetFile(`${tmp}/long.h5`, small);
+  expect({ files: [`${tmp}/long.h5`], maxParticles: 10 }, "the model allows 10");
+  const trunc = new JetLoader({
+    files: [`${tmp}/long.h5`],
+    batchSize: 5,
+    maxParticles: 10,
+    truncate: true,
+  });
+  if (trunc.next()!.nParticles !== 10) throw new Error("truncate");
+  trunc.close();
+});
+
+Deno.test("loader applies a preprocessor and carries the BTag fields", () => {
+  writeJetFile(`${tmp}/bt.h5`, synthBTag(50, { seed: 6 }));
+  const qt = QuantileTransform.fit([synthBTag(200, { seed: 7 })], { levels: 50 });
+  const l = new JetLoader({ files: [`${tmp}/bt.h5`], batchSize: 16, preprocessor: qt });
+  const b = l.next()!;
+  if (!b.vtxId || !b.trackType || !b.labels) throw new Error("BTag fields missing");
+  for (let i = 0; i < b.size * 15; i++) {
+    if (!b.valid[i] && b.x[i * 7] !== 0) throw new Error("padding not zero after preprocessing");
+    if (b.valid[i] && Math.abs(b.x[i * 7]) > 5.2) throw new Error("not normalised");
+  }
+  l.close();
+});
