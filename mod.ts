@@ -36,3 +36,5 @@ export * from "./src/kernels/mod.ts";
 export * from "./src/autograd/mod.ts";
 export * from "./src/nn/mod.ts";
 export * from "./src/optim/mod.ts";
+export * from "./src/data/mod.ts";
+export * from "./src/eval/mod.ts";

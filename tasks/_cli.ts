@@ -38,3 +38,52 @@ export async function runCli(main: () => Promise<void>): Promise<void> {
     Deno.exit(1);
   }
 }
+
+/** A one-line progress display: done/total, rate, ETA, and extra fields. */
+export class Progress {
+  #start = performance.now();
+  #last = 0;
+  #label: string;
+  #total: number;
+  #unit: string;
+
+  /** Starts the clock. */
+  constructor(label: string, total: number, unit = "jets") {
+    this.#label = label;
+    this.#total = total;
+    this.#unit = unit;
+  }
+
+  /** Updates the line (at most every 200 ms unless `force`). */
+  update(done: number, extra = "", force = false): void {
+    const now = performance.now();
+    if (!force && now - this.#last < 200) return;
+    this.#last = now;
+    const sec = (now - this.#start) / 1000, rate = done / Math.max(sec, 1e-9);
+    const eta = rate > 0 ? (this.#total - done) / rate : 0;
+    const pct = this.#total ? ((100 * done) / this.#total).toFixed(1) : "?";
+    const line = `${this.#label}: ${done}/${this.#total} ${this.#unit} (${pct}%) ${
+      rate.toFixed(0)
+    } ${this.#unit}/s, ETA ${formatDuration(eta)}${extra ? `, ${extra}` : ""}`;
+    if (Deno.stdout.isTerminal()) {
+      Deno.stdout.writeSync(new TextEncoder().encode(`\r${line}\x1b[K`));
+    } else console.log(line);
+  }
+
+  /** Prints the final line. */
+  done(done: number, extra = ""): void {
+    this.update(done, extra, true);
+    if (Deno.stdout.isTerminal()) console.log();
+  }
+}
+
+/** "1h02m", "3m05s", "12s". */
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec)) return "?";
+  const s = Math.round(sec), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  return h
+    ? `${h}h${String(m).padStart(2, "0")}m`
+    : m
+    ? `${m}m${String(s % 60).padStart(2, "0")}s`
+    : `${s}s`;
+}
