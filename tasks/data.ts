@@ -28,7 +28,7 @@ deno task data <command> ...
           Fit a preprocessor on a sample (the first N jets, default 20000) of a large file.
 `;
 
-async function synth(argv: string[]): Promise<void> {
+function synth(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv, {
     kind: { type: "string", default: "jetclass" },
     jets: { type: "string", default: "100000" },
@@ -60,6 +60,7 @@ async function synth(argv: string[]): Promise<void> {
     throw e;
   }
   p.done(n, `wrote ${out}`);
+  return Promise.resolve();
 }
 
 async function convert(argv: string[]): Promise<void> {
