@@ -17,6 +17,7 @@ import { randomNormal } from "../src/kernels/random.ts";
 import { InitRng } from "../src/nn/init.ts";
 import { LayerNorm, Linear, TransformerBlock } from "../src/nn/layers.ts";
 import { AdamW } from "../src/optim/adamw.ts";
+import { dataBenchmarks } from "./data_bench.ts";
 
 interface Figure {
   name: string;
@@ -28,9 +29,9 @@ interface Figure {
 
 const args = parseArgs({
   args: Deno.args,
-  options: { json: { type: "boolean" }, quick: { type: "boolean" } },
+  options: { json: { type: "boolean" }, quick: { type: "boolean" }, only: { type: "string" } },
 });
-const json = !!args.values.json, quick = !!args.values.quick;
+const json = !!args.values.json, quick = !!args.values.quick, only = args.values.only;
 const gpu = await requestGpu();
 const figures: Figure[] = [];
 
@@ -72,84 +73,101 @@ function normal(shape: number[], stream: number): Tensor {
 
 if (!json) console.log(`adapter: ${gpu.adapterName} (matmul path: ${gpu.matmulPath})\n`);
 
-// Matmul GFLOP/s.
-const shapes: [number, number, number][] = [[4096, 128, 128], [4096, 128, 512], [4096, 512, 128], [
-  77000,
-  512,
-  512,
-]];
-for (const [m, k, n] of quick ? shapes.slice(0, 1) : shapes) {
-  const a = normal([m, k], 1), b = normal([k, n], 2);
-  const sec = await timeIt(gpu, () => matmul(a, b).dispose(), 2, m > 10000 ? 1 : 2);
-  report("matmul", `${m}x${k}x${n}`, (2 * m * k * n) / sec / 1e9, "GFLOP/s");
-  a.dispose();
-  b.dispose();
+if (only !== "data") await gpuBenchmarks();
+if (only !== "gpu") {
+  await dataBenchmarks((name, shape, value, unit) => {
+    const f = { name, shape, value: Number(value.toPrecision(4)), unit, adapter: "cpu" };
+    if (json) console.log(JSON.stringify(f));
+    else {console.log(
+        `${name.padEnd(22)} ${shape.padEnd(24)} ${String(f.value).padStart(10)} ${unit}`,
+      );}
+  }, { bigBytes: quick ? 2e8 : 2.2e9 });
 }
-
-// Attention forward and backward: B=64 jets x 64 particles x 4 heads x dim 128.
-{
-  const [B, N, H, D] = [64, 64, 4, 128];
-  const qkv = normal([B, N, 3 * D], 3), dout = normal([B, N, D], 4);
-  const valid = gpu.upload(new Uint32Array(B * N).fill(1), [B, N]);
-  const args = {
-    q: { tensor: qkv, stride: 3 * D, offset: 0 },
-    k: { tensor: qkv, stride: 3 * D, offset: D },
-    v: { tensor: qkv, stride: 3 * D, offset: 2 * D },
-    valid,
-    batch: B,
-    nq: N,
-    nk: N,
-    heads: H,
-    headDim: D / H,
-  };
-  const shape = `${B}x${N}x${H}x${D}`;
-  const fwd = await timeIt(gpu, () => {
-    const s = attentionForward(args);
-    s.out.dispose();
-    s.lse.dispose();
-  });
-  report("attention_forward", shape, fwd * 1000, "ms");
-  const saved = attentionForward(args);
-  const dqkv = gpu.empty([B, N, 3 * D]);
-  const bwd = await timeIt(gpu, () =>
-    attentionBackward(args, saved, dout, {
-      dq: { tensor: dqkv, stride: 3 * D, offset: 0 },
-      dkv: { tensor: dqkv, stride: 3 * D, kOffset: D, vOffset: 2 * D },
-    }));
-  report("attention_backward", shape, bwd * 1000, "ms");
-}
-
-// Training throughput: 4-layer dim-128 encoder, batch 64 jets x 64 particles.
-{
-  const [B, N, F, D, L] = [64, 64, 7, 128, 4];
-  const store = new ParameterStore(gpu);
-  const ctx = { store, rng: new InitRng(0) };
-  const embed = new Linear(ctx, "embed", F, D);
-  const blocks = Array.from(
-    { length: L },
-    (_, i) => new TransformerBlock(ctx, `encoder.layers.${i}`, D, 4),
-  );
-  const norm = new LayerNorm(ctx, "encoder.norm", D);
-  const head = new Linear(ctx, "head", D, F);
-  store.finalize();
-  const opt = new AdamW(store);
-  const x = normal([B, N, F], 5), y = normal([B, N, F], 6);
-  const valid = gpu.upload(new Uint32Array(B * N).fill(1), [B, N]);
-  const step = () => {
-    store.zeroGrad();
-    const tape = new Tape(gpu);
-    let h = embed.forward(tape, x);
-    for (const blk of blocks) h = blk.forward(tape, h, valid);
-    const loss = ops.pointwiseLoss(tape, "mse", head.forward(tape, norm.forward(tape, h)), y, {
-      valid,
-    });
-    tape.backward(loss);
-    opt.step();
-    tape.dispose();
-  };
-  const sec = await timeIt(gpu, step, 2, 4);
-  report("train_step", `enc${L}x${D} b${B}x${N}`, sec, "s");
-  report("train_throughput", `enc${L}x${D} b${B}x${N}`, B / sec, "jets/s");
-}
-
 gpu.destroy();
+
+async function gpuBenchmarks(): Promise<void> {
+  // Matmul GFLOP/s.
+  const shapes: [number, number, number][] = [
+    [4096, 128, 128],
+    [4096, 128, 512],
+    [4096, 512, 128],
+    [
+      77000,
+      512,
+      512,
+    ],
+  ];
+  for (const [m, k, n] of quick ? shapes.slice(0, 1) : shapes) {
+    const a = normal([m, k], 1), b = normal([k, n], 2);
+    const sec = await timeIt(gpu, () => matmul(a, b).dispose(), 2, m > 10000 ? 1 : 2);
+    report("matmul", `${m}x${k}x${n}`, (2 * m * k * n) / sec / 1e9, "GFLOP/s");
+    a.dispose();
+    b.dispose();
+  }
+
+  // Attention forward and backward: B=64 jets x 64 particles x 4 heads x dim 128.
+  {
+    const [B, N, H, D] = [64, 64, 4, 128];
+    const qkv = normal([B, N, 3 * D], 3), dout = normal([B, N, D], 4);
+    const valid = gpu.upload(new Uint32Array(B * N).fill(1), [B, N]);
+    const args = {
+      q: { tensor: qkv, stride: 3 * D, offset: 0 },
+      k: { tensor: qkv, stride: 3 * D, offset: D },
+      v: { tensor: qkv, stride: 3 * D, offset: 2 * D },
+      valid,
+      batch: B,
+      nq: N,
+      nk: N,
+      heads: H,
+      headDim: D / H,
+    };
+    const shape = `${B}x${N}x${H}x${D}`;
+    const fwd = await timeIt(gpu, () => {
+      const s = attentionForward(args);
+      s.out.dispose();
+      s.lse.dispose();
+    });
+    report("attention_forward", shape, fwd * 1000, "ms");
+    const saved = attentionForward(args);
+    const dqkv = gpu.empty([B, N, 3 * D]);
+    const bwd = await timeIt(gpu, () =>
+      attentionBackward(args, saved, dout, {
+        dq: { tensor: dqkv, stride: 3 * D, offset: 0 },
+        dkv: { tensor: dqkv, stride: 3 * D, kOffset: D, vOffset: 2 * D },
+      }));
+    report("attention_backward", shape, bwd * 1000, "ms");
+  }
+
+  // Training throughput: 4-layer dim-128 encoder, batch 64 jets x 64 particles.
+  {
+    const [B, N, F, D, L] = [64, 64, 7, 128, 4];
+    const store = new ParameterStore(gpu);
+    const ctx = { store, rng: new InitRng(0) };
+    const embed = new Linear(ctx, "embed", F, D);
+    const blocks = Array.from(
+      { length: L },
+      (_, i) => new TransformerBlock(ctx, `encoder.layers.${i}`, D, 4),
+    );
+    const norm = new LayerNorm(ctx, "encoder.norm", D);
+    const head = new Linear(ctx, "head", D, F);
+    store.finalize();
+    const opt = new AdamW(store);
+    const x = normal([B, N, F], 5), y = normal([B, N, F], 6);
+    const valid = gpu.upload(new Uint32Array(B * N).fill(1), [B, N]);
+    const step = () => {
+      store.zeroGrad();
+      const tape = new Tape(gpu);
+      let h = embed.forward(tape, x);
+      for (const blk of blocks) h = blk.forward(tape, h, valid);
+      const loss = ops.pointwiseLoss(tape, "mse", head.forward(tape, norm.forward(tape, h)), y, {
+        valid,
+      });
+      tape.backward(loss);
+      opt.step();
+      tape.dispose();
+    };
+    const sec = await timeIt(gpu, step, 2, 4);
+    report("train_step", `enc${L}x${D} b${B}x${N}`, sec, "s");
+    report("train_throughput", `enc${L}x${D} b${B}x${N}`, B / sec, "jets/s");
+  }
+}
