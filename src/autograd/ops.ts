@@ -421,3 +421,70 @@ export function weightedSum(tape: Tape, terms: readonly (readonly [Tensor, numbe
   });
   return acc;
 }
+
+/**
+ * General differentiable matmul `op(a) op(b)` (see the `matmul` kernel for shapes); used for
+ * one-hot selections such as ordered mask tokens (`onehot (M, T) x table (T, D)`).
+ *
+ * @example
+ * ```ts ignore
+ * const rows = matmulOp(tape, onehot, tape.param(maskTokens)); // (M, D)
+ * ```
+ */
+export function matmulOp(tape: Tape, a: Tensor, b: Tensor, options: { transA?: boolean; transB?: boolean } = {}): Tensor {
+  const y = matmul(a, b, options);
+  tape.record([a, b], [y], ([g]) => {
+    // C = op(A) op(B): dop(A) = dC op(B)ᵀ, dop(B) = op(A)ᵀ dC, then undo the transposes.
+    if (tape.requiresGrad(a)) {
+      tape.addGrad(a, options.transA ? matmul(b, g!, { transA: options.transB, transB: true }) : matmul(g!, b, { transB: !options.transB }));
+    }
+    if (tape.requiresGrad(b)) {
+      const pg = tape.paramGrad(b);
+      const args = options.transB ? [g!, a, { transA: true, transB: options.transA }] as const : [a, g!, { transA: !options.transA }] as const;
+      if (pg) matmul(args[0], args[1], { ...args[2], out: pg, accumulate: true });
+      else tape.addGrad(b, matmul(args[0], args[1], args[2]));
+    }
+  });
+  return y;
+}
+
+/**
+ * Prepends the same R rows (learnable registers) to every set: reg (R, C), x (B, n, C) ->
+ * (B, R + n, C).
+ *
+ * @example
+ * ```ts ignore
+ * const h = prependRows(tape, tape.param(registers), embedded); // registers first, always valid
+ * ```
+ */
+export function prependRows(tape: Tape, reg: Tensor, x: Tensor): Tensor {
+  const [R, C] = [reg.shape[0], reg.shape[1]];
+  const [B, n] = [x.shape[0], x.shape[1]];
+  if (x.shape[2] !== C) throw new ShapeError(`prependRows: x [${x.shape}] and registers [${reg.shape}] widths differ`);
+  const gpu = x.gpu;
+  const stacked = tape.keep(gpu.empty([R + B * n, C]));
+  gpu.copy(reg, stacked.view([R, C], 0));
+  if (B * n > 0) gpu.copy(x.reshape([B * n, C]), stacked.view([B * n, C], R * C));
+  const idx = new Int32Array(B * (R + n)), inv = new Int32Array(B * n);
+  for (let b = 0; b < B; b++) {
+    for (let s = 0; s < R; s++) idx[b * (R + n) + s] = s;
+    for (let k = 0; k < n; k++) {
+      idx[b * (R + n) + R + k] = R + b * n + k;
+      inv[b * n + k] = b * (R + n) + R + k;
+    }
+  }
+  const idxT = tape.keep(gpu.upload(idx)), invT = tape.keep(gpu.upload(inv));
+  const y = M.gatherRows(stacked, idxT).reshape([B, R + n, C]);
+  tape.record([reg, x], [y], ([g]) => {
+    const g2 = g!.reshape([B * (R + n), C]);
+    if (tape.requiresGrad(x)) tape.addGrad(x, M.gatherRows(g2, invT).reshape(x.shape));
+    if (tape.requiresGrad(reg)) {
+      const sums = colSum(g!, B, (R + n) * C);
+      const dreg = gpu.empty([R, C]);
+      gpu.copy(sums.view([R * C], 0), dreg.reshape([R * C]));
+      sums.dispose();
+      tape.addGrad(reg, dreg);
+    }
+  });
+  return y;
+}

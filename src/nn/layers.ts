@@ -242,3 +242,155 @@ export class TransformerBlock {
       : ops.add(tape, h, f);
   }
 }
+
+/**
+ * Multi-head cross-attention: queries from `x`, keys and values from `context`, masked by the
+ * context's validity. Projections: q (d x d), fused kv (2d x d), output (d x d).
+ *
+ * @example
+ * ```ts ignore
+ * const ca = new CrossAttention(ctx, "decoder.layers.0.cross", 128, 4);
+ * const o = ca.forward(tape, queries, encoded, encodedValid);
+ * ```
+ */
+export class CrossAttention {
+  /** Number of heads. */
+  readonly heads: number;
+  /** Query projection. */
+  readonly qProj: Linear;
+  /** Fused key/value projection. */
+  readonly kvProj: Linear;
+  /** Output projection. */
+  readonly outProj: Linear;
+
+  /** Registers `<name>.q_proj.*`, `<name>.kv_proj.*`, `<name>.out_proj.*`. */
+  constructor(ctx: LayerContext, name: string, dim: number, heads: number, contextDim = dim) {
+    if (dim % heads !== 0 || (dim / heads) % 4 !== 0) {
+      throw new RangeError(`attention ${name}: dim ${dim} / heads ${heads} must be a multiple of 4`);
+    }
+    this.heads = heads;
+    this.qProj = new Linear(ctx, `${name}.q_proj`, dim, dim, { weightInit: ctx.rng.uniform(dim * dim, xavierBound(dim, dim)), biasInit: new Float32Array(dim) });
+    this.kvProj = new Linear(ctx, `${name}.kv_proj`, contextDim, 2 * dim, { weightInit: ctx.rng.uniform(2 * dim * contextDim, xavierBound(contextDim, 2 * dim)), biasInit: new Float32Array(2 * dim) });
+    this.outProj = new Linear(ctx, `${name}.out_proj`, dim, dim);
+  }
+
+  /** x (B, Nq, d) attends to context (B, Nk, contextDim) with validity (B, Nk). */
+  forward(tape: Tape, x: Tensor, context: Tensor, contextValid?: Tensor): Tensor {
+    const q = this.qProj.forward(tape, x), kv = this.kvProj.forward(tape, context);
+    return this.outProj.forward(tape, ops.crossAttention(tape, q, kv, contextValid, this.heads));
+  }
+}
+
+/**
+ * Pre-norm decoder block with LayerScale: self-attention, cross-attention to another set (only
+ * the query stream is normalised), feed-forward.
+ *
+ * @example
+ * ```ts ignore
+ * const blk = new CrossAttentionBlock(ctx, "decoder.layers.0", 128, 4);
+ * h = blk.forward(tape, h, valid, encoded, encodedValid);
+ * ```
+ */
+export class CrossAttentionBlock {
+  /** Self-attention sub-block. */
+  readonly self: TransformerBlock;
+  /** Norm before cross-attention. */
+  readonly normCross: LayerNorm;
+  /** Cross-attention. */
+  readonly cross: CrossAttention;
+  /** LayerScale of the cross-attention residual. */
+  readonly gammaCross?: Parameter;
+
+  /** Registers parameters under `<name>.`. */
+  constructor(ctx: LayerContext, name: string, dim: number, heads: number, options: TransformerBlockOptions & { contextDim?: number } = {}) {
+    this.self = new TransformerBlock(ctx, name, dim, heads, options);
+    this.normCross = new LayerNorm(ctx, `${name}.norm_cross`, dim);
+    this.cross = new CrossAttention(ctx, `${name}.cross`, dim, heads, options.contextDim ?? dim);
+    const ls = options.layerScaleInit === undefined ? 1e-3 : options.layerScaleInit;
+    if (ls !== null) this.gammaCross = ctx.store.create(`${name}.ls_cross.gamma`, [dim], new Float32Array(dim).fill(ls), ctx.group);
+  }
+
+  /** Self-attention over (x, valid), then cross-attention to (context, contextValid), then FF. */
+  forward(tape: Tape, x: Tensor, valid: Tensor | undefined, context: Tensor, contextValid?: Tensor): Tensor {
+    const s = this.self;
+    const a = s.attn.forward(tape, s.norm1.forward(tape, x), valid);
+    let h = s.gammaAttn ? ops.residualScale(tape, x, a, tape.param(s.gammaAttn)) : ops.add(tape, x, a);
+    const c = this.cross.forward(tape, this.normCross.forward(tape, h), context, contextValid);
+    h = this.gammaCross ? ops.residualScale(tape, h, c, tape.param(this.gammaCross)) : ops.add(tape, h, c);
+    const f = s.ff.forward(tape, s.norm2.forward(tape, h));
+    return s.gammaFf ? ops.residualScale(tape, h, f, tape.param(s.gammaFf)) : ops.add(tape, h, f);
+  }
+}
+
+/** Shape of a {@linkcode TransformerEncoder}. */
+export interface EncoderConfig {
+  /** Model width. */
+  dim: number;
+  /** Number of blocks. */
+  layers: number;
+  /** Attention heads. */
+  heads: number;
+  /** Learnable tokens prepended to every set (always valid). */
+  registers: number;
+  /** SwiGLU multiplier. Default 2. */
+  ffMult?: number;
+  /** Final LayerNorm. Default false. */
+  finalNorm?: boolean;
+  /** LayerScale init. Default 1e-3. */
+  layerScaleInit?: number | null;
+}
+
+/**
+ * A stack of pre-norm blocks with optional learnable registers (prepended, always valid) and
+ * an optional final LayerNorm. No positional encoding: sets are unordered.
+ *
+ * @example
+ * ```ts ignore
+ * const enc = new TransformerEncoder(ctx, "encoder", { dim: 128, layers: 4, heads: 4, registers: 8 });
+ * const { out, valid } = enc.forward(tape, x, xValid); // out: (B, 8 + N, 128)
+ * ```
+ */
+export class TransformerEncoder {
+  /** Configuration. */
+  readonly config: EncoderConfig;
+  /** Blocks. */
+  readonly blocks: TransformerBlock[];
+  /** (registers, dim), init N(0, 1) * 1e-3. */
+  readonly registers?: Parameter;
+  /** Final norm. */
+  readonly norm?: LayerNorm;
+
+  /** Registers `<name>.layers.<i>.*`, `<name>.registers`, `<name>.norm.*`. */
+  constructor(ctx: LayerContext, name: string, config: EncoderConfig) {
+    this.config = config;
+    this.blocks = Array.from({ length: config.layers }, (_, i) =>
+      new TransformerBlock(ctx, `${name}.layers.${i}`, config.dim, config.heads, { ffMult: config.ffMult, layerScaleInit: config.layerScaleInit }));
+    if (config.registers > 0) {
+      this.registers = ctx.store.create(`${name}.registers`, [config.registers, config.dim], ctx.rng.normal(config.registers * config.dim, 1e-3), ctx.group);
+    }
+    if (config.finalNorm) this.norm = new LayerNorm(ctx, `${name}.norm`, config.dim);
+  }
+
+  /**
+   * Runs the stack on x (B, N, dim) with validity (B, N) u32 (CPU copy `validHost` lets the
+   * registers' validity be prepended without a readback). Returns (B, R + N, dim) and the
+   * combined validity tensor.
+   */
+  forward(tape: Tape, x: Tensor, valid: Tensor, validHost: Uint32Array): { out: Tensor; valid: Tensor } {
+    const R = this.config.registers;
+    let h = x, v = valid;
+    if (this.registers) {
+      h = ops.prependRows(tape, tape.param(this.registers), x);
+      const [B, N] = [x.shape[0], x.shape[1]];
+      const comb = new Uint32Array(B * (R + N));
+      for (let b = 0; b < B; b++) {
+        comb.fill(1, b * (R + N), b * (R + N) + R);
+        comb.set(validHost.subarray(b * N, (b + 1) * N), b * (R + N) + R);
+      }
+      v = tape.keep(x.gpu.upload(comb, [B, R + N]));
+    }
+    for (const blk of this.blocks) h = blk.forward(tape, h, v);
+    if (this.norm) h = this.norm.forward(tape, h);
+    return { out: h, valid: v };
+  }
+}

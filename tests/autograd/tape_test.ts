@@ -197,3 +197,49 @@ Deno.test("tape gradients through embedding, gather, concat, attention, LayerSca
   const fd = numericalGrad(cpu, flat, 1e-6);
   assertClose(names.flatMap((k) => Array.from(grads.get(k)!)), fd, { atol: 2e-5, rtol: 2e-3 });
 });
+
+Deno.test("matmulOp (all transposes) and prependRows gradients match finite differences", async () => {
+  const [m, k, n] = [3, 4, 2];
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      const a = randn(m * k, 40), b = randn(k * n, 41), w = randn(m * n, 42);
+      const tape = new Tape(gpu);
+      const A = tape.watch(gpu.upload(a, transA ? [k, m] : [m, k])), Bt = tape.watch(gpu.upload(b, transB ? [n, k] : [k, n]));
+      const y = ops.matmulOp(tape, A, Bt, { transA, transB });
+      // loss = mean(y * w) via MSE against 0 of y*sqrt... use a linear functional: L1 of y - 0 is not smooth; use MSE(y, w).
+      tape.backward(ops.pointwiseLoss(tape, "mse", y, gpu.upload(w, [m, n])));
+      const f = (aa: Float64Array, bb: Float64Array) => {
+        const yy = matmulRef(aa, bb, { batch: 1, m, n, k, transA, transB });
+        return yy.reduce((s, v, i) => s + (v - w[i]) ** 2, 0) / (m * n);
+      };
+      assertClose(await tape.grad(A)!.read(), numericalGrad((x) => f(x, Float64Array.from(b)), Float64Array.from(a)), { atol: 1e-4, rtol: 1e-3, label: `dA ${transA} ${transB}` });
+      assertClose(await tape.grad(Bt)!.read(), numericalGrad((x) => f(Float64Array.from(a), x), Float64Array.from(b)), { atol: 1e-4, rtol: 1e-3, label: `dB ${transA} ${transB}` });
+      tape.dispose();
+    }
+  }
+  const [R, B, N, C] = [2, 3, 4, 5];
+  const reg = randn(R * C, 43), x = randn(B * N * C, 44), t = randn(B * (R + N) * C, 45);
+  const tape = new Tape(gpu);
+  const Reg = tape.watch(gpu.upload(reg, [R, C])), X = tape.watch(gpu.upload(x, [B, N, C]));
+  const y = ops.prependRows(tape, Reg, X);
+  tape.backward(ops.pointwiseLoss(tape, "mse", y, gpu.upload(t, [B, R + N, C])));
+  const full = (rr: Float64Array, xx: Float64Array) => {
+    let s = 0;
+    for (let b = 0; b < B; b++) {
+      for (let r = 0; r < R + N; r++) {
+        for (let c = 0; c < C; c++) {
+          const v = r < R ? rr[r * C + c] : xx[(b * N + r - R) * C + c];
+          s += (v - t[(b * (R + N) + r) * C + c]) ** 2;
+        }
+      }
+    }
+    return s / (B * (R + N) * C);
+  };
+  assertClose(await y.read(), Array.from({ length: B * (R + N) * C }, (_, i) => {
+    const c = i % C, r = Math.floor(i / C) % (R + N), b = Math.floor(i / C / (R + N));
+    return r < R ? reg[r * C + c] : x[(b * N + r - R) * C + c];
+  }), { atol: 0 });
+  assertClose(await tape.grad(Reg)!.read(), numericalGrad((v) => full(v, Float64Array.from(x)), Float64Array.from(reg)), { atol: 1e-5, rtol: 1e-3 });
+  assertClose(await tape.grad(X)!.read(), numericalGrad((v) => full(Float64Array.from(reg), v), Float64Array.from(x)), { atol: 1e-5, rtol: 1e-3 });
+  tape.dispose();
+});
