@@ -38,3 +38,5 @@ export * from "./src/nn/mod.ts";
 export * from "./src/optim/mod.ts";
 export * from "./src/data/mod.ts";
 export * from "./src/eval/mod.ts";
+export * from "./src/mpm/mod.ts";
+export * from "./src/train/mod.ts";

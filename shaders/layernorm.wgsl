@@ -114,3 +114,46 @@ fn backward_params(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   out[chunk * 2u * p.cols + c] = sgx;
   out[chunk * 2u * p.cols + p.cols + c] = sg;
 }
+
+// Row-per-invocation variants (no workgroup barriers): faster on CPU drivers, where a barrier
+// costs far more than a serial loop over a few hundred columns. Grid: one invocation per row,
+// 64 per workgroup, x/y folded.
+@compute @workgroup_size(64)
+fn forward_row(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * 64u;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  var s = 0.0;
+  for (var c = 0u; c < p.cols; c++) { s += x[base + c]; }
+  let mu = s / f32(p.cols);
+  var v = 0.0;
+  for (var c = 0u; c < p.cols; c++) { let d = x[base + c] - mu; v += d * d; }
+  let r = inverseSqrt(v / f32(p.cols) + p.eps);
+  for (var c = 0u; c < p.cols; c++) {
+    out[base + c] = (x[base + c] - mu) * r * gamma[c] + beta[c];
+  }
+  mean[row] = mu;
+  rstd[row] = r;
+}
+
+@compute @workgroup_size(64)
+fn backward_dx_row(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * 64u;
+  if (row >= p.rows) { return; }
+  let base = row * p.cols;
+  let mu = mean[row];
+  let r = rstd[row];
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var c = 0u; c < p.cols; c++) {
+    let g = dy[base + c] * gamma[c];
+    sg += g;
+    sgx += g * (x[base + c] - mu) * r;
+  }
+  let mg = sg / f32(p.cols);
+  let mgx = sgx / f32(p.cols);
+  for (var c = 0u; c < p.cols; c++) {
+    let xh = (x[base + c] - mu) * r;
+    out[base + c] = r * (dy[base + c] * gamma[c] - mg - xh * mgx);
+  }
+}

@@ -431,16 +431,28 @@ export function weightedSum(tape: Tape, terms: readonly (readonly [Tensor, numbe
  * const rows = matmulOp(tape, onehot, tape.param(maskTokens)); // (M, D)
  * ```
  */
-export function matmulOp(tape: Tape, a: Tensor, b: Tensor, options: { transA?: boolean; transB?: boolean } = {}): Tensor {
+export function matmulOp(
+  tape: Tape,
+  a: Tensor,
+  b: Tensor,
+  options: { transA?: boolean; transB?: boolean } = {},
+): Tensor {
   const y = matmul(a, b, options);
   tape.record([a, b], [y], ([g]) => {
     // C = op(A) op(B): dop(A) = dC op(B)ᵀ, dop(B) = op(A)ᵀ dC, then undo the transposes.
     if (tape.requiresGrad(a)) {
-      tape.addGrad(a, options.transA ? matmul(b, g!, { transA: options.transB, transB: true }) : matmul(g!, b, { transB: !options.transB }));
+      tape.addGrad(
+        a,
+        options.transA
+          ? matmul(b, g!, { transA: options.transB, transB: true })
+          : matmul(g!, b, { transB: !options.transB }),
+      );
     }
     if (tape.requiresGrad(b)) {
       const pg = tape.paramGrad(b);
-      const args = options.transB ? [g!, a, { transA: true, transB: options.transA }] as const : [a, g!, { transA: !options.transA }] as const;
+      const args = options.transB
+        ? [g!, a, { transA: true, transB: options.transA }] as const
+        : [a, g!, { transA: !options.transA }] as const;
       if (pg) matmul(args[0], args[1], { ...args[2], out: pg, accumulate: true });
       else tape.addGrad(b, matmul(args[0], args[1], args[2]));
     }
@@ -460,7 +472,9 @@ export function matmulOp(tape: Tape, a: Tensor, b: Tensor, options: { transA?: b
 export function prependRows(tape: Tape, reg: Tensor, x: Tensor): Tensor {
   const [R, C] = [reg.shape[0], reg.shape[1]];
   const [B, n] = [x.shape[0], x.shape[1]];
-  if (x.shape[2] !== C) throw new ShapeError(`prependRows: x [${x.shape}] and registers [${reg.shape}] widths differ`);
+  if (x.shape[2] !== C) {
+    throw new ShapeError(`prependRows: x [${x.shape}] and registers [${reg.shape}] widths differ`);
+  }
   const gpu = x.gpu;
   const stacked = tape.keep(gpu.empty([R + B * n, C]));
   gpu.copy(reg, stacked.view([R, C], 0));

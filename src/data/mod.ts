@@ -22,3 +22,4 @@ export * from "./preprocess.ts";
 export * from "./root.ts";
 export * from "./synth.ts";
 export * from "./types.ts";
+export * from "./safetensors.ts";

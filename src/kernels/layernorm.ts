@@ -5,6 +5,7 @@
  */
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import type { Gpu } from "../gpu/gpu.ts";
 import { expectSize, grid1d, lastDim } from "./_util.ts";
 import { colSum } from "./reduce.ts";
 import { LAYERNORM } from "./specs.ts";
@@ -37,6 +38,13 @@ function rowGrid(rows: number, max = 65535): [number, number] {
   return rows <= max ? [rows, 1] : [max, Math.ceil(rows / max)];
 }
 
+/** Which kernel variant: a workgroup per row (GPUs) or an invocation per row (CPU drivers). */
+export type LayerNormVariant = "workgroup" | "row";
+
+function variant(gpu: Gpu, v?: LayerNormVariant): LayerNormVariant {
+  return v ?? (gpu.isSoftware ? "row" : "workgroup");
+}
+
 /**
  * `y = (x - mean) / sqrt(var + eps) * gamma + beta` over the last axis.
  *
@@ -50,16 +58,18 @@ export function layerNormForward(
   gamma: Tensor,
   beta: Tensor,
   eps = 1e-5,
+  options: { variant?: LayerNormVariant } = {},
 ): LayerNormSaved {
   const cols = lastDim(x), rows = x.size / cols;
   expectSize("layerNorm", "gamma", gamma, cols);
   expectSize("layerNorm", "beta", beta, cols);
   const gpu = x.gpu;
   const y = gpu.empty(x.shape), mean = gpu.empty([rows]), rstd = gpu.empty([rows]);
-  gpu.dispatch(LAYERNORM, "forward", {
+  const row = variant(gpu, options.variant) === "row";
+  gpu.dispatch(LAYERNORM, row ? "forward_row" : "forward", {
     uniforms: uniforms(rows, cols, eps),
     bindings: [x, gamma, beta, null, y, mean, rstd],
-    workgroups: rowGrid(rows),
+    workgroups: row ? grid1d(rows) : rowGrid(rows),
   });
   return { y, mean, rstd };
 }
@@ -77,15 +87,17 @@ export function layerNormBackward(
   gamma: Tensor,
   saved: { mean: Tensor; rstd: Tensor },
   dy: Tensor,
+  options: { variant?: LayerNormVariant } = {},
 ): LayerNormGrads {
   const cols = lastDim(x), rows = x.size / cols;
   expectSize("layerNormBackward", "dy", dy, x.size);
   const gpu = x.gpu;
   const dx = gpu.empty(x.shape);
-  gpu.dispatch(LAYERNORM, "backward_dx", {
+  const row = variant(gpu, options.variant) === "row";
+  gpu.dispatch(LAYERNORM, row ? "backward_dx_row" : "backward_dx", {
     uniforms: uniforms(rows, cols, 0),
     bindings: [x, gamma, null, dy, dx, saved.mean, saved.rstd],
-    workgroups: rowGrid(rows),
+    workgroups: row ? grid1d(rows) : rowGrid(rows),
   });
   const chunkRows = Math.max(8, Math.ceil(Math.sqrt(rows)));
   const chunks = Math.ceil(rows / chunkRows);

@@ -266,11 +266,19 @@ export class CrossAttention {
   /** Registers `<name>.q_proj.*`, `<name>.kv_proj.*`, `<name>.out_proj.*`. */
   constructor(ctx: LayerContext, name: string, dim: number, heads: number, contextDim = dim) {
     if (dim % heads !== 0 || (dim / heads) % 4 !== 0) {
-      throw new RangeError(`attention ${name}: dim ${dim} / heads ${heads} must be a multiple of 4`);
+      throw new RangeError(
+        `attention ${name}: dim ${dim} / heads ${heads} must be a multiple of 4`,
+      );
     }
     this.heads = heads;
-    this.qProj = new Linear(ctx, `${name}.q_proj`, dim, dim, { weightInit: ctx.rng.uniform(dim * dim, xavierBound(dim, dim)), biasInit: new Float32Array(dim) });
-    this.kvProj = new Linear(ctx, `${name}.kv_proj`, contextDim, 2 * dim, { weightInit: ctx.rng.uniform(2 * dim * contextDim, xavierBound(contextDim, 2 * dim)), biasInit: new Float32Array(2 * dim) });
+    this.qProj = new Linear(ctx, `${name}.q_proj`, dim, dim, {
+      weightInit: ctx.rng.uniform(dim * dim, xavierBound(dim, dim)),
+      biasInit: new Float32Array(dim),
+    });
+    this.kvProj = new Linear(ctx, `${name}.kv_proj`, contextDim, 2 * dim, {
+      weightInit: ctx.rng.uniform(2 * dim * contextDim, xavierBound(contextDim, 2 * dim)),
+      biasInit: new Float32Array(2 * dim),
+    });
     this.outProj = new Linear(ctx, `${name}.out_proj`, dim, dim);
   }
 
@@ -302,21 +310,44 @@ export class CrossAttentionBlock {
   readonly gammaCross?: Parameter;
 
   /** Registers parameters under `<name>.`. */
-  constructor(ctx: LayerContext, name: string, dim: number, heads: number, options: TransformerBlockOptions & { contextDim?: number } = {}) {
+  constructor(
+    ctx: LayerContext,
+    name: string,
+    dim: number,
+    heads: number,
+    options: TransformerBlockOptions & { contextDim?: number } = {},
+  ) {
     this.self = new TransformerBlock(ctx, name, dim, heads, options);
     this.normCross = new LayerNorm(ctx, `${name}.norm_cross`, dim);
     this.cross = new CrossAttention(ctx, `${name}.cross`, dim, heads, options.contextDim ?? dim);
     const ls = options.layerScaleInit === undefined ? 1e-3 : options.layerScaleInit;
-    if (ls !== null) this.gammaCross = ctx.store.create(`${name}.ls_cross.gamma`, [dim], new Float32Array(dim).fill(ls), ctx.group);
+    if (ls !== null) {
+      this.gammaCross = ctx.store.create(
+        `${name}.ls_cross.gamma`,
+        [dim],
+        new Float32Array(dim).fill(ls),
+        ctx.group,
+      );
+    }
   }
 
   /** Self-attention over (x, valid), then cross-attention to (context, contextValid), then FF. */
-  forward(tape: Tape, x: Tensor, valid: Tensor | undefined, context: Tensor, contextValid?: Tensor): Tensor {
+  forward(
+    tape: Tape,
+    x: Tensor,
+    valid: Tensor | undefined,
+    context: Tensor,
+    contextValid?: Tensor,
+  ): Tensor {
     const s = this.self;
     const a = s.attn.forward(tape, s.norm1.forward(tape, x), valid);
-    let h = s.gammaAttn ? ops.residualScale(tape, x, a, tape.param(s.gammaAttn)) : ops.add(tape, x, a);
+    let h = s.gammaAttn
+      ? ops.residualScale(tape, x, a, tape.param(s.gammaAttn))
+      : ops.add(tape, x, a);
     const c = this.cross.forward(tape, this.normCross.forward(tape, h), context, contextValid);
-    h = this.gammaCross ? ops.residualScale(tape, h, c, tape.param(this.gammaCross)) : ops.add(tape, h, c);
+    h = this.gammaCross
+      ? ops.residualScale(tape, h, c, tape.param(this.gammaCross))
+      : ops.add(tape, h, c);
     const f = s.ff.forward(tape, s.norm2.forward(tape, h));
     return s.gammaFf ? ops.residualScale(tape, h, f, tape.param(s.gammaFf)) : ops.add(tape, h, f);
   }
@@ -363,10 +394,21 @@ export class TransformerEncoder {
   /** Registers `<name>.layers.<i>.*`, `<name>.registers`, `<name>.norm.*`. */
   constructor(ctx: LayerContext, name: string, config: EncoderConfig) {
     this.config = config;
-    this.blocks = Array.from({ length: config.layers }, (_, i) =>
-      new TransformerBlock(ctx, `${name}.layers.${i}`, config.dim, config.heads, { ffMult: config.ffMult, layerScaleInit: config.layerScaleInit }));
+    this.blocks = Array.from(
+      { length: config.layers },
+      (_, i) =>
+        new TransformerBlock(ctx, `${name}.layers.${i}`, config.dim, config.heads, {
+          ffMult: config.ffMult,
+          layerScaleInit: config.layerScaleInit,
+        }),
+    );
     if (config.registers > 0) {
-      this.registers = ctx.store.create(`${name}.registers`, [config.registers, config.dim], ctx.rng.normal(config.registers * config.dim, 1e-3), ctx.group);
+      this.registers = ctx.store.create(
+        `${name}.registers`,
+        [config.registers, config.dim],
+        ctx.rng.normal(config.registers * config.dim, 1e-3),
+        ctx.group,
+      );
     }
     if (config.finalNorm) this.norm = new LayerNorm(ctx, `${name}.norm`, config.dim);
   }
@@ -376,7 +418,12 @@ export class TransformerEncoder {
    * registers' validity be prepended without a readback). Returns (B, R + N, dim) and the
    * combined validity tensor.
    */
-  forward(tape: Tape, x: Tensor, valid: Tensor, validHost: Uint32Array): { out: Tensor; valid: Tensor } {
+  forward(
+    tape: Tape,
+    x: Tensor,
+    valid: Tensor,
+    validHost: Uint32Array,
+  ): { out: Tensor; valid: Tensor } {
     const R = this.config.registers;
     let h = x, v = valid;
     if (this.registers) {

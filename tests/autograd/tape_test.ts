@@ -204,7 +204,8 @@ Deno.test("matmulOp (all transposes) and prependRows gradients match finite diff
     for (const transB of [false, true]) {
       const a = randn(m * k, 40), b = randn(k * n, 41), w = randn(m * n, 42);
       const tape = new Tape(gpu);
-      const A = tape.watch(gpu.upload(a, transA ? [k, m] : [m, k])), Bt = tape.watch(gpu.upload(b, transB ? [n, k] : [k, n]));
+      const A = tape.watch(gpu.upload(a, transA ? [k, m] : [m, k])),
+        Bt = tape.watch(gpu.upload(b, transB ? [n, k] : [k, n]));
       const y = ops.matmulOp(tape, A, Bt, { transA, transB });
       // loss = mean(y * w) via MSE against 0 of y*sqrt... use a linear functional: L1 of y - 0 is not smooth; use MSE(y, w).
       tape.backward(ops.pointwiseLoss(tape, "mse", y, gpu.upload(w, [m, n])));
@@ -212,8 +213,16 @@ Deno.test("matmulOp (all transposes) and prependRows gradients match finite diff
         const yy = matmulRef(aa, bb, { batch: 1, m, n, k, transA, transB });
         return yy.reduce((s, v, i) => s + (v - w[i]) ** 2, 0) / (m * n);
       };
-      assertClose(await tape.grad(A)!.read(), numericalGrad((x) => f(x, Float64Array.from(b)), Float64Array.from(a)), { atol: 1e-4, rtol: 1e-3, label: `dA ${transA} ${transB}` });
-      assertClose(await tape.grad(Bt)!.read(), numericalGrad((x) => f(Float64Array.from(a), x), Float64Array.from(b)), { atol: 1e-4, rtol: 1e-3, label: `dB ${transA} ${transB}` });
+      assertClose(
+        await tape.grad(A)!.read(),
+        numericalGrad((x) => f(x, Float64Array.from(b)), Float64Array.from(a)),
+        { atol: 1e-4, rtol: 1e-3, label: `dA ${transA} ${transB}` },
+      );
+      assertClose(
+        await tape.grad(Bt)!.read(),
+        numericalGrad((x) => f(Float64Array.from(a), x), Float64Array.from(b)),
+        { atol: 1e-4, rtol: 1e-3, label: `dB ${transA} ${transB}` },
+      );
       tape.dispose();
     }
   }
@@ -235,11 +244,23 @@ Deno.test("matmulOp (all transposes) and prependRows gradients match finite diff
     }
     return s / (B * (R + N) * C);
   };
-  assertClose(await y.read(), Array.from({ length: B * (R + N) * C }, (_, i) => {
-    const c = i % C, r = Math.floor(i / C) % (R + N), b = Math.floor(i / C / (R + N));
-    return r < R ? reg[r * C + c] : x[(b * N + r - R) * C + c];
-  }), { atol: 0 });
-  assertClose(await tape.grad(Reg)!.read(), numericalGrad((v) => full(v, Float64Array.from(x)), Float64Array.from(reg)), { atol: 1e-5, rtol: 1e-3 });
-  assertClose(await tape.grad(X)!.read(), numericalGrad((v) => full(Float64Array.from(reg), v), Float64Array.from(x)), { atol: 1e-5, rtol: 1e-3 });
+  assertClose(
+    await y.read(),
+    Array.from({ length: B * (R + N) * C }, (_, i) => {
+      const c = i % C, r = Math.floor(i / C) % (R + N), b = Math.floor(i / C / (R + N));
+      return r < R ? reg[r * C + c] : x[(b * N + r - R) * C + c];
+    }),
+    { atol: 0 },
+  );
+  assertClose(
+    await tape.grad(Reg)!.read(),
+    numericalGrad((v) => full(v, Float64Array.from(x)), Float64Array.from(reg)),
+    { atol: 1e-5, rtol: 1e-3 },
+  );
+  assertClose(
+    await tape.grad(X)!.read(),
+    numericalGrad((v) => full(Float64Array.from(reg), v), Float64Array.from(x)),
+    { atol: 1e-5, rtol: 1e-3 },
+  );
   tape.dispose();
 });

@@ -1,0 +1,202 @@
+/**
+ * Typed configuration of MPM pre-training, with the `small` (CPU-friendly default) and `paper`
+ * presets.
+ *
+ * @module
+ */
+import type { EncoderConfig } from "../nn/layers.ts";
+
+/** Decoder shape (no registers of its own: it receives the encoder's). */
+export interface DecoderConfig {
+  /** Width. */
+  dim: number;
+  /** Blocks. */
+  layers: number;
+  /** Heads. */
+  heads: number;
+  /** SwiGLU multiplier. Default 2. */
+  ffMult?: number;
+}
+
+/** Pre-training tasks and their weights. */
+export interface TaskConfig {
+  /** Particle-type classification (CE, label smoothing 0.1); reference weight 0.3. */
+  id?: { weight: number };
+  /** Direct regression of the continuous features (L1). */
+  reg?: { weight: number };
+  /** Linear probe on the detached encoder (jet labels), every `every` steps. */
+  probe?: { every: number; classes: number };
+}
+
+/** Optimisation settings. */
+export interface TrainConfig {
+  /** Optimiser steps. */
+  steps: number;
+  /** Jets per batch. */
+  batch: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** AdamW weight decay. */
+  weightDecay: number;
+  /** Linear warm-up steps. */
+  warmup: number;
+  /** Exponential decay half-life (steps). */
+  halfLife: number;
+  /** Learning-rate floor (factor). */
+  floor: number;
+  /** Global gradient-norm clip. */
+  clip: number;
+  /** Run seed (data order, masking, initialisation, noise). */
+  seed: number;
+  /** Steps between validation passes. */
+  valEvery: number;
+  /** Validation batches per pass. */
+  valBatches: number;
+  /** Steps between progress lines (and the only GPU readbacks). */
+  logEvery: number;
+  /** Steps between checkpoints. */
+  checkpointEvery: number;
+}
+
+/** Full MPM configuration (written to `run/config.json`). */
+export interface MPMConfig {
+  /** Preset it was derived from. */
+  preset: "small" | "paper" | "custom";
+  /** Continuous input features (must exist in the data). */
+  features: string[];
+  /** Embed particle types (needs `csts_id`); also enables the ID task. */
+  useIds: boolean;
+  /** Particle slots per jet. */
+  maxParticles: number;
+  /** `mae` (MPMv2: drop, encode, decode with ordered mask tokens) or `bert` (MPMv1-style). */
+  objective: "mae" | "bert";
+  /** Fraction of each jet's particles dropped. */
+  maskFraction: number;
+  /** Encoder (backbone). */
+  encoder: EncoderConfig;
+  /** Decoder. */
+  decoder: DecoderConfig;
+  /** Tasks. */
+  tasks: TaskConfig;
+  /** Optimisation. */
+  train: TrainConfig;
+}
+
+/**
+ * A preset configuration for 7-feature JetClass-like data.
+ *
+ * @example
+ * ```ts
+ * import { preset } from "@mpm/webgpu/mpm";
+ * console.assert(preset("paper").encoder.dim === 512 && preset("small").encoder.registers === 8);
+ * ```
+ */
+export function preset(name: "small" | "paper"): MPMConfig {
+  const base = {
+    features: ["pt", "deta", "dphi", "d0", "d0err", "dz", "dzerr"],
+    useIds: true,
+    maxParticles: 128,
+    objective: "mae" as const,
+    maskFraction: 0.4,
+    tasks: { id: { weight: 0.3 }, reg: { weight: 1 }, probe: { every: 10, classes: 10 } },
+  };
+  if (name === "paper") {
+    return {
+      preset: "paper",
+      ...base,
+      encoder: {
+        dim: 512,
+        layers: 8,
+        heads: 8,
+        registers: 8,
+        ffMult: 2,
+        finalNorm: false,
+        layerScaleInit: 1e-3,
+      },
+      decoder: { dim: 128, layers: 4, heads: 4, ffMult: 2 },
+      train: {
+        steps: 1_000_000,
+        batch: 1000,
+        lr: 1e-3,
+        weightDecay: 1e-5,
+        warmup: 50_000,
+        halfLife: 100_000,
+        floor: 1e-3,
+        clip: 1,
+        seed: 42,
+        valEvery: 50_000,
+        valBatches: 100,
+        logEvery: 100,
+        checkpointEvery: 10_000,
+      },
+    };
+  }
+  return {
+    preset: "small",
+    ...base,
+    encoder: {
+      dim: 64,
+      layers: 3,
+      heads: 4,
+      registers: 8,
+      ffMult: 2,
+      finalNorm: false,
+      layerScaleInit: 1e-3,
+    },
+    decoder: { dim: 32, layers: 2, heads: 2, ffMult: 2 },
+    // Sized for a 2-core CPU with the software driver: about five minutes.
+    train: {
+      steps: 300,
+      batch: 64,
+      lr: 1e-3,
+      weightDecay: 1e-5,
+      warmup: 30,
+      halfLife: 300,
+      floor: 1e-3,
+      clip: 1,
+      seed: 42,
+      valEvery: 100,
+      valBatches: 8,
+      logEvery: 10,
+      checkpointEvery: 100,
+    },
+  };
+}
+
+/**
+ * Adapts a configuration to the data's features: a kinematics-only file drops the
+ * impact-parameter features and the type embedding (and the ID task). A config that needs a
+ * feature the data lacks, when `strict`, fails with a clear message.
+ *
+ * @example
+ * ```ts
+ * import { adaptToData, preset } from "@mpm/webgpu/mpm";
+ * const c = adaptToData(preset("small"), ["pt", "deta", "dphi"], false);
+ * console.assert(c.features.length === 3 && !c.useIds && !c.tasks.id);
+ * ```
+ */
+export function adaptToData(
+  config: MPMConfig,
+  dataFeatures: readonly string[],
+  hasIds: boolean,
+  strict = false,
+): MPMConfig {
+  const missing = config.features.filter((f) => !dataFeatures.includes(f));
+  if (missing.length && strict) {
+    throw new Error(
+      `the config needs features [${missing}] that the data lacks (it has [${dataFeatures}]); use a config with features [${dataFeatures}]`,
+    );
+  }
+  const out: MPMConfig = structuredClone(config);
+  out.features = config.features.filter((f) => dataFeatures.includes(f));
+  if (!hasIds) {
+    if (strict && config.useIds) {
+      throw new Error(
+        "the config embeds particle types but the data has no csts_id; set useIds: false",
+      );
+    }
+    out.useIds = false;
+    delete out.tasks.id;
+  }
+  return out;
+}

@@ -1,0 +1,18 @@
+/**
+ * Masked particle modelling: configuration and presets, the MPMv2 encoder-decoder with ordered
+ * mask tokens, pre-training task heads, and backbones for downstream use.
+ *
+ * @example
+ * ```ts
+ * import { preset } from "@mpm/webgpu/mpm";
+ * const config = preset("small");
+ * console.assert(config.objective === "mae" && config.maskFraction === 0.4);
+ * ```
+ *
+ * @module
+ */
+export * from "./backbone.ts";
+export * from "./config.ts";
+export * from "./model.ts";
+export * from "./prepare.ts";
+export * from "./tasks.ts";

@@ -1,0 +1,13 @@
+/**
+ * Training: the MPM pre-training loop and checkpoints.
+ *
+ * @example
+ * ```ts ignore
+ * import { pretrain } from "@mpm/webgpu/train";
+ * await pretrain({ gpu, config, trainFiles: ["jets.h5"], out: "run", preprocessor });
+ * ```
+ *
+ * @module
+ */
+export * from "./checkpoint.ts";
+export * from "./pretrain.ts";

@@ -1,0 +1,354 @@
+/**
+ * The MPM pre-training loop, top to bottom: stream a batch, mask it (seeded per jet), build the
+ * step inputs, run the model and the task heads, backpropagate, AdamW — all recorded into one
+ * command encoder and submitted once. Losses are copied into a GPU buffer and read every
+ * `logEvery` steps (the only readback), where non-finite losses stop the run.
+ *
+ * @module
+ */
+import { ParameterStore } from "../autograd/parameters.ts";
+import * as ops from "../autograd/ops.ts";
+import { Tape } from "../autograd/tape.ts";
+import { type JetBatch, JetLoader } from "../data/loader.ts";
+import { randomMasking } from "../data/masking.ts";
+import type { Preprocessor } from "../data/preprocess.ts";
+import { lineSvg } from "../eval/plots.ts";
+import type { Gpu } from "../gpu/gpu.ts";
+import type { Tensor } from "../gpu/tensor.ts";
+import type { MPMConfig } from "../mpm/config.ts";
+import { MPMModel } from "../mpm/model.ts";
+import { prepareInputs } from "../mpm/prepare.ts";
+import { IdTask, LinearProbe, type PretrainTask, RegTask } from "../mpm/tasks.ts";
+import { InitRng } from "../nn/init.ts";
+import { AdamW } from "../optim/adamw.ts";
+import { warmupExpDecay } from "../optim/schedule.ts";
+import { loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
+import { writeAtomic } from "../data/safetensors.ts";
+
+/** Options of {@linkcode pretrain}. */
+export interface PretrainOptions {
+  /** Device. */
+  gpu: Gpu;
+  /** Resolved configuration. */
+  config: MPMConfig;
+  /** Training files (HDF5). */
+  trainFiles: readonly string[];
+  /** Validation files; default: the `val` split of the training files. */
+  valFiles?: readonly string[];
+  /** Output folder. */
+  out: string;
+  /** Feature preprocessing (saved next to the backbone). */
+  preprocessor: Preprocessor;
+  /** Continue from the checkpoint in `out`. */
+  resume?: boolean;
+  /** Stop (as if interrupted) after this many steps; for tests. */
+  stopAfter?: number;
+  /** Progress output. Default console.log. */
+  log?: (line: string) => void;
+}
+
+/** What a run produced. */
+export interface PretrainResult {
+  /** Steps done. */
+  step: number;
+  /** Last validation losses by name (and `probe_acc`). */
+  val: Record<string, number>;
+  /** Files written. */
+  files: { config: string; model: string; backbone: string; metrics: string; plots: string };
+}
+
+const fmt = (v: number) => (Number.isFinite(v) ? v.toPrecision(6) : String(v));
+
+/**
+ * Pre-trains an MPM model; resumable; see `tasks/pretrain.ts` for the command line.
+ *
+ * @example
+ * ```ts ignore
+ * const gpu = await requestGpu();
+ * await pretrain({ gpu, config: preset("small"), trainFiles: ["jets.h5"], out: "run", preprocessor });
+ * ```
+ */
+export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  const { gpu, config } = o;
+  const log = o.log ?? ((s: string) => console.log(s));
+  const T = config.train;
+  await Deno.mkdir(`${o.out}/plots`, { recursive: true });
+  const files = {
+    config: `${o.out}/config.json`,
+    model: `${o.out}/model.safetensors`,
+    backbone: `${o.out}/backbone.safetensors`,
+    metrics: `${o.out}/metrics.csv`,
+    plots: `${o.out}/plots`,
+  };
+
+  // Model, tasks, probe, optimiser.
+  const store = new ParameterStore(gpu);
+  const model = new MPMModel(store, config);
+  const rng = new InitRng(T.seed + 1);
+  const tasks: PretrainTask[] = [];
+  if (config.tasks.id && config.useIds) {
+    tasks.push(new IdTask(store, rng, model.headDim, config.tasks.id.weight));
+  }
+  if (config.tasks.reg) {
+    tasks.push(
+      new RegTask(store, rng, model.headDim, config.features.length, config.tasks.reg.weight),
+    );
+  }
+  if (!tasks.length) {
+    throw new Error(
+      "no pre-training task enabled (tasks.id needs particle types; enable tasks.reg)",
+    );
+  }
+  const probe = config.tasks.probe
+    ? new LinearProbe(store, rng, config.encoder.dim, config.tasks.probe.classes)
+    : null;
+  store.finalize();
+  const opt = new AdamW(store, {
+    lr: T.lr,
+    weightDecay: T.weightDecay,
+    maxNorm: T.clip,
+    schedule: warmupExpDecay({ warmup: T.warmup, halfLife: T.halfLife, floor: T.floor }),
+  });
+
+  // Data.
+  const common = {
+    batchSize: T.batch,
+    features: config.features,
+    maxParticles: config.maxParticles,
+    truncate: true,
+    preprocessor: o.preprocessor,
+    seed: T.seed,
+  };
+  const loader = new JetLoader({
+    ...common,
+    files: o.trainFiles,
+    split: o.valFiles ? undefined : "train",
+  });
+  const makeVal = () =>
+    new JetLoader({
+      ...common,
+      files: o.valFiles ?? o.trainFiles,
+      split: o.valFiles ? undefined : "val",
+      shuffle: false,
+      loop: false,
+      dropLast: false,
+      seed: T.seed + 7,
+    });
+
+  const backboneMeta: Record<string, string> = {
+    format: "mpm-webgpu-backbone/1",
+    encoder: JSON.stringify(config.encoder),
+    features: JSON.stringify(config.features),
+    useIds: String(config.useIds),
+    maxParticles: String(config.maxParticles),
+    preprocessor: JSON.stringify(o.preprocessor.toJSON()),
+  };
+
+  // Resume.
+  let state: TrainState = { step: 0, loader: loader.state, seed: T.seed, elapsed: 0 };
+  const names = ["total", ...tasks.map((t) => t.name), ...(probe ? ["probe"] : [])];
+  const header = ["step", "split", "lr", ...names, "probe_acc", "jets_per_s"].join(",");
+  if (o.resume) {
+    state = await loadCheckpoint(o.out, store);
+    opt.t = state.step;
+    loader.restore(state.loader);
+    // Drop metrics rows past the checkpoint (an interrupted run may have logged further).
+    const rows = (await Deno.readTextFile(files.metrics)).trim().split("\n");
+    const kept = rows.filter((r, i) => i === 0 || Number(r.split(",")[0]) <= state.step);
+    await writeAtomic(files.metrics, kept.join("\n") + "\n");
+    log(`resumed ${o.out} at step ${state.step}`);
+  } else {
+    await writeAtomic(files.config, JSON.stringify(config, null, 2));
+    await writeAtomic(files.metrics, header + "\n");
+  }
+
+  const L = T.logEvery;
+  const logBuf = gpu.zeros([L, names.length]);
+  let lastGood = state.step;
+  const t0 = performance.now() - state.elapsed * 1000;
+  let windowStart = performance.now(), windowJets = 0;
+  let val: Record<string, number> = {};
+  const stopAt = Math.min(T.steps, o.stopAfter ?? Infinity);
+
+  const step = (batch: JetBatch, train: boolean, withProbe: boolean, seed: number) => {
+    const B = batch.size, N = batch.nParticles, F = batch.features.length;
+    const masking = randomMasking(batch.valid, B, N, {
+      seed,
+      jetIndex: batch.streamIndex,
+      fraction: config.maskFraction,
+      pt: batch.raw,
+      ptStride: F,
+    });
+    const inp = prepareInputs(gpu, batch, masking, {
+      registers: config.encoder.registers,
+      maxParticles: config.maxParticles,
+    });
+    if (train) store.zeroGrad();
+    const tape = new Tape(gpu);
+    const { dropped } = model.forward(tape, inp);
+    const terms: [Tensor, number][] = tasks.map((t) => [t.loss(tape, dropped, inp), t.weight]);
+    let probeTape: Tape | null = null, logits: Tensor | null = null;
+    if (probe && withProbe) {
+      probeTape = new Tape(gpu);
+      const enc = model.encode(probeTape, inp.x, inp.ids, inp.valid, inp.validHost);
+      const p = probe.forward(tape, enc.out, enc.valid, inp.labels);
+      terms.push([p.loss, 1]);
+      logits = p.logits;
+    }
+    const total = ops.weightedSum(tape, terms);
+    if (train) {
+      tape.backward(total);
+      opt.step();
+    }
+    return { tape, probeTape, inp, losses: [total, ...terms.map((t) => t[0])], logits };
+  };
+
+  for (let s = state.step; s < stopAt; s++) {
+    const batch = loader.next()!;
+    const withProbe = !!probe && s % config.tasks.probe!.every === 0;
+    const r = step(batch, true, withProbe, T.seed);
+    const row = s % L;
+    r.losses.forEach((t, k) => {
+      if (k < names.length) gpu.copy(t, logBuf.view([1], row * names.length + k));
+    });
+    if (!withProbe && probe) gpu.clear(logBuf.view([1], row * names.length + names.length - 1));
+    r.tape.dispose();
+    r.probeTape?.dispose();
+    for (const t of r.inp.all) t.dispose();
+    gpu.submit();
+    windowJets += batch.size;
+
+    const done = s + 1;
+    if (done % L === 0 || done === stopAt) {
+      const vals = await logBuf.read() as Float32Array;
+      const rows = (done - 1) % L + 1;
+      const lines: string[] = [];
+      for (let k = 0; k < rows; k++) {
+        const st = done - rows + k + 1, v = vals.subarray(k * names.length, (k + 1) * names.length);
+        const bad = Array.from(v).findIndex((x) => !Number.isFinite(x));
+        if (bad >= 0) {
+          throw new Error(
+            `loss "${names[bad]}" became ${
+              v[bad]
+            } at step ${st}; the last good checkpoint is ${o.out} (step ${lastGood}). Lower the learning rate or check the data, then --resume`,
+          );
+        }
+        lines.push(
+          [
+            st,
+            "train",
+            fmt(opt.options.lr * opt.options.schedule(st - 1)),
+            ...Array.from(v).map(fmt),
+            "",
+            "",
+          ].join(","),
+        );
+      }
+      const now = performance.now(), rate = windowJets / ((now - windowStart) / 1000);
+      lines[lines.length - 1] += fmt(rate);
+      await Deno.writeTextFile(files.metrics, lines.join("\n") + "\n", { append: true });
+      windowStart = now;
+      windowJets = 0;
+      const last = vals.subarray((rows - 1) * names.length, rows * names.length);
+      const eta = ((stopAt - done) * T.batch) / Math.max(rate, 1e-9);
+      log(
+        `step ${done}/${T.steps} | ${rate.toFixed(0)} jets/s | ETA ${Math.round(eta)}s | ` +
+          names.map((n, k) => `${n} ${last[k].toFixed(4)}`).join(" "),
+      );
+    }
+
+    if (done % T.valEvery === 0 || done === T.steps) {
+      val = await validate(makeVal(), T.valBatches);
+      const line = [
+        done,
+        "val",
+        "",
+        ...names.map((n) => fmt(val[n] ?? NaN)),
+        fmt(val.probe_acc ?? NaN),
+        "",
+      ].join(",");
+      await Deno.writeTextFile(files.metrics, line + "\n", { append: true });
+      log(
+        `  validation at step ${done}: ` +
+          Object.entries(val).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" "),
+      );
+    }
+    if (done % T.checkpointEvery === 0 || done === T.steps) {
+      const elapsed = (performance.now() - t0) / 1000;
+      await saveCheckpoint(o.out, store, {
+        step: done,
+        loader: loader.state,
+        seed: T.seed,
+        elapsed,
+      }, backboneMeta);
+      lastGood = done;
+    }
+  }
+  await writePlots(files.metrics, files.plots);
+  loader.close();
+  logBuf.dispose();
+  return { step: stopAt, val, files };
+
+  async function validate(vl: JetLoader, batches: number): Promise<Record<string, number>> {
+    const sums = new Float64Array(names.length);
+    let n = 0, correct = 0, counted = 0;
+    for (let k = 0; k < batches; k++) {
+      const batch = vl.next();
+      if (!batch) break;
+      const r = step(batch, false, !!probe, T.seed + 7);
+      const vals = await Promise.all(r.losses.map((t) => t.read()));
+      vals.forEach((v, i) => (sums[i] += v[0] * batch.size));
+      if (r.logits && batch.labels) {
+        const lg = await r.logits.read() as Float32Array, C = lg.length / batch.size;
+        for (let j = 0; j < batch.size; j++) {
+          const row = Array.from(lg.subarray(j * C, (j + 1) * C));
+          if (row.indexOf(Math.max(...row)) === batch.labels[j]) correct++;
+          counted++;
+        }
+      }
+      n += batch.size;
+      r.tape.dispose();
+      r.probeTape?.dispose();
+      for (const t of r.inp.all) t.dispose();
+      gpu.submit();
+    }
+    vl.close();
+    const out: Record<string, number> = {};
+    names.forEach((name, i) => (out[name] = sums[i] / Math.max(n, 1)));
+    if (counted) out.probe_acc = correct / counted;
+    return out;
+  }
+}
+
+/** Loss curves (train and validation) from a metrics CSV. */
+export async function writePlots(metricsCsv: string, dir: string): Promise<void> {
+  const rows = (await Deno.readTextFile(metricsCsv)).trim().split("\n");
+  const head = rows[0].split(","), data = rows.slice(1).map((r) => r.split(","));
+  const lossCols = head.slice(3, head.indexOf("probe_acc"));
+  for (const split of ["train", "val"]) {
+    const sel = data.filter((r) => r[1] === split);
+    if (!sel.length) continue;
+    const series = lossCols.map((c) => ({
+      label: c,
+      x: sel.map((r) => Number(r[0])),
+      y: sel.map((r) => Number(r[head.indexOf(c)])),
+    })).filter((s) => s.y.some((v) => Number.isFinite(v) && v !== 0));
+    await writeAtomic(
+      `${dir}/${split}_loss.svg`,
+      lineSvg(series, { title: `${split} losses`, xLabel: "step", yLabel: "loss", logY: true }),
+    );
+  }
+  const acc = data.filter((r) =>
+    r[1] === "val" && r[head.indexOf("probe_acc")] !== "" && r[head.indexOf("probe_acc")] !== "NaN"
+  );
+  if (acc.length) {
+    await writeAtomic(
+      `${dir}/probe_accuracy.svg`,
+      lineSvg([{
+        label: "probe accuracy",
+        x: acc.map((r) => Number(r[0])),
+        y: acc.map((r) => Number(r[head.indexOf("probe_acc")])),
+      }], { title: "linear probe (validation)", xLabel: "step", yLabel: "accuracy" }),
+    );
+  }
+}
