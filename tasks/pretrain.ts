@@ -11,6 +11,7 @@ import { pretrain } from "../src/train/pretrain.ts";
 const HELP = `
 deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper] [--tasks id,reg,probe]
                    [--steps N] [--batch B] [--mask-fraction F] [--objective mae|bert] [--seed S]
+                   [--kmeans CODEBOOK.json]
                    [--out DIR] [--resume DIR] [--config FILE.json] [--preprocessor FILE.json]
 
 Pre-trains a masked-particle-modelling backbone. Without --data it generates a synthetic
@@ -49,6 +50,7 @@ if (import.meta.main) {
       seed: { type: "string" },
       out: { type: "string", default: "run" },
       resume: { type: "string" },
+      kmeans: { type: "string" },
       config: { type: "string" },
       preprocessor: { type: "string" },
     }, HELP);

@@ -23,3 +23,4 @@ export * from "./movement.ts";
 export * from "./random.ts";
 export * from "./reduce.ts";
 export * from "./specs.ts";
+export * from "./kmeans.ts";

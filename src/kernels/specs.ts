@@ -48,3 +48,8 @@ export const MOVEMENT: KernelSpec = {
 export const RANDOM: KernelSpec = { shader: "random", bindings: ["rw"] };
 /** `shaders/adamw.wgsl`: grad, sumsq, param, m, v. */
 export const ADAMW: KernelSpec = { shader: "adamw", bindings: ["read", "read", "rw", "rw", "rw"] };
+/** `shaders/kmeans.wgsl`: x, centroids, order, offsets, assign, dist, updated. */
+export const KMEANS: KernelSpec = {
+  shader: "kmeans",
+  bindings: ["read", "read", "read", "read", "rw", "rw", "rw"],
+};

@@ -24,6 +24,8 @@ export interface TaskConfig {
   id?: { weight: number };
   /** Direct regression of the continuous features (L1). */
   reg?: { weight: number };
+  /** K-Means token prediction (CE, label smoothing 0.1) with a codebook from `deno task kmeans`. */
+  kmeans?: { weight: number; codebook: string };
   /** Linear probe on the detached encoder (jet labels), every `every` steps. */
   probe?: { every: number; classes: number };
 }

@@ -16,3 +16,4 @@ export * from "./config.ts";
 export * from "./model.ts";
 export * from "./prepare.ts";
 export * from "./tasks.ts";
+export * from "./kmeans.ts";

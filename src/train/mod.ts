@@ -11,3 +11,4 @@
  */
 export * from "./checkpoint.ts";
 export * from "./pretrain.ts";
+export * from "./probe_study.ts";

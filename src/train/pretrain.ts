@@ -16,6 +16,7 @@ import { lineSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { MPMConfig } from "../mpm/config.ts";
+import { KMeansTask, loadCodebook } from "../mpm/kmeans.ts";
 import { MPMModel } from "../mpm/model.ts";
 import { prepareInputs } from "../mpm/prepare.ts";
 import { IdTask, LinearProbe, type PretrainTask, RegTask } from "../mpm/tasks.ts";
@@ -249,7 +250,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       await Deno.writeTextFile(files.metrics, lines.join("\n") + "\n", { append: true });
       windowStart = now;
       windowJets = 0;
-      const last = vals.subarray((rows - 1) * names.length, rows * names.length);
+      // Latest value of each loss in the window (the probe does not run every step).
+      const last = names.map((_, k) => {
+        for (let r = rows - 1; r >= 0; r--) {
+          if (vals[r * names.length + k] !== 0) return vals[r * names.length + k];
+        }
+        return 0;
+      });
       const eta = ((stopAt - done) * T.batch) / Math.max(rate, 1e-9);
       log(
         `step ${done}/${T.steps} | ${rate.toFixed(0)} jets/s | ETA ${Math.round(eta)}s | ` +
