@@ -9,7 +9,7 @@ import { adaptToData, type MPMConfig, preset } from "../src/mpm/config.ts";
 import { pretrain } from "../src/train/pretrain.ts";
 
 const HELP = `
-deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper] [--tasks id,reg,probe]
+deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper] [--tasks id,reg,kmeans,cfm,probe]
                    [--steps N] [--batch B] [--mask-fraction F] [--objective mae|bert] [--seed S]
                    [--kmeans CODEBOOK.json]
                    [--out DIR] [--resume DIR] [--config FILE.json] [--preprocessor FILE.json]

@@ -26,6 +26,8 @@ export interface TaskConfig {
   reg?: { weight: number };
   /** K-Means token prediction (CE, label smoothing 0.1) with a codebook from `deno task kmeans`. */
   kmeans?: { weight: number; codebook: string };
+  /** Conditional flow matching; the sampler runs `sampleSteps` midpoint steps at validation. */
+  cfm?: { weight: number; sampleSteps?: number };
   /** Linear probe on the detached encoder (jet labels), every `every` steps. */
   probe?: { every: number; classes: number };
 }

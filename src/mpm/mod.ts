@@ -17,3 +17,4 @@ export * from "./model.ts";
 export * from "./prepare.ts";
 export * from "./tasks.ts";
 export * from "./kmeans.ts";
+export * from "./cfm.ts";

@@ -68,6 +68,10 @@ export interface MPMInputs {
   dropRowsEnc: Tensor;
   /** BERT: (B * (R + N)) i32 inverse of `dropRowsEnc`. */
   dropRowsEncInv: Tensor;
+  /** Host copy of `xDrop` (the data x0 of flow matching). */
+  xDropHost: Float32Array;
+  /** Stream index of the batch's first jet (seeds per-step noise). */
+  streamIndex: number;
   /** Every tensor above, for disposal. */
   all: Tensor[];
 }
@@ -217,6 +221,8 @@ export function prepareInputs(
     maskInvN: up(maskInvN, [Mx]),
     dropRowsEnc: up(dropRowsEnc, [Mx]),
     dropRowsEncInv: up(dropRowsEncInv, [B * (R + N)]),
+    xDropHost: xDrop,
+    streamIndex: batch.streamIndex,
     all,
   };
 }

@@ -20,6 +20,8 @@ export interface PretrainTask {
   readonly weight: number;
   /** The task's mean loss (1 element) from the dropped-particle features (M, D). */
   loss(tape: Tape, dropped: Tensor, inp: MPMInputs): Tensor;
+  /** Called after each optimiser step (e.g. an EMA update). */
+  afterStep?(): void;
 }
 
 /** Validity of the M dropped rows (all valid; one dummy invalid row when M = 0). */

@@ -12,10 +12,11 @@ import { Tape } from "../autograd/tape.ts";
 import { type JetBatch, JetLoader } from "../data/loader.ts";
 import { randomMasking } from "../data/masking.ts";
 import type { Preprocessor } from "../data/preprocess.ts";
-import { lineSvg } from "../eval/plots.ts";
+import { histogram, histogramSvg, lineSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { MPMConfig } from "../mpm/config.ts";
+import { CFMTask } from "../mpm/cfm.ts";
 import { KMeansTask, loadCodebook } from "../mpm/kmeans.ts";
 import { MPMModel } from "../mpm/model.ts";
 import { prepareInputs } from "../mpm/prepare.ts";
@@ -95,9 +96,26 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       new RegTask(store, rng, model.headDim, config.features.length, config.tasks.reg.weight),
     );
   }
+  if (config.tasks.kmeans) {
+    const cb = await loadCodebook(config.tasks.kmeans.codebook);
+    if (cb.features.join() !== config.features.join()) {
+      throw new Error(
+        `${config.tasks.kmeans.codebook}: codebook fitted on [${cb.features}], the model uses [${config.features}]; re-run \`deno task kmeans\``,
+      );
+    }
+    const centroids = gpu.upload(cb.centroids, [cb.k, cb.dim]);
+    tasks.push(new KMeansTask(store, rng, model.headDim, centroids, config.tasks.kmeans.weight));
+  }
+  const cfm = config.tasks.cfm
+    ? new CFMTask(store, rng, model.headDim, config.features.length, {
+      seed: T.seed,
+      weight: config.tasks.cfm.weight,
+    })
+    : null;
+  if (cfm) tasks.push(cfm);
   if (!tasks.length) {
     throw new Error(
-      "no pre-training task enabled (tasks.id needs particle types; enable tasks.reg)",
+      "no pre-training task enabled (enable id, reg, kmeans or cfm; id needs particle types)",
     );
   }
   const probe = config.tasks.probe
@@ -200,8 +218,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     if (train) {
       tape.backward(total);
       opt.step();
+      for (const t of tasks) t.afterStep?.();
     }
-    return { tape, probeTape, inp, losses: [total, ...terms.map((t) => t[0])], logits };
+    return { tape, probeTape, inp, losses: [total, ...terms.map((t) => t[0])], logits, dropped };
   };
 
   for (let s = state.step; s < stopAt; s++) {
@@ -313,6 +332,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
           counted++;
         }
       }
+      if (cfm && k === 0 && r.inp.M > 0) {
+        await cfmPlots(r.tape, r.dropped, r.inp.xDropHost, r.inp.M);
+      }
       n += batch.size;
       r.tape.dispose();
       r.probeTape?.dispose();
@@ -324,6 +346,43 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     names.forEach((name, i) => (out[name] = sums[i] / Math.max(n, 1)));
     if (counted) out.probe_acc = correct / counted;
     return out;
+  }
+
+  /** Generates the dropped particles of a validation batch and compares them with the truth. */
+  async function cfmPlots(
+    tape: Tape,
+    dropped: Tensor,
+    truth: Float32Array,
+    M: number,
+  ): Promise<void> {
+    const F = config.features.length;
+    const gen = await cfm!.sample(tape, dropped, {
+      steps: config.tasks.cfm!.sampleSteps ?? 49,
+      seed: T.seed,
+    });
+    const w1: string[] = [];
+    for (let f = 0; f < F; f++) {
+      const g = Float64Array.from({ length: M }, (_, m) => gen[m * F + f]).sort();
+      const t = Float64Array.from({ length: M }, (_, m) => truth[m * F + f]).sort();
+      w1.push(
+        `${config.features[f]} ${
+          (g.reduce((s, v, i) => s + Math.abs(v - t[i]), 0) / M).toFixed(3)
+        }`,
+      );
+      const [hg, ht] = [histogram(g, 40, -4, 4, true), histogram(t, 40, -4, 4, true)];
+      await writeAtomic(
+        `${files.plots}/cfm_${config.features[f]}.svg`,
+        histogramSvg(hg.edges, [{ label: "true (dropped)", y: ht.counts }, {
+          label: "CFM sample",
+          y: hg.counts,
+        }], {
+          title: `CFM: ${config.features[f]} of dropped particles (normalised)`,
+          xLabel: config.features[f],
+          yLabel: "density",
+        }),
+      );
+    }
+    log(`  CFM sample vs truth, 1-Wasserstein per feature (normalised units): ${w1.join(", ")}`);
   }
 }
 
