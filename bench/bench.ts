@@ -18,6 +18,7 @@ import { InitRng } from "../src/nn/init.ts";
 import { LayerNorm, Linear, TransformerBlock } from "../src/nn/layers.ts";
 import { AdamW } from "../src/optim/adamw.ts";
 import { dataBenchmarks } from "./data_bench.ts";
+import { presetBenchmarks } from "./preset_bench.ts";
 
 interface Figure {
   name: string;
@@ -73,8 +74,11 @@ function normal(shape: number[], stream: number): Tensor {
 
 if (!json) console.log(`adapter: ${gpu.adapterName} (matmul path: ${gpu.matmulPath})\n`);
 
-if (only !== "data") await gpuBenchmarks();
-if (only !== "gpu") {
+if (only !== "data" && only !== "presets") await gpuBenchmarks();
+if (only === undefined || only === "presets") {
+  await presetBenchmarks(gpu, report, (l) => console.log(l), quick);
+}
+if (only === undefined || only === "data") {
   await dataBenchmarks((name, shape, value, unit) => {
     const f = { name, shape, value: Number(value.toPrecision(4)), unit, adapter: "cpu" };
     if (json) console.log(JSON.stringify(f));

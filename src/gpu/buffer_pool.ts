@@ -52,6 +52,7 @@ export class BufferPool {
   #pending: GPUBuffer[] = [];
   #pooledBytes = 0;
   #liveBytes = 0;
+  #peakBytes = 0;
   #maxPooled: number;
 
   /** Creates a pool on `device`. */
@@ -63,6 +64,16 @@ export class BufferPool {
   /** Bytes held by buffers in use (acquired and not yet returned). */
   get liveBytes(): number {
     return this.#liveBytes;
+  }
+
+  /** Highest `liveBytes` seen (reset with {@linkcode BufferPool.resetPeak}). */
+  get peakBytes(): number {
+    return this.#peakBytes;
+  }
+
+  /** Restarts peak tracking from the current live bytes. */
+  resetPeak(): void {
+    this.#peakBytes = this.#liveBytes;
   }
 
   /** Bytes held in free lists. */
@@ -81,6 +92,7 @@ export class BufferPool {
       buf = this.#device.createBuffer({ size, usage: STORAGE_USAGE });
     }
     this.#liveBytes += size;
+    if (this.#liveBytes > this.#peakBytes) this.#peakBytes = this.#liveBytes;
     return buf;
   }
 

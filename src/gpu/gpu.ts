@@ -201,6 +201,16 @@ export class Gpu {
     return this.#pool.liveBytes;
   }
 
+  /** Peak of `liveBytes` since the last {@linkcode Gpu.resetPeakBytes}. */
+  get peakBytes(): number {
+    return this.#pool.peakBytes;
+  }
+
+  /** Restarts peak-memory tracking. */
+  resetPeakBytes(): void {
+    this.#pool.resetPeak();
+  }
+
   // ---------------------------------------------------------------- tensors
 
   /** Allocates an uninitialised tensor. */

@@ -1,0 +1,128 @@
+"""PyTorch peer of the @mpm/webgpu MPMv2 pre-training step, for `deno task bench`.
+
+Same model as src/mpm/model.ts (MAE pass): particle embedding (linear + type table), an encoder
+of pre-norm blocks (masked multi-head attention, SwiGLU x2, LayerScale 1e-3) with registers on
+the kept particles, projection to the decoder width, ordered mask tokens by pT rank, a decoder of
+the same blocks over registers + kept + mask tokens, ID (CE, smoothing 0.1, weight 0.3) and
+regression (L1) heads, AdamW with clipping. Jets have `n` real particles each; 40 % dropped.
+
+Prints one JSON line: {"preset", "batch", "jets_per_s", "step_s", "threads", "torch"}.
+Usage: python3 bench/peers/mpm_torch.py --preset small|paper --batch B [--steps S] [--particles N]
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRESETS = {
+    "small": dict(enc=(64, 3, 4), dec=(32, 2, 2), registers=8),
+    "paper": dict(enc=(512, 8, 8), dec=(128, 4, 4), registers=8),
+}
+
+
+class Block(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.h = h
+        self.n1, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.l1, self.l2 = nn.Linear(d, 4 * d), nn.Linear(2 * d, d)
+        self.g1 = nn.Parameter(torch.full((d,), 1e-3))
+        self.g2 = nn.Parameter(torch.full((d,), 1e-3))
+
+    def forward(self, x, valid):
+        b, n, d = x.shape
+        q, k, v = self.qkv(self.n1(x)).view(b, n, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.h)
+        s = s.masked_fill(~valid[:, None, None, :], float("-inf"))
+        a = (torch.softmax(s, -1).nan_to_num(0.0) @ v).transpose(1, 2).reshape(b, n, d)
+        x = x + self.g1 * self.out(a)
+        u, g = self.l1(self.n2(x)).chunk(2, -1)
+        return x + self.g2 * self.l2(F.silu(u) * g)
+
+
+class MPM(nn.Module):
+    def __init__(self, p, feats=7, nmax=128):
+        super().__init__()
+        (de, le, he), (dd, ld, hd) = p["enc"], p["dec"]
+        self.r = p["registers"]
+        self.emb, self.types = nn.Linear(feats, de), nn.Embedding(8, de)
+        self.reg = nn.Parameter(torch.randn(self.r, de) * 1e-3)
+        self.enc = nn.ModuleList([Block(de, he) for _ in range(le)])
+        self.proj = nn.Linear(de, dd)
+        self.tokens = nn.Parameter(torch.randn(nmax, dd) * 1e-3)
+        self.dec = nn.ModuleList([Block(dd, hd) for _ in range(ld)])
+        self.id_head, self.reg_head = nn.Linear(dd, 8), nn.Linear(dd, feats)
+
+    def forward(self, x, ids, valid, dropped, rank):
+        b, n, _ = x.shape
+        kept = valid & ~dropped
+        nk = int(kept.sum(1).max())
+        order = torch.argsort((~kept).int(), dim=1, stable=True)[:, :nk]  # kept first, in slot order
+        xk, ik = x.gather(1, order[..., None].expand(-1, -1, x.shape[2])), ids.gather(1, order)
+        kv = kept.gather(1, order)
+        h = torch.cat([self.reg.expand(b, -1, -1), self.emb(xk) + self.types(ik)], 1)
+        hv = torch.cat([torch.ones(b, self.r, dtype=torch.bool), kv], 1)
+        for blk in self.enc:
+            h = blk(h, hv)
+        p = self.proj(h)
+        dec = torch.zeros(b, self.r + n, p.shape[2])
+        dec[:, : self.r] = p[:, : self.r]
+        slots = torch.where(kv, order, torch.full_like(order, n))  # scatter kept outputs back
+        dec_p = torch.zeros(b, n + 1, p.shape[2])
+        dec_p.scatter_(1, slots[..., None].expand(-1, -1, p.shape[2]), p[:, self.r :])
+        dec[:, self.r :] = dec_p[:, :n]
+        dec[:, self.r :][dropped] = self.tokens[rank[dropped]]
+        dv = torch.cat([torch.ones(b, self.r, dtype=torch.bool), valid], 1)
+        for blk in self.dec:
+            dec = blk(dec, dv)
+        out = dec[:, self.r :][dropped]
+        return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--particles", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = MPM(PRESETS[a.preset])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-5)
+    b, n = a.batch, a.particles
+    x, ids = torch.randn(b, n, 7), torch.randint(0, 8, (b, n))
+    valid = torch.ones(b, n, dtype=torch.bool)
+    k = int(0.4 * n)
+    dropped = torch.zeros(b, n, dtype=torch.bool)
+    rank = torch.zeros(b, n, dtype=torch.long)
+    for j in range(b):
+        sel = torch.randperm(n)[:k].sort().values
+        dropped[j, sel] = True
+        rank[j, sel] = torch.arange(k)
+
+    def step():
+        out = model(x, ids, valid, dropped, rank)
+        loss = 0.3 * F.cross_entropy(model.id_head(out), ids[dropped], label_smoothing=0.1) + F.l1_loss(model.reg_head(out), x[dropped])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    step()
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    dt = (time.perf_counter() - t0) / a.steps
+    print(json.dumps({"preset": a.preset, "batch": b, "jets_per_s": b / dt, "step_s": dt, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
