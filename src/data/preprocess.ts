@@ -13,7 +13,7 @@
  * @module
  */
 import { Rng } from "./_rng.ts";
-import { normalQuantile } from "./calibration.ts";
+import { erfc, normalQuantile } from "./calibration.ts";
 import { DataError } from "./errors.ts";
 import type { JetBlock } from "./types.ts";
 
@@ -160,7 +160,7 @@ export class QuantileTransform implements Preprocessor {
 
   /** Inverse map (normal score to physical value), for generated samples. */
   inverse(c: number, y: number): number {
-    const u = 0.5 * (1 + erf(y / Math.SQRT2));
+    const u = 0.5 * erfc(-y / Math.SQRT2);
     return interp(u, this.#levels, this.quantiles[c]);
   }
 
@@ -192,21 +192,6 @@ export class QuantileTransform implements Preprocessor {
       neutralNoise: this.neutralNoise,
     };
   }
-}
-
-function erf(x: number): number {
-  const t = 1 / (1 + 0.5 * Math.abs(x));
-  const r = t * Math.exp(
-    -x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-                  t *
-                    (-0.18628806 +
-                      t *
-                        (0.27886807 +
-                          t *
-                            (-1.13520398 +
-                              t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-  );
-  return x >= 0 ? 1 - r : r - 1;
 }
 
 function checkFeatures(expected: readonly string[], block: JetBlock): void {

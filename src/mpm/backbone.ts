@@ -15,7 +15,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { InitRng } from "../nn/init.ts";
 import { type EncoderConfig, TransformerEncoder } from "../nn/layers.ts";
 import { decodeSafetensors } from "../data/safetensors.ts";
-import { ParticleEmbedding } from "./model.ts";
+import { ParticleEmbedding } from "./embedding.ts";
 
 /** Metadata stored in a backbone file. */
 export interface BackboneInfo {
@@ -27,8 +27,8 @@ export interface BackboneInfo {
   useIds: boolean;
   /** Particle slots. */
   maxParticles: number;
-  /** Preprocessing the backbone was trained with. */
-  preprocessor: Preprocessor;
+  /** Preprocessing the backbone was trained with (absent while pre-training builds it). */
+  preprocessor?: Preprocessor;
 }
 
 /**
@@ -50,12 +50,20 @@ export class Backbone {
   /** Encoder. */
   readonly encoder: TransformerEncoder;
 
-  private constructor(gpu: Gpu, info: BackboneInfo, seed: number, store?: ParameterStore) {
+  private constructor(store: ParameterStore, info: BackboneInfo, rng: InitRng) {
     this.info = info;
-    this.store = store ?? new ParameterStore(gpu);
-    const ctx = { store: this.store, rng: new InitRng(seed), group: "backbone" };
+    this.store = store;
+    const ctx = { store, rng, group: "backbone" };
     this.embed = new ParticleEmbedding(ctx, info.features.length, info.encoder.dim, info.useIds);
     this.encoder = new TransformerEncoder(ctx, "encoder", info.encoder);
+  }
+
+  /**
+   * Registers a backbone's parameters (`embed.*`, `encoder.*`, group `backbone`) in an existing
+   * store, drawing initial values from `rng`; the caller finalises the store.
+   */
+  static build(store: ParameterStore, info: BackboneInfo, rng: InitRng): Backbone {
+    return new Backbone(store, info, rng);
   }
 
   /** Loads `backbone.safetensors` (weights and metadata). */
@@ -81,7 +89,7 @@ export class Backbone {
       maxParticles: Number(m.maxParticles),
       preprocessor: preprocessorFromJson(JSON.parse(m.preprocessor)),
     };
-    const bb = new Backbone(gpu, info, 0, store);
+    const bb = new Backbone(store ?? new ParameterStore(gpu), info, new InitRng(0));
     bb.store.finalize();
     bb.store.write(
       new Map(
@@ -99,7 +107,7 @@ export class Backbone {
 
   /** A randomly initialised backbone with the same shape (the baseline). */
   static random(gpu: Gpu, info: BackboneInfo, seed: number, store?: ParameterStore): Backbone {
-    const bb = new Backbone(gpu, info, seed, store);
+    const bb = new Backbone(store ?? new ParameterStore(gpu), info, new InitRng(seed));
     if (!store) bb.store.finalize();
     return bb;
   }

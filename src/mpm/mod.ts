@@ -18,3 +18,4 @@ export * from "./prepare.ts";
 export * from "./tasks.ts";
 export * from "./kmeans.ts";
 export * from "./cfm.ts";
+export * from "./embedding.ts";

@@ -19,46 +19,9 @@ import type { Tensor } from "../gpu/tensor.ts";
 import { InitRng } from "../nn/init.ts";
 import { type LayerContext, Linear, TransformerEncoder } from "../nn/layers.ts";
 import type { Parameter } from "../autograd/parameters.ts";
+import { Backbone } from "./backbone.ts";
 import type { MPMConfig } from "./config.ts";
 import type { MPMInputs } from "./prepare.ts";
-
-/** Number of particle-type classes. */
-const N_TYPES = 8;
-
-/**
- * Embedding of particles: `Linear(F -> dim)(x) + Embedding(8, dim)[type]` (the type term is
- * absent for kinematics-only configs). Parameter names: `embed.linear.*`, `embed.types.weight`.
- *
- * @example
- * ```ts ignore
- * const e = new ParticleEmbedding(ctx, 7, 128, true).forward(tape, x, ids); // (B, N, 128)
- * ```
- */
-export class ParticleEmbedding {
-  /** Feature projection. */
-  readonly linear: Linear;
-  /** Type table (8, dim). */
-  readonly types?: Parameter;
-
-  /** Registers the parameters. */
-  constructor(ctx: LayerContext, features: number, dim: number, useIds: boolean) {
-    this.linear = new Linear(ctx, "embed.linear", features, dim);
-    if (useIds) {
-      this.types = ctx.store.create(
-        "embed.types.weight",
-        [N_TYPES, dim],
-        ctx.rng.normal(N_TYPES * dim, 1),
-        ctx.group,
-      );
-    }
-  }
-
-  /** x (B, n, F), ids (B, n) -> (B, n, dim). */
-  forward(tape: Tape, x: Tensor, ids: Tensor): Tensor {
-    const h = this.linear.forward(tape, x);
-    return this.types ? ops.add(tape, h, ops.embedding(tape, tape.param(this.types), ids)) : h;
-  }
-}
 
 /** Output of an MPM pass: decoder (or BERT head) features at the dropped particles. */
 export interface MPMPassOutput {
@@ -79,10 +42,8 @@ export interface MPMPassOutput {
 export class MPMModel {
   /** Configuration. */
   readonly config: MPMConfig;
-  /** Particle embedding (backbone). */
-  readonly embed: ParticleEmbedding;
-  /** Encoder with registers (backbone). */
-  readonly encoder: TransformerEncoder;
+  /** The backbone: particle embedding + encoder with registers (what downstream tasks reuse). */
+  readonly backbone: Backbone;
   /** Encoder -> decoder projection (MAE). */
   readonly encToDec?: Linear;
   /** Ordered mask tokens (maxParticles, width). */
@@ -96,11 +57,14 @@ export class MPMModel {
   constructor(store: ParameterStore, config: MPMConfig) {
     this.config = config;
     const rng = new InitRng(config.train.seed);
-    const backbone: LayerContext = { store, rng, group: "backbone" };
     const rest: LayerContext = { store, rng, group: "default" };
     const De = config.encoder.dim, Dd = config.decoder.dim;
-    this.embed = new ParticleEmbedding(backbone, config.features.length, De, config.useIds);
-    this.encoder = new TransformerEncoder(backbone, "encoder", config.encoder);
+    this.backbone = Backbone.build(store, {
+      encoder: config.encoder,
+      features: config.features,
+      useIds: config.useIds,
+      maxParticles: config.maxParticles,
+    }, rng);
     if (config.objective === "mae") {
       this.encToDec = new Linear(rest, "enc_to_dec", De, Dd);
       this.maskTokens = store.create(
@@ -139,7 +103,7 @@ export class MPMModel {
     valid: Tensor,
     validHost: Uint32Array,
   ): { out: Tensor; valid: Tensor } {
-    return this.encoder.forward(tape, this.embed.forward(tape, x, ids), valid, validHost);
+    return this.backbone.forward(tape, x, ids, valid, validHost);
   }
 
   /** The pre-training pass on a prepared batch. */
@@ -154,9 +118,10 @@ export class MPMModel {
 
   #mae(tape: Tape, inp: MPMInputs): MPMPassOutput {
     const { B, N, R, Nk } = inp, Dd = this.config.decoder.dim;
-    const enc = this.encoder.forward(
+    const enc = this.backbone.forward(
       tape,
-      this.embed.forward(tape, inp.xKept, inp.idsKept),
+      inp.xKept,
+      inp.idsKept,
       inp.keptValid,
       inp.keptValidHost,
     );
@@ -186,7 +151,7 @@ export class MPMModel {
 
   #bert(tape: Tape, inp: MPMInputs): MPMPassOutput {
     const { B, N, R } = inp, De = this.config.encoder.dim;
-    const emb = this.embed.forward(tape, inp.x, inp.ids);
+    const emb = this.backbone.embed.forward(tape, inp.x, inp.ids);
     const kept = ops.gatherRows(tape, emb.reshape([B * N, De]), inp.keepSelf, inp.keepSelf, [
       B,
       N,
@@ -197,7 +162,12 @@ export class MPMModel {
       N,
       De,
     ]);
-    const enc = this.encoder.forward(tape, ops.add(tape, kept, tokens), inp.valid, inp.validHost);
+    const enc = this.backbone.encoder.forward(
+      tape,
+      ops.add(tape, kept, tokens),
+      inp.valid,
+      inp.validHost,
+    );
     const rows = ops.gatherRows(
       tape,
       enc.out.reshape([B * (R + N), De]),

@@ -59,3 +59,23 @@ export function assertClose(
     );
   }
 }
+
+/** Runs `tasks/<name>.ts` with `deno run -A` in `cwd`; returns exit code and output. */
+export async function runTask(
+  name: string,
+  cwd: string,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const script = new URL(`../../tasks/${name}.ts`, import.meta.url).pathname;
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: r.code,
+    out: new TextDecoder().decode(r.stdout),
+    err: new TextDecoder().decode(r.stderr),
+  };
+}

@@ -1,19 +1,9 @@
+import { runTask } from "../_helpers/mod.ts";
 // `deno task data`: the commands run end to end, print help, and fail with one-line causes.
-const cli = new URL("../../tasks/data.ts", import.meta.url).pathname;
 const tmp = await Deno.makeTempDir({ prefix: "mpm-cli-" });
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", cli, ...args],
-    cwd: tmp,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: r.code,
-    out: new TextDecoder().decode(r.stdout),
-    err: new TextDecoder().decode(r.stderr),
-  };
+function run(...args: string[]) {
+  return runTask("data", tmp, ...args);
 }
 
 Deno.test("data synth, inspect and fit run end to end", async () => {

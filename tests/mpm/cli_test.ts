@@ -1,26 +1,13 @@
 // The pre-training commands end to end on a tiny file: pretrain, resume, embed, kmeans, probe.
 import { writeJetFile } from "../../src/data/hdf5.ts";
 import { synthJetClass } from "../../src/data/synth.ts";
+import { runTask } from "../_helpers/mod.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "mpm-pt-cli-" });
 writeJetFile(`${tmp}/jets.h5`, synthJetClass(400, { seed: 1 }));
-const task = (name: string) => new URL(`../../tasks/${name}.ts`, import.meta.url).pathname;
 
-async function run(
-  name: string,
-  ...args: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", task(name), ...args],
-    cwd: tmp,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: r.code,
-    out: new TextDecoder().decode(r.stdout),
-    err: new TextDecoder().decode(r.stderr),
-  };
+function run(name: string, ...args: string[]) {
+  return runTask(name, tmp, ...args);
 }
 
 Deno.test("pretrain, resume, embed, kmeans and probe commands run and write their files", async () => {
