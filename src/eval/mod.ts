@@ -11,3 +11,4 @@
  * @module
  */
 export * from "./plots.ts";
+export * from "./metrics.ts";
