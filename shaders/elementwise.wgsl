@@ -152,3 +152,28 @@ fn swiglu_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   out[ia] = g * b * s * (1.0 + a * (1.0 - s));
   out[ia + p.cols] = g * a * s;
 }
+
+// Dropout with a precomputed uniform draw y: out = y >= alpha ? x * beta : 0 (alpha = p,
+// beta = 1 / (1 - p)). The backward pass is the same map applied to the upstream gradient.
+@compute @workgroup_size(64)
+fn dropout(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n) { return; }
+  out[i] = select(0.0, x[i] * p.beta, y[i] >= p.alpha);
+}
+
+// out = |x - y|
+@compute @workgroup_size(64)
+fn absdiff_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n) { return; }
+  out[i] = abs(x[i] - y[i]);
+}
+
+// out = z * sign(x - y): the gradient of |x - y| with respect to x (negate for y)
+@compute @workgroup_size(64)
+fn absdiff_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n) { return; }
+  out[i] = z[i] * sign(x[i] - y[i]) * p.alpha;
+}

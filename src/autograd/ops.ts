@@ -22,6 +22,7 @@ import {
 import { matmul } from "../kernels/matmul.ts";
 import * as M from "../kernels/movement.ts";
 import { colSum } from "../kernels/reduce.ts";
+import { type RandomKey, randomUniform } from "../kernels/random.ts";
 import type { Tape } from "./tape.ts";
 
 const last = (t: Tensor) => t.shape[t.shape.length - 1];
@@ -499,6 +500,40 @@ export function prependRows(tape: Tape, reg: Tensor, x: Tensor): Tensor {
       sums.dispose();
       tape.addGrad(reg, dreg);
     }
+  });
+  return y;
+}
+
+/**
+ * Dropout (training only): zeroes each element with probability `p` and scales the rest by
+ * 1 / (1 - p), from a counter-based draw (seed, stream, offset), so runs are reproducible.
+ *
+ * @example
+ * ```ts ignore
+ * const h = dropout(tape, x, 0.2, { seed, stream: 7, offset: step * x.size });
+ * ```
+ */
+export function dropout(tape: Tape, x: Tensor, p: number, key: RandomKey): Tensor {
+  if (p <= 0) return x;
+  const u = tape.keep(randomUniform(x.gpu, x.shape, key));
+  const y = E.dropoutApply(x, u, p);
+  tape.record([x], [y], ([g]) => tape.addGrad(x, E.dropoutApply(g!, u, p)));
+  return y;
+}
+
+/**
+ * Elementwise `|a - b|` (the vertex head's pair features).
+ *
+ * @example
+ * ```ts ignore
+ * const d = absDiff(tape, fi, fj);
+ * ```
+ */
+export function absDiff(tape: Tape, a: Tensor, b: Tensor): Tensor {
+  const y = E.absDiffForward(a, b);
+  tape.record([a, b], [y], ([g]) => {
+    if (tape.requiresGrad(a)) tape.addGrad(a, E.absDiffBackward(a, b, g!, 1));
+    if (tape.requiresGrad(b)) tape.addGrad(b, E.absDiffBackward(a, b, g!, -1));
   });
   return y;
 }

@@ -242,3 +242,49 @@ export function swigluBackward(x: Tensor, dy: Tensor): Tensor {
   run("swiglu_bwd", x.size / 2, lastDim(x) / 2, [x, dy, null, o]);
   return o;
 }
+
+/**
+ * Dropout with a given uniform draw `u` (same shape): `u >= p ? x / (1 - p) : 0`. Applying it to
+ * the upstream gradient with the same `u` is the backward pass.
+ *
+ * @example
+ * ```ts ignore
+ * const u = randomUniform(gpu, x.shape, key);
+ * const y = dropoutApply(x, u, 0.2);
+ * ```
+ */
+export function dropoutApply(x: Tensor, u: Tensor, p: number): Tensor {
+  expectSize("dropout", "u", u, x.size);
+  const o = x.gpu.empty(x.shape);
+  run("dropout", x.size, 1, [x, u, null, o], p, 1 / (1 - p));
+  return o;
+}
+
+/**
+ * `|x - y|` elementwise.
+ *
+ * @example
+ * ```ts ignore
+ * const d = absDiffForward(fi, fj);
+ * ```
+ */
+export function absDiffForward(x: Tensor, y: Tensor): Tensor {
+  expectSize("absDiff", "y", y, x.size);
+  const o = x.gpu.empty(x.shape);
+  run("absdiff_fwd", x.size, 1, [x, y, null, o]);
+  return o;
+}
+
+/**
+ * Gradient of `|x - y|` with respect to x (`sign = 1`) or y (`sign = -1`): `± g * sign(x - y)`.
+ *
+ * @example
+ * ```ts ignore
+ * const dx = absDiffBackward(x, y, g, 1), dy = absDiffBackward(x, y, g, -1);
+ * ```
+ */
+export function absDiffBackward(x: Tensor, y: Tensor, g: Tensor, sign: 1 | -1): Tensor {
+  const o = x.gpu.empty(x.shape);
+  run("absdiff_bwd", x.size, 1, [x, y, g, o], sign);
+  return o;
+}

@@ -264,3 +264,20 @@ Deno.test("matmulOp (all transposes) and prependRows gradients match finite diff
   );
   tape.dispose();
 });
+
+Deno.test("dropout is reproducible for a key, zeroes about p, and its gradient uses the same mask", async () => {
+  const n = 20000, tape = new Tape(gpu);
+  const x = tape.watch(gpu.upload(new Float32Array(n).fill(1), [n, 1]));
+  const key = { seed: 3, stream: 9, offset: 0 };
+  const y = ops.dropout(tape, x, 0.25, key);
+  tape.backward(ops.pointwiseLoss(tape, "l1", y, gpu.zeros([n, 1])));
+  const [yv, gv] = [await y.read(), await tape.grad(x)!.read()];
+  const zeros = yv.filter((v) => v === 0).length / n;
+  if (Math.abs(zeros - 0.25) > 0.02) throw new Error(`dropped fraction ${zeros}`);
+  yv.forEach((v, i) => {
+    if ((v === 0) !== (gv[i] === 0)) throw new Error("gradient mask differs from the forward mask");
+  });
+  const again = await ops.dropout(tape, x, 0.25, key).read();
+  if (!again.every((v, i) => v === yv[i])) throw new Error("same key, different mask");
+  tape.dispose();
+});

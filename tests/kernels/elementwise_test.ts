@@ -88,3 +88,24 @@ Deno.test("reduce ratio gives the mean, and 0 when nothing is counted", async ()
   assertClose(await ratio(gpu.upload(new Float32Array([6, 4]))).read(), [1.5]);
   assertClose(await ratio(gpu.upload(new Float32Array([0, 0]))).read(), [0]);
 });
+
+Deno.test("elementwise dropout keeps u >= p scaled by 1/(1-p); absdiff forward and backward", async () => {
+  const u = randn(R * C, 7, 0, 1), U = gpu.upload(u, [R, C]);
+  assertClose(
+    await E.dropoutApply(X, U, 0.3).read(),
+    x.map((a, i) => (u[i] >= 0.3 ? a / 0.7 : 0)),
+    tol,
+  );
+  assertClose(await E.absDiffForward(X, Y).read(), x.map((a, i) => Math.abs(a - y[i])), tol);
+  const g = randn(R * C, 8), G = gpu.upload(g, [R, C]);
+  assertClose(
+    await E.absDiffBackward(X, Y, G, 1).read(),
+    x.map((a, i) => g[i] * Math.sign(a - y[i])),
+    tol,
+  );
+  assertClose(
+    await E.absDiffBackward(X, Y, G, -1).read(),
+    x.map((a, i) => -g[i] * Math.sign(a - y[i])),
+    tol,
+  );
+});
