@@ -257,6 +257,8 @@ export class Gpu {
     } else {
       bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     }
+    // Deno 2.9 panics on a zero-byte writeBuffer: nothing to write anyway.
+    if (bytes.byteLength === 0) return;
     if (bytes.byteLength > t.byteLength + 3) {
       throw new RangeError(`write: ${data.length} values exceed tensor of shape [${t.shape}]`);
     }

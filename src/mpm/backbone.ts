@@ -66,7 +66,11 @@ export class Backbone {
     return new Backbone(store, info, rng);
   }
 
-  /** Loads `backbone.safetensors` (weights and metadata). */
+  /**
+   * Loads `backbone.safetensors` (weights and metadata). With a shared `store`, the parameters
+   * are registered with the loaded values and the caller finalises the store (after adding a
+   * head).
+   */
   static async load(gpu: Gpu, path: string, store?: ParameterStore): Promise<Backbone> {
     let parsed;
     try {
@@ -90,18 +94,16 @@ export class Backbone {
       preprocessor: preprocessorFromJson(JSON.parse(m.preprocessor)),
     };
     const bb = new Backbone(store ?? new ParameterStore(gpu), info, new InitRng(0));
-    bb.store.finalize();
-    bb.store.write(
-      new Map(
-        bb.store.parameters.filter((p) => p.group.name === "backbone").map((p) => {
-          const t = parsed.tensors.get(p.name);
-          if (!t) {
-            throw new Error(`${path}: missing tensor "${p.name}"`);
-          }
-          return [p.name, t.data];
-        }),
-      ),
-    );
+    // Loaded values replace the initial ones; a shared store is finalised by its owner.
+    for (const p of bb.store.parameters.filter((q) => q.group.name === "backbone")) {
+      const t = parsed.tensors.get(p.name);
+      if (!t) throw new Error(`${path}: missing tensor "${p.name}"`);
+      if (t.data.length !== p.size) {
+        throw new Error(`${path}: "${p.name}" has ${t.data.length} values, expected ${p.size}`);
+      }
+      p.initial = t.data;
+    }
+    if (!store) bb.store.finalize();
     return bb;
   }
 

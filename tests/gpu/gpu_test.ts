@@ -124,3 +124,10 @@ Deno.test("reading a disposed tensor fails clearly", async () => {
   }
   if (!msg.includes("disposed")) throw new Error(`unexpected: ${msg}`);
 });
+
+Deno.test("empty uploads are no-ops (Deno panics on zero-byte writeBuffer)", async () => {
+  const t = gpu.upload(new Float32Array(0), [0]);
+  gpu.write(gpu.empty([3]), new Float32Array(0));
+  await gpu.sync();
+  if (t.size !== 0) throw new Error("size");
+});
