@@ -111,6 +111,7 @@ function cwolaFile(
   bkg: number,
   nSig: number,
   nBkg: number,
+  skip = 0,
 ): string {
   const r = JetFileReader.open(src[0]);
   const all = r.read(0, r.info.n);
