@@ -1,20 +1,79 @@
-// `deno task evaluate`: not yet available; the "Downstream test bed" issue implements it.
+// `deno task evaluate --sweep ...`: the data-efficiency study (metric vs labelled jets).
 import { parseFlags, runCli } from "./_cli.ts";
+import { requestGpu } from "../src/gpu/gpu.ts";
+import type { DownstreamTask } from "../src/train/finetune.ts";
+import { sweep } from "../src/train/sweep.ts";
 
 const HELP = `
-deno task evaluate --run DIR --test FILE [--out DIR] | --sweep ...
+deno task evaluate --sweep --task classify|cwola|btag|vertex|trackid --train FILE [--val FILE]
+                   [--test FILE] --backbone LABEL=FILE [--backbone LABEL=FILE ...]
+                   [--sizes 100,300,1000] [--seeds 0,1,2] [--steps N] [--batch B] [--lr LR]
+                   [--finetune] [--max-eval-jets N] [--out DIR]
 
-Not yet available in this version: the "Downstream test bed" work adds it. The training core
-(GPU runtime, kernels, autograd, AdamW) is ready; see README.md.
+Trains the task for every (backbone, size, seed), plus a randomly initialised backbone of the
+same shape as the baseline, and writes DIR/sweep.csv, DIR/sweep_summary.csv (mean and standard
+deviation) and DIR/sweep.svg (the metric against the number of labelled jets), with each run's
+metrics.json in its own folder.
+
+(Re-evaluating a finished run on a new test file, \`--run DIR --test FILE\`, is not available
+yet: \`deno task finetune\` evaluates on its --test file when it finishes.)
 `;
 
 if (import.meta.main) {
   await runCli(async () => {
-    parseFlags(Deno.args.filter((a) => a === "--help" || a === "--debug"), {}, HELP);
-    console.log(
-      `evaluate: not yet available in @mpm/webgpu 0.1.0 (coming with "Downstream test bed").`,
+    const { values } = parseFlags(Deno.args, {
+      sweep: { type: "boolean" },
+      run: { type: "string" },
+      task: { type: "string", default: "classify" },
+      train: { type: "string", multiple: true },
+      val: { type: "string", multiple: true },
+      test: { type: "string", multiple: true },
+      backbone: { type: "string", multiple: true },
+      sizes: { type: "string", default: "100,300,1000" },
+      seeds: { type: "string", default: "0,1,2" },
+      steps: { type: "string", default: "300" },
+      batch: { type: "string", default: "64" },
+      lr: { type: "string", default: "1e-3" },
+      finetune: { type: "boolean" },
+      "max-eval-jets": { type: "string", default: "2000" },
+      "val-every": { type: "string", default: "50" },
+      patience: { type: "string", default: "3" },
+      seed: { type: "string" },
+      out: { type: "string", default: "sweep" },
+    }, HELP);
+    if (values.run) {
+      throw new Error(
+        "--run DIR is not available yet; `deno task finetune` evaluates on its --test file",
+      );
+    }
+    if (!values.sweep) throw new Error("use --sweep (see --help)");
+    const train = values.train as string[] | undefined;
+    if (!train) throw new Error("--train FILE is required");
+    const backbones = Object.fromEntries(
+      ((values.backbone as string[] | undefined) ?? ["mpm=run/backbone.safetensors"]).map((b) => {
+        const [label, path] = b.includes("=") ? b.split("=") : ["mpm", b];
+        return [label, path];
+      }),
     );
-    console.log("Try `deno task test` or `deno task bench` meanwhile.");
-    await Promise.resolve();
+    const gpu = await requestGpu();
+    await sweep(gpu, {
+      task: values.task as DownstreamTask,
+      backbones,
+      sizes: (values.sizes as string).split(",").map(Number),
+      seeds: (values.seeds as string).split(",").map(Number),
+      train,
+      val: values.val as string[] | undefined,
+      test: values.test as string[] | undefined,
+      steps: Number(values.steps),
+      batch: Number(values.batch),
+      lr: Number(values.lr),
+      frozen: !values.finetune,
+      maxEvalJets: Number(values["max-eval-jets"]),
+      valEvery: Number(values["val-every"]),
+      patience: Number(values.patience),
+      out: values.out as string,
+    });
+    console.log(`wrote ${values.out}/sweep.csv, sweep_summary.csv, sweep.svg`);
+    gpu.destroy();
   });
 }

@@ -258,7 +258,13 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
     ];
     nTrain = undefined;
   }
-  const loader = (files: readonly string[], shuffle: boolean, loop: boolean, maxJets?: number) =>
+  const loader = (
+    files: readonly string[],
+    shuffle: boolean,
+    loop: boolean,
+    maxJets?: number,
+    part?: "train" | "val" | "test",
+  ) =>
     new JetLoader({
       files,
       batchSize,
@@ -267,12 +273,13 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
       loop,
       dropLast: loop,
       maxJets,
+      split: split && o.task !== "cwola" ? part : undefined,
       features: info.features,
       maxParticles: info.maxParticles,
       truncate: true,
       preprocessor: info.preprocessor,
     });
-  const trainLoader = loader(train, true, true, nTrain);
+  const trainLoader = loader(train, true, true, nTrain, "train");
   const probeLabels = trainLoader.next()!;
   trainLoader.restore({ epoch: 0, position: 0, streamIndex: 0 });
   const classes = o.task === "cwola"

@@ -12,3 +12,5 @@
 export * from "./checkpoint.ts";
 export * from "./pretrain.ts";
 export * from "./probe_study.ts";
+export * from "./finetune.ts";
+export * from "./sweep.ts";

@@ -1,0 +1,117 @@
+/**
+ * Data-efficiency studies: a downstream task trained for several training-set sizes and seeds,
+ * for one or more backbones plus the randomly initialised baseline, summarised as a CSV and an
+ * SVG of the task's metric against the number of labelled jets (mean ± standard deviation), as
+ * in the paper's figures 3 and 4.
+ *
+ * @module
+ */
+import { lineSvg } from "../eval/plots.ts";
+import type { Gpu } from "../gpu/gpu.ts";
+import { type DownstreamTask, finetune, type FinetuneOptions } from "./finetune.ts";
+import { writeAtomic } from "../data/safetensors.ts";
+
+/** The headline metric of each task. */
+export const PRIMARY_METRIC: Readonly<Record<DownstreamTask, string>> = {
+  classify: "accuracy",
+  btag: "accuracy",
+  cwola: "sic",
+  vertex: "ari",
+  trackid: "balanced_accuracy",
+};
+
+/** Options of {@linkcode sweep}. */
+export interface SweepOptions
+  extends Omit<FinetuneOptions, "backbone" | "nTrain" | "seed" | "out" | "gpu"> {
+  /** Backbones by label (`random` is added as the baseline, shaped like the first). */
+  backbones: Record<string, string>;
+  /** Training-set sizes (labelled jets; CWoLa: signal jets). */
+  sizes: readonly number[];
+  /** Seeds per point. */
+  seeds: readonly number[];
+  /** Output folder. */
+  out: string;
+}
+
+/** One row of a sweep. */
+export interface SweepRow {
+  /** Backbone label. */
+  backbone: string;
+  /** Training jets. */
+  n: number;
+  /** Seed. */
+  seed: number;
+  /** Headline metric. */
+  value: number;
+}
+
+/**
+ * Runs the study and writes `out/sweep.csv`, `out/sweep_summary.csv` and `out/sweep.svg`.
+ *
+ * @example
+ * ```ts ignore
+ * await sweep(gpu, { task: "classify", backbones: { mpm: "run/backbone.safetensors" },
+ *   sizes: [100, 1000], seeds: [0, 1], train: ["jets.h5"], out: "sweep" });
+ * ```
+ */
+export async function sweep(gpu: Gpu, o: SweepOptions): Promise<SweepRow[]> {
+  const metric = PRIMARY_METRIC[o.task];
+  const labels = { ...o.backbones, random: "random" };
+  const like = Object.values(o.backbones)[0];
+  const rows: SweepRow[] = [];
+  const log = o.log ?? ((s: string) => console.log(s));
+  await Deno.mkdir(o.out, { recursive: true });
+  for (const [label, path] of Object.entries(labels)) {
+    for (const n of o.sizes) {
+      for (const seed of o.seeds) {
+        const dir = `${o.out}/${label}_n${n}_s${seed}`;
+        const m = await finetune({
+          ...o,
+          gpu,
+          backbone: path,
+          like,
+          nTrain: n,
+          seed,
+          out: dir,
+          log: () => {},
+        });
+        rows.push({ backbone: label, n, seed, value: m[metric] });
+        log(
+          `${o.task} ${label} n=${n} seed=${seed}: ${metric} ${
+            m[metric].toFixed(4)
+          } (${m.steps} steps)`,
+        );
+        await writeAtomic(
+          `${o.out}/sweep.csv`,
+          "backbone,n,seed," + metric + "\n" + rows.map((r) =>
+            `${r.backbone},${r.n},${r.seed},${r.value}`
+          ).join("\n") + "\n",
+        );
+      }
+    }
+  }
+  const summary: string[] = [`backbone,n,mean_${metric},std_${metric},runs`];
+  const series = Object.keys(labels).map((label) => {
+    const pts = o.sizes.map((n) => {
+      const v = rows.filter((r) => r.backbone === label && r.n === n).map((r) => r.value).filter(
+        Number.isFinite,
+      );
+      const mean = v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1);
+      const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(v.length - 1, 1));
+      summary.push(`${label},${n},${mean},${sd},${v.length}`);
+      return { mean, sd };
+    });
+    return { label, x: [...o.sizes], y: pts.map((p) => p.mean), err: pts.map((p) => p.sd) };
+  });
+  await writeAtomic(`${o.out}/sweep_summary.csv`, summary.join("\n") + "\n");
+  await writeAtomic(
+    `${o.out}/sweep.svg`,
+    lineSvg(series, {
+      title: `${o.task}: ${metric} vs labelled jets`,
+      xLabel: "labelled training jets",
+      yLabel: metric,
+      logX: true,
+    }),
+  );
+  return rows;
+}
