@@ -232,7 +232,11 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   let train = o.train, val = o.val ?? o.train, test = o.test ?? o.train, nTrain = o.nTrain;
   if (o.task === "cwola") {
     const c = o.cwola ?? { signal: 2, background: 0 };
-    const nb = c.nBackground ?? 4000, ns = o.nTrain ?? 500;
+    // Default background sample: up to 4000, or what one file holds for three disjoint splits.
+    const counts = await classCounts(o.train);
+    const nb = c.nBackground ??
+      Math.min(4000, Math.floor((counts.get(c.background) ?? 0) / (o.val && o.test ? 1 : 3)));
+    const ns = o.nTrain ?? 500;
     train = [cwolaFile(o.train, `${o.out}/cwola_train.h5`, c.signal, c.background, ns, nb)];
     val = [
       cwolaFile(
@@ -472,6 +476,15 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   metrics.best_val_loss = best;
   await writeAtomic(`${o.out}/metrics.json`, JSON.stringify(metrics, null, 2));
   return metrics;
+}
+
+async function classCounts(files: readonly string[]): Promise<Map<number, number>> {
+  const r = JetFileReader.open(files[0]);
+  const b = r.read(0, r.info.n);
+  r.close();
+  const m = new Map<number, number>();
+  for (const l of b.labels ?? []) m.set(l, (m.get(l) ?? 0) + 1);
+  return await Promise.resolve(m);
 }
 
 async function maxLabel(files: readonly string[]): Promise<number> {
