@@ -1,0 +1,149 @@
+// Downstream: pair slots, every task end to end on a tiny backbone, frozen vs fine-tuned
+// backbones, early stopping.
+import { decodeSafetensors } from "../../src/data/safetensors.ts";
+import { writeJetFile } from "../../src/data/hdf5.ts";
+import { QuantileTransform } from "../../src/data/preprocess.ts";
+import { synthBTag, synthJetClass } from "../../src/data/synth.ts";
+import { pairSlots } from "../../src/heads/heads.ts";
+import { preset } from "../../src/mpm/config.ts";
+import { finetune } from "../../src/train/finetune.ts";
+import { pretrain } from "../../src/train/pretrain.ts";
+import { testGpu } from "../_helpers/mod.ts";
+
+const gpu = await testGpu();
+const tmp = await Deno.makeTempDir({ prefix: "mpm-ft-" });
+writeJetFile(`${tmp}/jc.h5`, synthJetClass(1200, { seed: 1 }));
+writeJetFile(`${tmp}/bt.h5`, synthBTag(600, { seed: 2 }));
+
+// A tiny pre-trained backbone.
+const cfg = preset("small");
+cfg.encoder = {
+  dim: 16,
+  layers: 1,
+  heads: 2,
+  registers: 2,
+  ffMult: 2,
+  finalNorm: false,
+  layerScaleInit: 1e-3,
+};
+cfg.decoder = { dim: 8, layers: 1, heads: 2, ffMult: 2 };
+cfg.tasks = { reg: { weight: 1 } };
+cfg.train = {
+  ...cfg.train,
+  steps: 3,
+  batch: 8,
+  valEvery: 3,
+  valBatches: 1,
+  logEvery: 3,
+  checkpointEvery: 3,
+};
+const pre = QuantileTransform.fit([synthJetClass(200, { seed: 3 })], { levels: 50 });
+await pretrain({
+  gpu,
+  config: cfg,
+  trainFiles: [`${tmp}/jc.h5`],
+  out: `${tmp}/pt`,
+  preprocessor: pre,
+  log: () => {},
+});
+const backbone = `${tmp}/pt/backbone.safetensors`;
+const quick = {
+  gpu,
+  backbone,
+  steps: 12,
+  batch: 16,
+  valEvery: 6,
+  patience: 5,
+  lr: 3e-3,
+  maxEvalJets: 64,
+  log: () => {},
+};
+
+Deno.test("pairSlots lists i < j pairs within jets, their validity and vertex sharing", () => {
+  const s = pairSlots(new Uint32Array([1, 1, 1, 0]), new Int32Array([0, 2, 2, 0]), 1, 4);
+  if (s.P !== 6) throw new Error(`P ${s.P}`);
+  // Pairs (0,1) (0,2) (0,3) (1,2) (1,3) (2,3): valid unless track 3 is involved; (1,2) share a vertex.
+  if (Array.from(s.valid).join() !== "1,1,0,1,0,0" || Array.from(s.same).join() !== "0,0,0,1,0,0") {
+    throw new Error(`${s.valid} ${s.same}`);
+  }
+  if (s.first[3 * 4 + 1] !== 1 || s.second[3 * 4 + 2] !== 1) throw new Error("selection one-hots");
+});
+
+for (
+  const [task, file, keys] of [
+    ["classify", "jc.h5", ["accuracy", "auc", "auc_class_0"]],
+    ["btag", "bt.h5", ["accuracy", "auc"]],
+    ["vertex", "bt.h5", ["ari", "ari_standard"]],
+    ["trackid", "bt.h5", ["balanced_accuracy"]],
+    ["cwola", "jc.h5", ["sic", "auc"]],
+  ] as const
+) {
+  Deno.test(`finetune ${task}: trains, early-stops or finishes, and writes its metrics`, async () => {
+    const out = `${tmp}/ft-${task}`;
+    const m = await finetune({
+      ...quick,
+      task,
+      train: [`${tmp}/${file}`],
+      nTrain: task === "cwola" ? 30 : 200,
+      out,
+      cwola: { signal: 2, background: 0, nBackground: 30 },
+    });
+    for (const k of keys) {
+      if (!(k in m) || !Number.isFinite(m[k])) throw new Error(`${task}: metric ${k} = ${m[k]}`);
+    }
+    const saved = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
+    if (saved[keys[0]] !== m[keys[0]]) throw new Error("metrics.json differs");
+    await Deno.stat(`${out}/head.safetensors`);
+  });
+}
+
+Deno.test("finetune keeps a frozen backbone fixed and moves it after unfreezing", async () => {
+  const base = decodeSafetensors(await Deno.readFile(backbone)).tensors.get(
+    "encoder.layers.0.attn.in_proj.weight",
+  )!.data;
+  const frozenRun = await finetune({
+    ...quick,
+    task: "classify",
+    train: [`${tmp}/jc.h5`],
+    nTrain: 100,
+    out: `${tmp}/frozen`,
+    frozen: true,
+  });
+  const ftRun = await finetune({
+    ...quick,
+    task: "classify",
+    train: [`${tmp}/jc.h5`],
+    nTrain: 100,
+    out: `${tmp}/ft`,
+    frozen: false,
+    unfreezeAt: 4,
+    catchup: 4,
+  });
+  const head = (dir: string) =>
+    decodeSafetensors(Deno.readFileSync(`${dir}/head.safetensors`)).tensors;
+  if (head(`${tmp}/frozen`).has("encoder.layers.0.attn.in_proj.weight")) {
+    throw new Error("frozen run saved backbone weights as trained");
+  }
+  const tuned = head(`${tmp}/ft`).get("encoder.layers.0.attn.in_proj.weight")!.data;
+  if (tuned.every((v, i) => v === base[i])) {
+    throw new Error("fine-tuning left the backbone unchanged");
+  }
+  if (!Number.isFinite(frozenRun.accuracy) || !Number.isFinite(ftRun.accuracy)) {
+    throw new Error("metrics");
+  }
+});
+
+Deno.test("finetune stops early when the validation loss stops improving", async () => {
+  const m = await finetune({
+    ...quick,
+    task: "classify",
+    train: [`${tmp}/jc.h5`],
+    nTrain: 50,
+    out: `${tmp}/early`,
+    steps: 200,
+    valEvery: 2,
+    patience: 1,
+    lr: 5e-2,
+  });
+  if (!(m.steps < 200)) throw new Error(`ran ${m.steps} steps`);
+});
