@@ -14,6 +14,7 @@ import { ParameterStore } from "../autograd/parameters.ts";
 import * as ops from "../autograd/ops.ts";
 import { Tape } from "../autograd/tape.ts";
 import { Rng } from "../data/_rng.ts";
+import h5wasm from "h5wasm";
 import { JetFileReader, JetFileWriter } from "../data/hdf5.ts";
 import { type JetBatch, JetLoader } from "../data/loader.ts";
 import { QuantileTransform } from "../data/preprocess.ts";
@@ -478,6 +479,36 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   return metrics;
 }
 
+/**
+ * Writes test-set predictions: `jet_logits` (N, classes) for jet tasks, `edge_logits`
+ * (N, pairs) for vertex finding (pair slots i < j of the track slots), `track_logits`
+ * (N, tracks, 4) for track identification.
+ */
+async function writePredictions(
+  path: string,
+  task: DownstreamTask,
+  batches: Float32Array[],
+  width: number,
+  perTrack: number,
+): Promise<void> {
+  await h5wasm.ready;
+  const n = batches.reduce((s, b) => s + b.length, 0) / Math.max(width, 1);
+  const data = new Float32Array(n * width);
+  let o = 0;
+  for (const b of batches) (data.set(b, o), o += b.length);
+  const tmp = `${path}.partial-${Deno.pid}`;
+  const f = new h5wasm.File(tmp, "w");
+  const name = task === "vertex"
+    ? "edge_logits"
+    : task === "trackid"
+    ? "track_logits"
+    : "jet_logits";
+  const shape = task === "trackid" ? [n, width / perTrack, perTrack] : [n, width];
+  f.create_dataset({ name, data, shape, dtype: "<f" });
+  f.close();
+  await Deno.rename(tmp, path);
+}
+
 async function classCounts(files: readonly string[]): Promise<Map<number, number>> {
   const r = JetFileReader.open(files[0]);
   const b = r.read(0, r.info.n);
@@ -512,10 +543,14 @@ async function evaluateTest(
   const logits: number[] = [], labels: number[] = [];
   const ariRef: Map<number, number[]> = new Map(), ariStd: Map<number, number[]> = new Map();
   const trkPred: number[] = [], trkTrue: number[] = [], trkN: number[] = [];
+  const raw: Float32Array[] = []; // every batch's logits, for predictions.h5
+  let rowWidth = 0;
   for (let b = l.next(); b; b = l.next()) {
     const tape = new Tape(gpu);
     const r = forward(tape, b, 0, false);
     const lg = await r.logits.read() as Float32Array;
+    raw.push(lg);
+    rowWidth = lg.length / b.size;
     const N = b.nParticles;
     if (o.task === "vertex") {
       const P = r.pairs!.P;
@@ -561,6 +596,13 @@ async function evaluateTest(
     gpu.submit();
   }
   l.close();
+  await writePredictions(
+    `${o.out}/predictions.h5`,
+    o.task,
+    raw,
+    rowWidth,
+    o.task === "trackid" ? 4 : 1,
+  );
   const m: Metrics = {};
   const plots = `${o.out}/plots`;
   if (o.task === "classify" || o.task === "btag") {

@@ -94,6 +94,21 @@ for (
     const saved = JSON.parse(await Deno.readTextFile(`${out}/metrics.json`));
     if (saved[keys[0]] !== m[keys[0]]) throw new Error("metrics.json differs");
     await Deno.stat(`${out}/head.safetensors`);
+    const py = await new Deno.Command("/usr/bin/python3", {
+      args: [
+        "-c",
+        "import h5py,sys; f=h5py.File(sys.argv[1]); print(list(f.keys())[0], f[list(f.keys())[0]].ndim)",
+        `${out}/predictions.h5`,
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).output().catch(() => null);
+    const want = { vertex: "edge_logits 2", trackid: "track_logits 3" }[task as string] ??
+      "jet_logits 2";
+    if (py?.success && new TextDecoder().decode(py.stdout).trim() !== want) {
+      throw new Error(`predictions.h5: ${new TextDecoder().decode(py.stdout)}`);
+    }
+    await Deno.stat(`${out}/predictions.h5`);
   });
 }
 
