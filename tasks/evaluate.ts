@@ -1,7 +1,8 @@
-// `deno task evaluate --sweep ...`: the data-efficiency study (metric vs labelled jets).
+// `deno task evaluate`: re-evaluate a fine-tuning run on a test file, or run the
+// data-efficiency study (--sweep: metric vs labelled jets).
 import { parseFlags, runCli } from "./_cli.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
-import type { DownstreamTask } from "../src/train/finetune.ts";
+import { type DownstreamTask, evaluateRun } from "../src/train/finetune.ts";
 import { sweep } from "../src/train/sweep.ts";
 
 const HELP = `
@@ -15,8 +16,11 @@ same shape as the baseline, and writes DIR/sweep.csv, DIR/sweep_summary.csv (mea
 deviation) and DIR/sweep.svg (the metric against the number of labelled jets), with each run's
 metrics.json in its own folder.
 
-(Re-evaluating a finished run on a new test file, \`--run DIR --test FILE\`, is not available
-yet: \`deno task finetune\` evaluates on its --test file when it finishes.)
+deno task evaluate --run DIR --test FILE [--out DIR]
+
+Re-evaluates a finished \`deno task finetune\` run (its finetune.json and head.safetensors) on
+another test file: writes metrics.json, plots/*.svg and predictions.h5 into --out (default
+DIR/eval).
 `;
 
 if (import.meta.main) {

@@ -18,7 +18,7 @@ import h5wasm from "h5wasm";
 import { JetFileReader, JetFileWriter } from "../data/hdf5.ts";
 import { type JetBatch, JetLoader } from "../data/loader.ts";
 import { QuantileTransform } from "../data/preprocess.ts";
-import { encodeSafetensors, writeAtomic } from "../data/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, writeAtomic } from "../data/safetensors.ts";
 import type { JetBlock } from "../data/types.ts";
 import {
   accuracy,
@@ -95,6 +95,8 @@ export interface FinetuneOptions {
   maxEvalJets?: number;
   /** CWoLa: signal and background classes and sample sizes. */
   cwola?: { signal: number; background: number; nBackground?: number };
+  /** Load head (and fine-tuned backbone) weights from this `head.safetensors` after building. */
+  restore?: string;
   /** Progress output. */
   log?: (line: string) => void;
 }
@@ -200,6 +202,10 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   const seed = o.seed ?? 0, batchSize = o.batch ?? 64, steps = o.steps ?? 1000, lr = o.lr ?? 1e-4;
   const frozen = o.frozen ?? true, unfreezeAt = o.unfreezeAt ?? 100, catchup = o.catchup ?? 100;
   await Deno.mkdir(`${o.out}/plots`, { recursive: true });
+  if (!o.restore) {
+    const { gpu: _g, log: _l, ...saved } = o;
+    await writeAtomic(`${o.out}/finetune.json`, JSON.stringify(saved, null, 2));
+  }
 
   // Backbone and head share one store: groups "backbone" and "head".
   const store = new ParameterStore(gpu);
@@ -305,6 +311,16 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   const th = o.task === "trackid" ? new TrackHead(store, rng, D) : null;
   const vh = o.task === "vertex" ? new VertexHead(store, rng, D) : null;
   store.finalize();
+  if (o.restore) {
+    const saved = decodeSafetensors(await Deno.readFile(o.restore)).tensors;
+    store.write(
+      new Map(
+        store.parameters.filter((p) => saved.has(p.name)).map((
+          p,
+        ) => [p.name, saved.get(p.name)!.data]),
+      ),
+    );
+  }
   const backboneGroup = store.group("backbone");
   backboneGroup.frozen = true;
   const opt = new AdamW(store, {
@@ -453,16 +469,18 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   }
   trainLoader.close();
   if (bestValues) store.write(bestValues);
-  await writeAtomic(`${o.out}/train.csv`, csv.join("\n") + "\n");
+  if (done > 0) await writeAtomic(`${o.out}/train.csv`, csv.join("\n") + "\n");
   const head = new Map(
     store.parameters.filter((p) => p.group.name !== "backbone" || !frozen).map((
       p,
     ) => [p.name, { shape: p.shape, data: bestValues?.get(p.name) ?? new Float32Array(p.size) }]),
   );
-  await writeAtomic(
-    `${o.out}/head.safetensors`,
-    encodeSafetensors(head, { task: o.task, backbone: o.backbone }),
-  );
+  if (done > 0) {
+    await writeAtomic(
+      `${o.out}/head.safetensors`,
+      encodeSafetensors(head, { task: o.task, backbone: o.backbone }),
+    );
+  }
 
   // Test.
   const metrics = await evaluateTest(
@@ -675,4 +693,41 @@ async function evaluateTest(
     );
   }
   return m;
+}
+
+/**
+ * Re-evaluates a finished fine-tuning run (its `finetune.json` and `head.safetensors`) on new
+ * test files, writing `metrics.json`, plots and predictions into `out` (default `run/eval`).
+ *
+ * @example
+ * ```ts ignore
+ * const m = await evaluateRun(gpu, "ft", ["other_test.h5"]);
+ * ```
+ */
+export async function evaluateRun(
+  gpu: Gpu,
+  runDir: string,
+  test: readonly string[],
+  out = `${runDir}/eval`,
+): Promise<Metrics> {
+  let saved: Omit<FinetuneOptions, "gpu">;
+  try {
+    saved = JSON.parse(await Deno.readTextFile(`${runDir}/finetune.json`));
+  } catch (e) {
+    throw new Error(
+      `${runDir}: not a fine-tuning run (${
+        (e as Error).message
+      }); create one with \`deno task finetune\``,
+    );
+  }
+  return await finetune({
+    ...saved,
+    gpu,
+    test,
+    val: saved.val ?? saved.train,
+    steps: 0,
+    restore: `${runDir}/head.safetensors`,
+    out,
+    log: () => {},
+  });
 }

@@ -162,3 +162,24 @@ Deno.test("finetune stops early when the validation loss stops improving", async
   });
   if (!(m.steps < 200)) throw new Error(`ran ${m.steps} steps`);
 });
+
+Deno.test("evaluateRun re-evaluates a finished run on a test file and reproduces its metrics", async () => {
+  const { evaluateRun } = await import("../../src/train/finetune.ts");
+  writeJetFile(`${tmp}/bt_val.h5`, synthBTag(60, { seed: 8 }));
+  writeJetFile(`${tmp}/bt_test.h5`, synthBTag(60, { seed: 9 }));
+  const out = `${tmp}/ft-vertex-files`;
+  const first = await finetune({
+    ...quick,
+    task: "vertex",
+    train: [`${tmp}/bt.h5`],
+    val: [`${tmp}/bt_val.h5`],
+    test: [`${tmp}/bt_test.h5`],
+    nTrain: 200,
+    out,
+  });
+  const again = await evaluateRun(gpu, out, [`${tmp}/bt_test.h5`], `${tmp}/reeval`);
+  if (again.ari !== first.ari || again.ari_standard !== first.ari_standard) {
+    throw new Error(`re-evaluation differs: ${again.ari} vs ${first.ari}`);
+  }
+  await Deno.stat(`${tmp}/reeval/predictions.h5`);
+});
