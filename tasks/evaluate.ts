@@ -46,11 +46,19 @@ if (import.meta.main) {
       out: { type: "string", default: "sweep" },
     }, HELP);
     if (values.run) {
-      throw new Error(
-        "--run DIR is not available yet; `deno task finetune` evaluates on its --test file",
-      );
+      const test = values.test as string[] | undefined;
+      if (!test) throw new Error("--run DIR needs --test FILE");
+      const gpu = await requestGpu();
+      const out = values.out === "sweep" ? `${values.run}/eval` : values.out as string;
+      const m = await evaluateRun(gpu, values.run as string, test, out);
+      console.log(`metrics (${out}/metrics.json):`);
+      for (const [k, v] of Object.entries(m)) {
+        console.log(`  ${k}: ${Number.isFinite(v) ? Number(v.toPrecision(4)) : v}`);
+      }
+      gpu.destroy();
+      return;
     }
-    if (!values.sweep) throw new Error("use --sweep (see --help)");
+    if (!values.sweep) throw new Error("use --sweep or --run DIR (see --help)");
     const train = values.train as string[] | undefined;
     if (!train) throw new Error("--train FILE is required");
     const backbones = Object.fromEntries(

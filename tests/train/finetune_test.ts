@@ -183,3 +183,78 @@ Deno.test("evaluateRun re-evaluates a finished run on a test file and reproduces
   }
   await Deno.stat(`${tmp}/reeval/predictions.h5`);
 });
+
+Deno.test("finetune and evaluate commands: a run, its re-evaluation, and a tiny sweep with CSV and SVG", async () => {
+  const { runTask } = await import("../_helpers/mod.ts");
+  let r = await runTask(
+    "finetune",
+    tmp,
+    "--task",
+    "btag",
+    "--backbone",
+    backbone,
+    "--train",
+    "bt.h5",
+    "--test",
+    "bt_test.h5",
+    "--val",
+    "bt_val.h5",
+    "--steps",
+    "6",
+    "--val-every",
+    "3",
+    "--n-train",
+    "64",
+    "--batch",
+    "16",
+    "--out",
+    "cli-ft",
+  );
+  if (r.code !== 0 || !r.out.includes("accuracy")) throw new Error(r.err);
+  r = await runTask(
+    "evaluate",
+    tmp,
+    "--run",
+    "cli-ft",
+    "--test",
+    "bt_test.h5",
+    "--out",
+    "cli-eval",
+  );
+  if (r.code !== 0 || !r.out.includes("accuracy")) throw new Error(r.err);
+  r = await runTask(
+    "evaluate",
+    tmp,
+    "--sweep",
+    "--task",
+    "vertex",
+    "--train",
+    "bt.h5",
+    "--backbone",
+    `mpm=${backbone}`,
+    "--sizes",
+    "32,64",
+    "--seeds",
+    "0",
+    "--steps",
+    "4",
+    "--batch",
+    "16",
+    "--val-every",
+    "2",
+    "--max-eval-jets",
+    "32",
+    "--out",
+    "cli-sweep",
+  );
+  if (r.code !== 0) throw new Error(r.err);
+  const csv = (await Deno.readTextFile(`${tmp}/cli-sweep/sweep_summary.csv`)).trim().split("\n");
+  if (
+    csv.length !== 5 || !csv[1].startsWith("mpm,32") || !csv.some((l) => l.startsWith("random,64"))
+  ) throw new Error(csv.join("\n"));
+  if (!(await Deno.readTextFile(`${tmp}/cli-sweep/sweep.svg`)).includes("<path")) {
+    throw new Error("sweep plot");
+  }
+  r = await runTask("finetune", tmp, "--task", "magic", "--train", "bt.h5");
+  if (r.code !== 1 || !r.err.includes("--task must be one of")) throw new Error(r.err);
+});
