@@ -469,7 +469,17 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   }
   trainLoader.close();
   if (bestValues) store.write(bestValues);
-  if (done > 0) await writeAtomic(`${o.out}/train.csv`, csv.join("\n") + "\n");
+  if (done > 0) {
+    await writeAtomic(`${o.out}/train.csv`, csv.join("\n") + "\n");
+    const rows = csv.slice(1).map((r) => r.split(",").map(Number));
+    await writeAtomic(
+      `${o.out}/plots/loss.svg`,
+      lineSvg([
+        { label: "train", x: rows.map((r) => r[0]), y: rows.map((r) => r[1]) },
+        { label: "validation", x: rows.map((r) => r[0]), y: rows.map((r) => r[2]) },
+      ], { title: `${o.task}: loss`, xLabel: "step", yLabel: "loss" }),
+    );
+  }
   const head = new Map(
     store.parameters.filter((p) => p.group.name !== "backbone" || !frozen).map((
       p,
@@ -627,6 +637,23 @@ async function evaluateTest(
     m.accuracy = accuracy(logits, labels, classes);
     const auc = perClassAuc(logits, labels, classes);
     auc.forEach((a, c) => (m[`auc_class_${c}`] = a));
+    const rocs = Array.from({ length: classes }, (_, c) => {
+      const sc = Array.from(
+        { length: labels.length },
+        (_, i) =>
+          logits[i * classes + c] - Math.max(...logits.slice(i * classes, (i + 1) * classes)),
+      );
+      const r = rocCurve(sc, labels.map((y) => (y === c ? 1 : 0)));
+      return { label: `class ${c} (AUC ${auc[c].toFixed(3)})`, x: r.fpr, y: r.tpr };
+    });
+    await writeAtomic(
+      `${plots}/roc.svg`,
+      lineSvg(rocs, {
+        title: "one-vs-rest ROC",
+        xLabel: "false-positive rate",
+        yLabel: "true-positive rate",
+      }),
+    );
     m.auc = auc.filter(Number.isFinite).reduce((s, v) => s + v, 0) /
       auc.filter(Number.isFinite).length;
   } else if (o.task === "cwola") {

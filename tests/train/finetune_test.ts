@@ -109,6 +109,12 @@ for (
       throw new Error(`predictions.h5: ${new TextDecoder().decode(py.stdout)}`);
     }
     await Deno.stat(`${out}/predictions.h5`);
+    for (
+      const f of [
+        "loss.svg",
+        ...(task === "classify" || task === "btag" || task === "cwola" ? ["roc.svg"] : []),
+      ]
+    ) await Deno.stat(`${out}/plots/${f}`);
   });
 }
 
