@@ -40,3 +40,4 @@ export * from "./src/data/mod.ts";
 export * from "./src/eval/mod.ts";
 export * from "./src/mpm/mod.ts";
 export * from "./src/train/mod.ts";
+export * from "./src/heads/mod.ts";

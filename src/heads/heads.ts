@@ -119,12 +119,22 @@ export class ClassAttentionHead {
   }
 }
 
-/** A per-token MLP: blocks Linear -> SiLU -> LayerNorm -> Dropout, then a linear output. */
-class TokenMLP {
+/**
+ * A per-token MLP: blocks Linear -> SiLU -> LayerNorm -> Dropout, then a linear output.
+ *
+ * @example
+ * ```ts ignore
+ * const mlp = new TokenMLP(ctx, "head.mlp", [64, 128, 128, 4]);
+ * ```
+ */
+export class TokenMLP {
+  /** Hidden blocks. */
   readonly blocks: { lin: Linear; norm: LayerNorm }[];
+  /** Output layer. */
   readonly out: Linear;
   readonly #stream: number;
 
+  /** `dims` = [input, hidden..., output]. */
   constructor(c: LayerContext, name: string, dims: readonly number[]) {
     this.blocks = dims.slice(1, -1).map((d, i) => ({
       lin: new Linear(c, `${name}.blocks.${i}.lin`, dims[i], d),
@@ -134,6 +144,7 @@ class TokenMLP {
     this.#stream = streams++;
   }
 
+  /** Applies the MLP to the last axis. */
   forward(tape: Tape, x: Tensor, dropout?: DropoutContext): Tensor {
     let h = x;
     this.blocks.forEach((b, i) => {
