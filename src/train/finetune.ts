@@ -240,7 +240,7 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   if (o.task === "cwola") {
     const c = o.cwola ?? { signal: 2, background: 0 };
     // Default background sample: up to 4000, or what one file holds for three disjoint splits.
-    const counts = await classCounts(o.train);
+    const counts = classCounts(o.train);
     const nb = c.nBackground ??
       Math.min(4000, Math.floor((counts.get(c.background) ?? 0) / (o.val && o.test ? 1 : 3)));
     const ns = o.nTrain ?? 500;
@@ -299,7 +299,7 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
     ? 4
     : o.task === "vertex"
     ? 1
-    : Math.max(o.task === "btag" ? 3 : 2, await maxLabel(train) + 1);
+    : Math.max(o.task === "btag" ? 3 : 2, maxLabel(train) + 1);
   if ((o.task === "vertex" || o.task === "trackid") && !probeLabels.vtxId) {
     throw new Error(`${o.task} needs BTag-like files (vtx_id, track_type); ${train[0]} has none`);
   }
@@ -537,16 +537,16 @@ async function writePredictions(
   await Deno.rename(tmp, path);
 }
 
-async function classCounts(files: readonly string[]): Promise<Map<number, number>> {
+function classCounts(files: readonly string[]): Map<number, number> {
   const r = JetFileReader.open(files[0]);
   const b = r.read(0, r.info.n);
   r.close();
   const m = new Map<number, number>();
   for (const l of b.labels ?? []) m.set(l, (m.get(l) ?? 0) + 1);
-  return await Promise.resolve(m);
+  return m;
 }
 
-async function maxLabel(files: readonly string[]): Promise<number> {
+function maxLabel(files: readonly string[]): number {
   const r = JetFileReader.open(files[0]);
   const b = r.read(0, Math.min(r.info.n, 20000));
   r.close();
