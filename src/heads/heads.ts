@@ -37,7 +37,13 @@ export interface DropoutContext {
   step: number;
 }
 
-let streams = 100;
+/** A stable random-stream id for a named dropout site (independent of construction order). */
+function streamOf(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return 1000 + (h % 1_000_000);
+}
+
 function drop(tape: Tape, x: Tensor, d: DropoutContext | undefined, stream: number): Tensor {
   if (!d || d.p <= 0) return x;
   const key: RandomKey = { seed: d.seed, stream, offset: d.step * 2 ** 24 };
@@ -96,7 +102,7 @@ export class ClassAttentionHead {
       weightInit: w,
       biasInit: new Float32Array(outputs),
     });
-    this.#streams = [streams++, streams++, streams++, streams++];
+    this.#streams = [0, 1, 2, 3].map((k) => streamOf(`head.dropout.${k}`));
   }
 
   /** Logits (B, outputs) from tokens (B, T, D) and their validity (B, T). */
@@ -141,7 +147,7 @@ export class TokenMLP {
       norm: new LayerNorm(c, `${name}.blocks.${i}.norm`, d),
     }));
     this.out = new Linear(c, `${name}.out`, dims[dims.length - 2], dims[dims.length - 1]);
-    this.#stream = streams++;
+    this.#stream = streamOf(name);
   }
 
   /** Applies the MLP to the last axis. */

@@ -264,3 +264,27 @@ Deno.test("finetune and evaluate commands: a run, its re-evaluation, and a tiny 
   r = await runTask("finetune", tmp, "--task", "magic", "--train", "bt.h5");
   if (r.code !== 1 || !r.err.includes("--task must be one of")) throw new Error(r.err);
 });
+
+Deno.test("finetune is reproducible: the same run twice in one process gives the same metrics", async () => {
+  const a = await finetune({
+    ...quick,
+    task: "btag",
+    train: [`${tmp}/bt.h5`],
+    nTrain: 64,
+    out: `${tmp}/rep-a`,
+    steps: 6,
+    valEvery: 3,
+  });
+  const b = await finetune({
+    ...quick,
+    task: "btag",
+    train: [`${tmp}/bt.h5`],
+    nTrain: 64,
+    out: `${tmp}/rep-b`,
+    steps: 6,
+    valEvery: 3,
+  });
+  if (a.accuracy !== b.accuracy || a.best_val_loss !== b.best_val_loss) {
+    throw new Error(`${a.best_val_loss} vs ${b.best_val_loss}`);
+  }
+});
