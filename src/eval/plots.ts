@@ -92,8 +92,11 @@ function frame(
       H - T - B
     }" fill="none" stroke="#333"/>`,
   );
-  const xt = o.logX ? ticks(x0, x1).map((t) => 10 ** t) : ticks(xr[0], xr[1]);
-  const yt = o.logY ? ticks(y0, y1).map((t) => 10 ** t) : ticks(yr[0], yr[1]);
+  // Log axes spanning less than a decade get round linear ticks; wider ones get 10^k ticks.
+  const logTicks = (a: number, b: number, lo: number, hi: number) =>
+    b - a < 1 ? ticks(lo, hi) : ticks(a, b).filter((t) => Number.isInteger(t)).map((t) => 10 ** t);
+  const xt = o.logX ? logTicks(x0, x1, xr[0], xr[1]) : ticks(xr[0], xr[1]);
+  const yt = o.logY ? logTicks(y0, y1, yr[0], yr[1]) : ticks(yr[0], yr[1]);
   for (const t of xt) {
     if (lx(t) >= x0 - 1e-9 && lx(t) <= x1 + 1e-9) {
       parts.push(

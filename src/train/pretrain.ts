@@ -206,21 +206,27 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const tape = new Tape(gpu);
     const { dropped } = model.forward(tape, inp);
     const terms: [Tensor, number][] = tasks.map((t) => [t.loss(tape, dropped, inp), t.weight]);
-    let probeTape: Tape | null = null, logits: Tensor | null = null;
+    // The logged "total" is the pre-training objective; the probe (monitoring) is added for
+    // the backward pass only.
+    const objective = ops.weightedSum(tape, terms);
+    let probeTape: Tape | null = null,
+      logits: Tensor | null = null,
+      probeLoss: Tensor | null = null;
     if (probe && withProbe) {
       probeTape = new Tape(gpu);
       const enc = model.encode(probeTape, inp.x, inp.ids, inp.valid, inp.validHost);
       const p = probe.forward(tape, enc.out, enc.valid, inp.labels);
-      terms.push([p.loss, 1]);
+      probeLoss = p.loss;
       logits = p.logits;
     }
-    const total = ops.weightedSum(tape, terms);
+    const total = probeLoss ? ops.add(tape, objective, probeLoss) : objective;
     if (train) {
       tape.backward(total);
       opt.step();
       for (const t of tasks) t.afterStep?.();
     }
-    return { tape, probeTape, inp, losses: [total, ...terms.map((t) => t[0])], logits, dropped };
+    const losses = [objective, ...terms.map((t) => t[0]), ...(probeLoss ? [probeLoss] : [])];
+    return { tape, probeTape, inp, losses, logits, dropped };
   };
 
   for (let s = state.step; s < stopAt; s++) {
@@ -394,11 +400,13 @@ export async function writePlots(metricsCsv: string, dir: string): Promise<void>
   for (const split of ["train", "val"]) {
     const sel = data.filter((r) => r[1] === split);
     if (!sel.length) continue;
-    const series = lossCols.map((c) => ({
-      label: c,
-      x: sel.map((r) => Number(r[0])),
-      y: sel.map((r) => Number(r[head.indexOf(c)])),
-    })).filter((s) => s.y.some((v) => Number.isFinite(v) && v !== 0));
+    // A loss that did not run at a step (the probe) is logged as 0: leave those points out.
+    const series = lossCols.map((c) => {
+      const pts = sel.map((r) => [Number(r[0]), Number(r[head.indexOf(c)])]).filter(([, v]) =>
+        Number.isFinite(v) && v !== 0
+      );
+      return { label: c, x: pts.map((p) => p[0]), y: pts.map((p) => p[1]) };
+    }).filter((s) => s.y.length > 0);
     await writeAtomic(
       `${dir}/${split}_loss.svg`,
       lineSvg(series, { title: `${split} losses`, xLabel: "step", yLabel: "loss", logY: true }),
