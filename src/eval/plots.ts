@@ -93,8 +93,16 @@ function frame(
     }" fill="none" stroke="#333"/>`,
   );
   // Log axes spanning less than a decade get round linear ticks; wider ones get 10^k ticks.
-  const logTicks = (a: number, b: number, lo: number, hi: number) =>
-    b - a < 1 ? ticks(lo, hi) : ticks(a, b).filter((t) => Number.isInteger(t)).map((t) => 10 ** t);
+  // Log axes: ticks at 1, 2, 5 x 10^k (round linear ticks when the range is under a third of a
+  // decade).
+  const logTicks = (a: number, b: number, lo: number, hi: number) => {
+    if (b - a < 0.3) return ticks(lo, hi);
+    const out: number[] = [];
+    for (let k = Math.floor(a); k <= Math.ceil(b); k++) {
+      for (const m of [1, 2, 5]) out.push(m * 10 ** k);
+    }
+    return out.filter((t) => t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9));
+  };
   const xt = o.logX ? logTicks(x0, x1, xr[0], xr[1]) : ticks(xr[0], xr[1]);
   const yt = o.logY ? logTicks(y0, y1, yr[0], yr[1]) : ticks(yr[0], yr[1]);
   for (const t of xt) {

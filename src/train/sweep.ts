@@ -91,27 +91,49 @@ export async function sweep(gpu: Gpu, o: SweepOptions): Promise<SweepRow[]> {
     }
   }
   const summary: string[] = [`backbone,n,mean_${metric},std_${metric},runs`];
-  const series = Object.keys(labels).map((label) => {
-    const pts = o.sizes.map((n) => {
+  for (const label of Object.keys(labels)) {
+    for (const n of o.sizes) {
       const v = rows.filter((r) => r.backbone === label && r.n === n).map((r) => r.value).filter(
         Number.isFinite,
       );
       const mean = v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1);
       const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(v.length - 1, 1));
       summary.push(`${label},${n},${mean},${sd},${v.length}`);
-      return { mean, sd };
-    });
-    return { label, x: [...o.sizes], y: pts.map((p) => p.mean), err: pts.map((p) => p.sd) };
-  });
+    }
+  }
   await writeAtomic(`${o.out}/sweep_summary.csv`, summary.join("\n") + "\n");
-  await writeAtomic(
-    `${o.out}/sweep.svg`,
-    lineSvg(series, {
-      title: `${o.task}: ${metric} vs labelled jets`,
-      xLabel: "labelled training jets",
-      yLabel: metric,
-      logX: true,
-    }),
-  );
+  await writeAtomic(`${o.out}/sweep.svg`, sweepSvg(summary.join("\n"), o.task));
   return rows;
+}
+
+/**
+ * The sweep plot (metric vs labelled jets, mean ± standard deviation per backbone) from the
+ * text of `sweep_summary.csv`.
+ *
+ * @example
+ * ```ts
+ * import { sweepSvg } from "@mpm/webgpu/train";
+ * const csv = "backbone,n,mean_ari,std_ari,runs\nmpm,100,0.5,0.01,2\nmpm,1000,0.6,0.01,2";
+ * console.assert(sweepSvg(csv, "vertex").includes("<path"));
+ * ```
+ */
+export function sweepSvg(summaryCsv: string, task: DownstreamTask): string {
+  const rows = summaryCsv.trim().split("\n").slice(1).map((l) => l.split(","));
+  const labels = [...new Set(rows.map((r) => r[0]))];
+  const series = labels.map((label) => {
+    const sel = rows.filter((r) => r[0] === label);
+    return {
+      label,
+      x: sel.map((r) => Number(r[1])),
+      y: sel.map((r) => Number(r[2])),
+      err: sel.map((r) => Number(r[3]) || 0),
+    };
+  });
+  const metric = PRIMARY_METRIC[task];
+  return lineSvg(series, {
+    title: `${task}: ${metric} vs labelled jets`,
+    xLabel: "labelled training jets",
+    yLabel: metric,
+    logX: true,
+  });
 }
