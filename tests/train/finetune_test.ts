@@ -288,3 +288,43 @@ Deno.test("finetune is reproducible: the same run twice in one process gives the
     throw new Error(`${a.best_val_loss} vs ${b.best_val_loss}`);
   }
 });
+
+Deno.test("finetune classify works on kinematics-only data (a random backbone shaped by the file)", async () => {
+  const { KINEMATIC_FEATURES } = await import("../../src/data/types.ts");
+  const src = synthJetClass(400, { seed: 12 });
+  const csts = new Float32Array(400 * 128 * 3);
+  for (let i = 0; i < 400 * 128; i++) {
+    for (let f = 0; f < 3; f++) csts[i * 3 + f] = src.csts[i * 7 + f];
+  }
+  writeJetFile(`${tmp}/kin.h5`, {
+    n: 400,
+    nParticles: 128,
+    features: KINEMATIC_FEATURES,
+    csts,
+    valid: src.valid,
+    labels: src.labels,
+  });
+  const m = await finetune({
+    ...quick,
+    backbone: "random",
+    task: "classify",
+    train: [`${tmp}/kin.h5`],
+    nTrain: 100,
+    out: `${tmp}/kin-ft`,
+  });
+  if (!Number.isFinite(m.accuracy)) throw new Error(JSON.stringify(m));
+  // The JetClass backbone needs impact parameters: a clear error, not silent zeros.
+  let msg = "";
+  try {
+    await finetune({
+      ...quick,
+      task: "classify",
+      train: [`${tmp}/kin.h5`],
+      nTrain: 100,
+      out: `${tmp}/kin-ft2`,
+    });
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  if (!msg.includes("needs feature")) throw new Error(`unexpected: ${msg}`);
+});
