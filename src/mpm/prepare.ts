@@ -76,6 +76,24 @@ export interface MPMInputs {
   all: Tensor[];
 }
 
+/**
+ * The batch with its particle axis cut to the longest jet (padded slots cost attention time,
+ * ∝ N², and change nothing: they are masked).
+ *
+ * @example
+ * ```ts ignore
+ * const b = trimBatch(loader.next()!); // b.nParticles <= 128
+ * ```
+ */
+export function trimBatch(batch: JetBatch): JetBatch {
+  const N0 = batch.nParticles;
+  let n = 1;
+  for (let b = 0; b < batch.size; b++) {
+    for (let k = N0 - 1; k >= n; k--) if (batch.valid[b * N0 + k]) n = k + 1;
+  }
+  return trim(batch, n);
+}
+
 /** The first `n` particle slots of every jet of a batch. */
 function trim(batch: JetBatch, n: number): JetBatch {
   const N0 = batch.nParticles, F = batch.features.length, B = batch.size;
@@ -92,6 +110,8 @@ function trim(batch: JetBatch, n: number): JetBatch {
     raw: rows(batch.raw, F),
     ids: rows(batch.ids, 1),
     valid: rows(batch.valid, 1),
+    vtxId: batch.vtxId ? rows(batch.vtxId, 1) : undefined,
+    trackType: batch.trackType ? rows(batch.trackType, 1) : undefined,
   };
 }
 
@@ -122,12 +142,8 @@ export function prepareInputs(
   o: { registers: number; maxParticles: number },
 ): MPMInputs {
   const B = batch.size, N0 = batch.nParticles, F = batch.features.length, R = o.registers;
-  // Trim the particle axis to the batch's longest jet: padded slots cost attention time (∝ N²).
-  let N = 1;
-  for (let b = 0; b < B; b++) {
-    for (let n = N0 - 1; n >= N; n--) if (batch.valid[b * N0 + n]) N = n + 1;
-  }
-  batch = trim(batch, N);
+  batch = trimBatch(batch);
+  const N = batch.nParticles;
   let Nk = 1, M = 0;
   for (let b = 0; b < B; b++) {
     let k = 0;

@@ -43,6 +43,7 @@ import {
 } from "../heads/heads.ts";
 import { Backbone, type BackboneInfo } from "../mpm/backbone.ts";
 import { preset } from "../mpm/config.ts";
+import { trimBatch } from "../mpm/prepare.ts";
 import { InitRng } from "../nn/init.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { warmupCosine } from "../optim/schedule.ts";
@@ -244,29 +245,21 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
     const nb = c.nBackground ??
       Math.min(4000, Math.floor((counts.get(c.background) ?? 0) / (o.val && o.test ? 1 : 3)));
     const ns = o.nTrain ?? 500;
-    train = [cwolaFile(o.train, `${o.out}/cwola_train.h5`, c.signal, c.background, ns, nb)];
-    val = [
+    // Separate files are used whole; one file is cut into disjoint train/val/test samples.
+    const mixed = (files: readonly string[] | undefined, name: string, part: number) => [
       cwolaFile(
-        o.val ?? o.train,
-        `${o.out}/cwola_val.h5`,
+        files ?? o.train,
+        `${o.out}/cwola_${name}.h5`,
         c.signal,
         c.background,
         ns,
         nb,
-        o.val ? 0 : 1,
+        files ? 0 : part,
       ),
     ];
-    test = [
-      cwolaFile(
-        o.test ?? o.train,
-        `${o.out}/cwola_test.h5`,
-        c.signal,
-        c.background,
-        ns,
-        nb,
-        o.test ? 0 : 2,
-      ),
-    ];
+    train = mixed(o.val && o.test ? o.train : undefined, "train", 0);
+    val = mixed(o.val, "val", 1);
+    test = mixed(o.test, "test", 2);
     nTrain = undefined;
   }
   const loader = (
@@ -337,7 +330,10 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   const classWeights = th ? gpu.upload(Float32Array.from(TRACK_CLASS_WEIGHTS)) : null;
 
   /** Forward of the head and its loss on a batch; `eval` disables dropout and label noise. */
-  const forward = (tape: Tape, b: JetBatch, step: number, train: boolean) => {
+  const forward = (tape: Tape, batch: JetBatch, step: number, train: boolean) => {
+    // Jet-level tasks: cut padding (cheaper attention); per-track tasks keep fixed slots so that
+    // exported per-pair and per-track predictions have one width.
+    const b = ca ? trimBatch(batch) : batch;
     const B = b.size, N = b.nParticles, F = b.features.length;
     const x = tape.keep(gpu.upload(b.x, [B, N, F])),
       ids = tape.keep(gpu.upload(b.ids, [B, N])),
