@@ -105,3 +105,32 @@ export function multiplicity(block: JetBlock, j: number): number {
   for (let i = 0; i < block.nParticles; i++) n += block.valid[base + i];
   return n;
 }
+
+/**
+ * A copy of a block keeping only the named feature columns, in that order (e.g. a
+ * kinematics-only dataset); `dropIds` also removes the particle types.
+ *
+ * @example
+ * ```ts
+ * import { KINEMATIC_FEATURES, selectFeatures, synthJetClass } from "@mpm/webgpu/data";
+ * const kin = selectFeatures(synthJetClass(2), KINEMATIC_FEATURES, { dropIds: true });
+ * console.assert(kin.features.length === 3 && kin.csts.length === 2 * 128 * 3 && !kin.ids);
+ * ```
+ */
+export function selectFeatures(
+  block: JetBlock,
+  names: readonly string[],
+  options: { dropIds?: boolean } = {},
+): JetBlock {
+  const cols = names.map((n) => {
+    const c = block.features.indexOf(n);
+    if (c < 0) throw new RangeError(`selectFeatures: no feature "${n}" in [${block.features}]`);
+    return c;
+  });
+  const F0 = block.features.length, F = cols.length, rows = block.n * block.nParticles;
+  const csts = new Float32Array(rows * F);
+  for (let i = 0; i < rows; i++) {
+    for (let f = 0; f < F; f++) csts[i * F + f] = block.csts[i * F0 + cols[f]];
+  }
+  return { ...block, features: [...names], csts, ids: options.dropIds ? undefined : block.ids };
+}

@@ -4,7 +4,7 @@ import { writeJetFile } from "../../src/data/hdf5.ts";
 import { JetLoader } from "../../src/data/loader.ts";
 import { QuantileTransform } from "../../src/data/preprocess.ts";
 import { synthBTag, synthJetClass } from "../../src/data/synth.ts";
-import { KINEMATIC_FEATURES } from "../../src/data/types.ts";
+import { KINEMATIC_FEATURES, selectFeatures } from "../../src/data/types.ts";
 
 const tmp = await Deno.makeTempDir({ prefix: "mpm-loader-" });
 // Two files; the jet's pT of slot 0 identifies it (continuous, so unique).
@@ -100,17 +100,7 @@ Deno.test("loader selects the model's features and rejects missing ones with a c
   if (b.x.length !== 4 * 128 * 3) throw new Error("kinematics-only batch has the wrong width");
   kin.close();
   const src = synthJetClass(4, { seed: 2 });
-  const csts = new Float32Array(4 * 128 * 3);
-  for (let i = 0; i < 4 * 128; i++) {
-    for (let f = 0; f < 3; f++) csts[i * 3 + f] = src.csts[i * 7 + f];
-  }
-  writeJetFile(`${tmp}/kin.h5`, {
-    n: 4,
-    nParticles: 128,
-    features: KINEMATIC_FEATURES,
-    csts,
-    valid: src.valid,
-  });
+  writeJetFile(`${tmp}/kin.h5`, selectFeatures(src, KINEMATIC_FEATURES, { dropIds: true }));
   try {
     new JetLoader({
       files: [`${tmp}/kin.h5`],

@@ -7,7 +7,7 @@ import type { JetBatch } from "../../src/data/loader.ts";
 import { randomMasking } from "../../src/data/masking.ts";
 import { QuantileTransform } from "../../src/data/preprocess.ts";
 import { synthJetClass } from "../../src/data/synth.ts";
-import { KINEMATIC_FEATURES } from "../../src/data/types.ts";
+import { KINEMATIC_FEATURES, selectFeatures } from "../../src/data/types.ts";
 import { Backbone } from "../../src/mpm/backbone.ts";
 import { adaptToData, type MPMConfig, preset } from "../../src/mpm/config.ts";
 import { MPMModel } from "../../src/mpm/model.ts";
@@ -276,26 +276,11 @@ Deno.test("mpm a non-finite loss stops the run naming the step and the last good
 
 Deno.test("mpm kinematics-only data pre-trains with the features it has; strict configs fail clearly", async () => {
   const src = synthJetClass(300, { seed: 9 });
-  const csts = new Float32Array(300 * 128 * 3);
-  for (let i = 0; i < 300 * 128; i++) {
-    for (let f = 0; f < 3; f++) csts[i * 3 + f] = src.csts[i * 7 + f];
-  }
-  writeJetFile(`${tmp}/kin.h5`, {
-    n: 300,
-    nParticles: 128,
-    features: KINEMATIC_FEATURES,
-    csts,
-    valid: src.valid,
-    labels: src.labels,
-  });
+  const kin = selectFeatures(src, KINEMATIC_FEATURES, { dropIds: true });
+  writeJetFile(`${tmp}/kin.h5`, kin);
   const cfg = adaptToData(tiny(), KINEMATIC_FEATURES, false);
   cfg.train.steps = 10;
-  const kpre = QuantileTransform.fit([{
-    ...src,
-    features: KINEMATIC_FEATURES,
-    csts,
-    ids: undefined,
-  }], { levels: 50 });
+  const kpre = QuantileTransform.fit([kin], { levels: 50 });
   await pretrain({
     gpu,
     config: cfg,

@@ -290,20 +290,9 @@ Deno.test("finetune is reproducible: the same run twice in one process gives the
 });
 
 Deno.test("finetune classify works on kinematics-only data (a random backbone shaped by the file)", async () => {
-  const { KINEMATIC_FEATURES } = await import("../../src/data/types.ts");
+  const { KINEMATIC_FEATURES, selectFeatures } = await import("../../src/data/types.ts");
   const src = synthJetClass(400, { seed: 12 });
-  const csts = new Float32Array(400 * 128 * 3);
-  for (let i = 0; i < 400 * 128; i++) {
-    for (let f = 0; f < 3; f++) csts[i * 3 + f] = src.csts[i * 7 + f];
-  }
-  writeJetFile(`${tmp}/kin.h5`, {
-    n: 400,
-    nParticles: 128,
-    features: KINEMATIC_FEATURES,
-    csts,
-    valid: src.valid,
-    labels: src.labels,
-  });
+  writeJetFile(`${tmp}/kin.h5`, selectFeatures(src, KINEMATIC_FEATURES, { dropIds: true }));
   const m = await finetune({
     ...quick,
     backbone: "random",
