@@ -24,3 +24,4 @@ export * from "./random.ts";
 export * from "./reduce.ts";
 export * from "./specs.ts";
 export * from "./kmeans.ts";
+export * from "./spline.ts";

@@ -53,3 +53,8 @@ export const KMEANS: KernelSpec = {
   shader: "kmeans",
   bindings: ["read", "read", "read", "read", "rw", "rw", "rw"],
 };
+/** `shaders/spline.wgsl`: x, knots, gy, gld, out, logdet, gknots. */
+export const SPLINE: KernelSpec = {
+  shader: "spline",
+  bindings: ["read", "read", "read", "read", "rw", "rw", "rw"],
+};

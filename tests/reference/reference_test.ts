@@ -17,6 +17,7 @@ import {
 import { data, dot, numericalGrad } from "./finite_diff.ts";
 import { crossEntropyRef, pointwiseLossRef } from "./losses.ts";
 import { embeddingBackwardRef, embeddingRef, maskedSumRef } from "./movement.ts";
+import { randomKnots, splineInverseRef, splineOne, splineRef } from "./spline.ts";
 
 const tol = { atol: 1e-6, rtol: 1e-5 };
 
@@ -128,4 +129,21 @@ Deno.test("reference embedding and masked-sum backward match finite differences"
   const expected = new Float64Array(b * n * cols);
   for (let c = 0; c < cols; c++) expected[c] = expected[2 * cols + c] = wm[c] / 2;
   assertClose(g, expected, tol);
+});
+
+Deno.test("reference spline log|det| is the log of the finite-difference slope; inverse inverts", () => {
+  const K = 6, n = 20;
+  let s = 3;
+  const rand = () => ((s = (s * 16807) % 2147483647) / 2147483647);
+  const knots = randomKnots(n, K, 3, rand);
+  const x = data(n, 9, -3.5, 3.5);
+  const { y, logdet } = splineRef(x, knots, K);
+  const slope = Float64Array.from(x, (v, i) => {
+    const f = (u: number) => splineOne(u, knots, i, K)[0];
+    return Math.log((f(v + 1e-6) - f(v - 1e-6)) / 2e-6);
+  });
+  assertClose(logdet, slope, { atol: 1e-5, rtol: 1e-5 });
+  const inv = splineInverseRef(y, knots, K);
+  assertClose(inv.x, x, tol);
+  assertClose(inv.logdet, logdet.map((v) => -v), { atol: 1e-5, rtol: 1e-5 });
 });
