@@ -58,3 +58,9 @@ export const SPLINE: KernelSpec = {
   shader: "spline",
   bindings: ["read", "read", "read", "read", "rw", "rw", "rw"],
 };
+
+/** `shaders/spline_knots.wgsl`: raw, gknots, out. */
+export const SPLINE_KNOTS: KernelSpec = {
+  shader: "spline_knots",
+  bindings: ["read", "read", "rw"],
+};

@@ -7,7 +7,7 @@
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { expectSize, grid1d } from "./_util.ts";
-import { SPLINE } from "./specs.ts";
+import { SPLINE, SPLINE_KNOTS } from "./specs.ts";
 
 function dispatch(entry: string, bins: number, n: number, b: (Tensor | null)[]): void {
   const gpu = b.find((t) => t)!.gpu;
@@ -74,4 +74,72 @@ export function splineBackward(
   const dx = x.gpu.empty(x.shape), dknots = x.gpu.empty(knots.shape);
   dispatch("spline_bwd", bins, x.size, [x, knots, gy, gld, dx, null, dknots]);
   return { dx, dknots };
+}
+
+/** Spline parameterisation constants (the neural-spline-flow defaults). */
+export interface SplineShape {
+  /** Bins K (at most 64). */
+  bins: number;
+  /** Tail bound B: the spline acts on [-B, B], identity outside. */
+  bound: number;
+  /** Minimum bin width, height and interior derivative (default 1e-3 each). */
+  minWidth?: number;
+  /** Minimum bin height. */
+  minHeight?: number;
+  /** Minimum interior derivative. */
+  minDerivative?: number;
+}
+
+function knotsUniforms(n: number, s: SplineShape): Uniforms {
+  if (!(s.bins >= 1 && s.bins <= 64)) {
+    throw new RangeError(`spline: bins must be in 1..64, got ${s.bins}`);
+  }
+  return new Uniforms().u32(n).u32(s.bins).f32(s.bound).f32(s.minWidth ?? 1e-3)
+    .f32(s.minHeight ?? 1e-3).f32(s.minDerivative ?? 1e-3);
+}
+
+/**
+ * Knots (n, 3 (K + 1)) from unconstrained parameters raw (n, 3K - 1) = [widths | heights |
+ * interior derivatives]: softmax widths and heights with a minimum, cumulated over [-B, B];
+ * softplus derivatives shifted so that raw = 0 gives the identity map; end derivatives 1.
+ *
+ * @example
+ * ```ts ignore
+ * const knots = splineKnots(raw, { bins: 8, bound: 4 });
+ * ```
+ */
+export function splineKnots(raw: Tensor, shape: SplineShape): Tensor {
+  const K = shape.bins, n = raw.size / (3 * K - 1);
+  if (!Number.isInteger(n)) {
+    throw new RangeError(
+      `splineKnots: raw size ${raw.size} is not a multiple of 3K-1 = ${3 * K - 1}`,
+    );
+  }
+  const out = raw.gpu.empty([n, 3 * (K + 1)]);
+  raw.gpu.dispatch(SPLINE_KNOTS, "knots_fwd", {
+    uniforms: knotsUniforms(n, shape),
+    bindings: [raw, null, out],
+    workgroups: grid1d(n),
+  });
+  return out;
+}
+
+/**
+ * dL/draw (shape of raw) from dL/dknots, for {@linkcode splineKnots}.
+ *
+ * @example
+ * ```ts ignore
+ * const draw = splineKnotsBackward(raw, dknots, { bins: 8, bound: 4 });
+ * ```
+ */
+export function splineKnotsBackward(raw: Tensor, dknots: Tensor, shape: SplineShape): Tensor {
+  const K = shape.bins, n = raw.size / (3 * K - 1);
+  expectSize("splineKnotsBackward", "dknots", dknots, n * 3 * (K + 1));
+  const out = raw.gpu.empty(raw.shape);
+  raw.gpu.dispatch(SPLINE_KNOTS, "knots_bwd", {
+    uniforms: knotsUniforms(n, shape),
+    bindings: [raw, dknots, out],
+    workgroups: grid1d(n),
+  });
+  return out;
 }

@@ -1,9 +1,22 @@
 // shaders/spline.wgsl (forward, inverse, backward) against the float64 reference in
 // tests/reference/spline.ts, and the backward against finite differences of that reference.
 import assert from "node:assert";
-import { splineBackward, splineForward, splineInverse } from "../../src/kernels/spline.ts";
+import {
+  splineBackward,
+  splineForward,
+  splineInverse,
+  splineKnots,
+  splineKnotsBackward,
+} from "../../src/kernels/spline.ts";
 import { assertClose, rng, testGpu } from "../_helpers/mod.ts";
-import { randomKnots, splineInverseRef, splineOne, splineRef } from "../reference/spline.ts";
+import { dot, numericalGrad } from "../reference/finite_diff.ts";
+import {
+  randomKnots,
+  splineInverseRef,
+  splineKnotsRef,
+  splineOne,
+  splineRef,
+} from "../reference/spline.ts";
 
 const gpu = await testGpu();
 const B = 3;
@@ -82,4 +95,35 @@ Deno.test("spline backward matches finite differences of the float64 forward", a
   // The gradient is not trivially zero: interior elements move their own bin's knots.
   assert(gk.some((g) => Math.abs(g) > 0.1));
   for (const t of [X, KN, GY, GLD, dx, dknots]) t.dispose();
+});
+
+for (const [n, K] of [[1, 1], [9, 8], [70, 3]] as const) {
+  Deno.test(`spline_knots n=${n} bins=${K}: forward matches the reference, backward finite differences`, async () => {
+    const r = rng(n + 100 * K);
+    const raw = Float64Array.from({ length: n * (3 * K - 1) }, () => 3 * (r() - 0.5));
+    const shape = { bins: K, bound: 4 };
+    const R = gpu.upload(new Float32Array(raw), [n, 3 * K - 1]);
+    const kn = splineKnots(R, shape);
+    const ref = splineKnotsRef(Float32Array.from(raw), K, 4);
+    assertClose(await kn.read(), ref, { atol: 2e-5, rtol: 1e-4 });
+    const w = Float64Array.from(ref, () => r() * 2 - 1);
+    const W = gpu.upload(new Float32Array(w));
+    const g = splineKnotsBackward(R, W, shape);
+    const fd = numericalGrad((x) => dot(splineKnotsRef(x, K, 4), w), raw, 1e-6);
+    assertClose(await g.read(), fd, { atol: 1e-4, rtol: 1e-3 });
+    for (const t of [R, kn, W, g]) t.dispose();
+  });
+}
+
+Deno.test("spline_knots at raw = 0 give the identity map", async () => {
+  const K = 8, n = 3;
+  const kn = splineKnots(gpu.zeros([n, 3 * K - 1]), { bins: K, bound: 4 });
+  const x = gpu.upload(new Float32Array([-3.9, -1.234, 0, 0.5, 2.71, 3.99, -5, 5, 1e-3]), [n, 3]);
+  // Knots are per element: repeat each row's knots for its 3 elements.
+  const host = await kn.read();
+  const per = new Float32Array(9 * 3 * (K + 1));
+  for (let e = 0; e < 9; e++) per.set(host.subarray(0, 3 * (K + 1)), e * 3 * (K + 1));
+  const { y, logdet } = splineForward(x, gpu.upload(per), K);
+  assertClose(await y.read(), await x.read(), { atol: 1e-5, rtol: 1e-5 });
+  assertClose(await logdet.read(), new Float32Array(9), { atol: 1e-5 });
 });

@@ -84,3 +84,35 @@ export function randomKnots(n: number, K: number, B: number, rand: () => number)
   }
   return out;
 }
+
+/** Float64 knots from unconstrained parameters raw (n, 3K - 1), as shaders/spline_knots.wgsl. */
+export function splineKnotsRef(
+  raw: ArrayLike<number>,
+  K: number,
+  B: number,
+  minW = 1e-3,
+  minH = 1e-3,
+  minD = 1e-3,
+): Float64Array {
+  const n = raw.length / (3 * K - 1), out = new Float64Array(n * 3 * (K + 1));
+  const c0 = Math.log(Math.expm1(1 - minD));
+  for (let i = 0; i < n; i++) {
+    const r = (j: number) => raw[i * (3 * K - 1) + j], o = i * 3 * (K + 1);
+    for (const [part, mn] of [[0, minW], [1, minH]]) {
+      const e = Array.from({ length: K }, (_, j) => Math.exp(r(part * K + j)));
+      const z = e.reduce((a, c) => a + c, 0);
+      out[o + part * (K + 1)] = -B;
+      let acc = -B;
+      for (let j = 0; j < K; j++) {
+        acc += 2 * B * (mn + (1 - mn * K) * e[j] / z);
+        out[o + part * (K + 1) + j + 1] = j === K - 1 ? B : acc;
+      }
+    }
+    out[o + 2 * (K + 1)] = 1;
+    out[o + 3 * (K + 1) - 1] = 1;
+    for (let j = 1; j < K; j++) {
+      out[o + 2 * (K + 1) + j] = minD + Math.log1p(Math.exp(r(2 * K + j - 1) + c0));
+    }
+  }
+  return out;
+}
