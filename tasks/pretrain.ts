@@ -9,7 +9,7 @@ import { adaptToData, type MPMConfig, preset } from "../src/mpm/config.ts";
 import { pretrain } from "../src/train/pretrain.ts";
 
 const HELP = `
-deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper] [--tasks id,reg,kmeans,cfm,probe]
+deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper] [--tasks id,reg,kmeans,cfm,cnf,probe]
                    [--steps N] [--batch B] [--mask-fraction F] [--objective mae|bert] [--seed S]
                    [--kmeans CODEBOOK.json]
                    [--out DIR] [--resume DIR] [--config FILE.json] [--preprocessor FILE.json]
@@ -74,18 +74,33 @@ if (import.meta.main) {
       if (values.objective) config.objective = values.objective as "mae" | "bert";
       if (values.tasks) {
         const want = new Set((values.tasks as string).split(","));
+        const known = ["id", "reg", "kmeans", "cfm", "cnf", "probe"];
         for (const t of want) {
-          if (!["id", "reg", "probe"].includes(t)) {
-            throw new Error(
-              `unknown task "${t}" (available: id, reg, probe; kmeans and cfm are not implemented yet)`,
-            );
+          if (!known.includes(t)) {
+            throw new Error(`unknown task "${t}" (available: ${known.join(", ")})`);
           }
         }
+        if (want.has("kmeans") && !values.kmeans && !config.tasks.kmeans) {
+          throw new Error(
+            "--tasks kmeans needs --kmeans CODEBOOK.json (fit one with `deno task kmeans`)",
+          );
+        }
         const all = preset("small").tasks;
+        const pick = <T>(name: string, current: T | undefined, fallback: T) =>
+          want.has(name) ? (current ?? fallback) : undefined;
         config.tasks = {
-          id: want.has("id") ? (config.tasks.id ?? all.id) : undefined,
-          reg: want.has("reg") ? (config.tasks.reg ?? all.reg) : undefined,
-          probe: want.has("probe") ? (config.tasks.probe ?? all.probe) : undefined,
+          id: pick("id", config.tasks.id, all.id ?? { weight: 0.3 }),
+          reg: pick("reg", config.tasks.reg, all.reg ?? { weight: 1 }),
+          kmeans: pick("kmeans", config.tasks.kmeans, { weight: 1, codebook: "" }),
+          cfm: pick("cfm", config.tasks.cfm, { weight: 1 }),
+          cnf: pick("cnf", config.tasks.cnf, { weight: 1 }),
+          probe: pick("probe", config.tasks.probe, all.probe ?? { every: 10, classes: 10 }),
+        };
+      }
+      if (values.kmeans) {
+        config.tasks.kmeans = {
+          weight: config.tasks.kmeans?.weight ?? 1,
+          codebook: values.kmeans as string,
         };
       }
     }

@@ -21,7 +21,14 @@ import {
 } from "../kernels/losses.ts";
 import { matmul } from "../kernels/matmul.ts";
 import * as M from "../kernels/movement.ts";
-import { colSum } from "../kernels/reduce.ts";
+import { colSum, sumAll } from "../kernels/reduce.ts";
+import {
+  splineBackward,
+  splineForward,
+  splineKnots,
+  splineKnotsBackward,
+  type SplineShape,
+} from "../kernels/spline.ts";
 import { type RandomKey, randomUniform } from "../kernels/random.ts";
 import type { Tape } from "./tape.ts";
 
@@ -536,4 +543,95 @@ export function absDiff(tape: Tape, a: Tensor, b: Tensor): Tensor {
     if (tape.requiresGrad(b)) tape.addGrad(b, E.absDiffBackward(a, b, g!, -1));
   });
   return y;
+}
+
+/**
+ * `x * v` with a constant `v` broadcast along the last axis (a column mask); no gradient to `v`.
+ *
+ * @example
+ * ```ts ignore
+ * const passThrough = scaleColumns(tape, x, tape.keep(gpu.upload(mask))); // mask (C)
+ * ```
+ */
+export function scaleColumns(tape: Tape, x: Tensor, v: Tensor): Tensor {
+  const y = E.mulBroadcast(x, v);
+  tape.record([x], [y], ([g]) => tape.addGrad(x, E.mulBroadcast(g!, v)));
+  return y;
+}
+
+/**
+ * `x + v` with `v` broadcast along the last axis (a learned bias row).
+ *
+ * @example
+ * ```ts ignore
+ * const y = addRow(tape, x, tape.param(bias)); // x (R, C), bias (C)
+ * ```
+ */
+export function addRow(tape: Tape, x: Tensor, v: Tensor): Tensor {
+  const y = E.addBroadcast(x, v);
+  const cols = v.size, rows = x.size / cols;
+  tape.record([x, v], [y], ([g]) => {
+    if (tape.requiresGrad(x)) tape.addGradShared(x, g!);
+    if (tape.requiresGrad(v)) {
+      const pg = tape.paramGrad(v);
+      if (pg) colSum(g!, rows, cols, { out: pg, accumulate: true });
+      else tape.addGrad(v, colSum(g!, rows, cols).reshape(v.shape));
+    }
+  });
+  return y;
+}
+
+/**
+ * Mean of all elements (1 element).
+ *
+ * @example
+ * ```ts ignore
+ * const m = meanAll(tape, logdet);
+ * ```
+ */
+export function meanAll(tape: Tape, x: Tensor): Tensor {
+  const s = sumAll(x), y = E.scale(s, 1 / x.size);
+  s.dispose();
+  tape.record([x], [y], ([g]) => {
+    const z = x.gpu.zeros([x.size, 1]);
+    const gx = E.addBroadcast(z, E.scale(g!, 1 / x.size));
+    z.dispose();
+    tape.addGrad(x, gx.reshape(x.shape));
+  });
+  return y;
+}
+
+/**
+ * Element-wise monotone rational-quadratic spline (identity tails) with per-element
+ * unconstrained parameters `raw` (x.size, 3K - 1): returns y and log|dy/dx|, both shaped as x.
+ * Gradients flow to x and raw (see `splineKnots` for the parameterisation).
+ *
+ * @example
+ * ```ts ignore
+ * const { y, logdet } = rqSpline(tape, x, raw, { bins: 8, bound: 4 });
+ * ```
+ */
+export function rqSpline(
+  tape: Tape,
+  x: Tensor,
+  raw: Tensor,
+  shape: SplineShape,
+): { y: Tensor; logdet: Tensor } {
+  const P = 3 * shape.bins - 1;
+  if (raw.size !== x.size * P) {
+    throw new ShapeError(
+      `rqSpline: raw [${raw.shape}] must hold ${P} values per element of x [${x.shape}]`,
+    );
+  }
+  const knots = tape.keep(splineKnots(raw, shape));
+  const { y, logdet } = splineForward(x, knots, shape.bins);
+  tape.record([x, raw], [y, logdet], ([gy, gld]) => {
+    const zy = gy ?? tape.keep(x.gpu.zeros(x.shape)), zl = gld ?? tape.keep(x.gpu.zeros(x.shape));
+    const { dx, dknots } = splineBackward(x, knots, shape.bins, zy, zl);
+    if (tape.requiresGrad(x)) tape.addGrad(x, dx);
+    else dx.dispose();
+    if (tape.requiresGrad(raw)) tape.addGrad(raw, splineKnotsBackward(raw, dknots, shape));
+    dknots.dispose();
+  });
+  return { y, logdet };
 }

@@ -28,6 +28,8 @@ export interface TaskConfig {
   kmeans?: { weight: number; codebook: string };
   /** Conditional flow matching; the sampler runs `sampleSteps` midpoint steps at validation. */
   cfm?: { weight: number; sampleSteps?: number };
+  /** Conditional normalising flow (RQ-spline couplings, NLL); samples are plotted at validation. */
+  cnf?: { weight: number };
   /** Linear probe on the detached encoder (jet labels), every `every` steps. */
   probe?: { every: number; classes: number };
 }

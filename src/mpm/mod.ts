@@ -19,3 +19,4 @@ export * from "./tasks.ts";
 export * from "./kmeans.ts";
 export * from "./cfm.ts";
 export * from "./embedding.ts";
+export * from "./cnf.ts";

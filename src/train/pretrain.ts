@@ -17,6 +17,7 @@ import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { MPMConfig } from "../mpm/config.ts";
 import { CFMTask } from "../mpm/cfm.ts";
+import { CNFTask } from "../mpm/cnf.ts";
 import { KMeansTask, loadCodebook } from "../mpm/kmeans.ts";
 import { MPMModel } from "../mpm/model.ts";
 import { prepareInputs } from "../mpm/prepare.ts";
@@ -113,9 +114,34 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     })
     : null;
   if (cfm) tasks.push(cfm);
+  const cnf = config.tasks.cnf
+    ? new CNFTask(store, rng, model.headDim, config.features, {
+      seed: T.seed,
+      weight: config.tasks.cnf.weight,
+    })
+    : null;
+  if (cnf) tasks.push(cnf);
+  // Generative heads whose samples are compared with the dropped particles at validation.
+  const samplers: {
+    label: string;
+    sample: (tape: Tape, dropped: Tensor) => Promise<Float32Array>;
+  }[] = [];
+  if (cfm) {
+    samplers.push({
+      label: "CFM",
+      sample: (tape, dropped) =>
+        cfm.sample(tape, dropped, { steps: config.tasks.cfm!.sampleSteps ?? 49, seed: T.seed }),
+    });
+  }
+  if (cnf) {
+    samplers.push({
+      label: "CNF",
+      sample: (tape, dropped) => cnf.sample(tape, dropped, { seed: T.seed }),
+    });
+  }
   if (!tasks.length) {
     throw new Error(
-      "no pre-training task enabled (enable id, reg, kmeans or cfm; id needs particle types)",
+      "no pre-training task enabled (enable id, reg, kmeans, cfm or cnf; id needs particle types)",
     );
   }
   const probe = config.tasks.probe
@@ -338,8 +364,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
           counted++;
         }
       }
-      if (cfm && k === 0 && r.inp.M > 0) {
-        await cfmPlots(r.tape, r.dropped, r.inp.xDropHost, r.inp.M);
+      if (k === 0 && r.inp.M > 0) {
+        for (const s of samplers) {
+          await samplePlots(s.label, await s.sample(r.tape, r.dropped), r.inp.xDropHost, r.inp.M);
+        }
       }
       n += batch.size;
       r.tape.dispose();
@@ -355,17 +383,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   }
 
   /** Generates the dropped particles of a validation batch and compares them with the truth. */
-  async function cfmPlots(
-    tape: Tape,
-    dropped: Tensor,
+  async function samplePlots(
+    label: string,
+    gen: Float32Array,
     truth: Float32Array,
     M: number,
   ): Promise<void> {
     const F = config.features.length;
-    const gen = await cfm!.sample(tape, dropped, {
-      steps: config.tasks.cfm!.sampleSteps ?? 49,
-      seed: T.seed,
-    });
     const w1: string[] = [];
     for (let f = 0; f < F; f++) {
       const g = Float64Array.from({ length: M }, (_, m) => gen[m * F + f]).sort();
@@ -377,18 +401,20 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       );
       const [hg, ht] = [histogram(g, 40, -4, 4, true), histogram(t, 40, -4, 4, true)];
       await writeAtomic(
-        `${files.plots}/cfm_${config.features[f]}.svg`,
+        `${files.plots}/${label.toLowerCase()}_${config.features[f]}.svg`,
         histogramSvg(hg.edges, [{ label: "true (dropped)", y: ht.counts }, {
-          label: "CFM sample",
+          label: `${label} sample`,
           y: hg.counts,
         }], {
-          title: `CFM: ${config.features[f]} of dropped particles (normalised)`,
+          title: `${label}: ${config.features[f]} of dropped particles (normalised)`,
           xLabel: config.features[f],
           yLabel: "density",
         }),
       );
     }
-    log(`  CFM sample vs truth, 1-Wasserstein per feature (normalised units): ${w1.join(", ")}`);
+    log(
+      `  ${label} sample vs truth, 1-Wasserstein per feature (normalised units): ${w1.join(", ")}`,
+    );
   }
 }
 

@@ -103,6 +103,8 @@ Deno.test("pretrain CLI rejects unknown flags, tasks and presets with one-line m
   if (r.code !== 1 || !r.err.includes(`unknown task "magic"`) || r.err.includes("    at ")) {
     throw new Error(r.err);
   }
+  r = await run("pretrain", "--data", "jets.h5", "--tasks", "id,kmeans", "--out", "x");
+  if (r.code !== 1 || !r.err.includes("--kmeans CODEBOOK.json")) throw new Error(r.err);
   r = await run("pretrain", "--preset", "huge");
   if (r.code !== 1 || !r.err.includes("--preset")) throw new Error(r.err);
   r = await run("pretrain", "--data", "missing.h5");
