@@ -91,6 +91,8 @@ export interface Preprocessor {
   readonly features: readonly string[];
   /** Normalised copy of `block.csts` (padded slots zero). `jetIndex` seeds any noise per jet. */
   transform(block: JetBlock, options?: { seed?: number; jetIndex?: number }): Float32Array;
+  /** Maps a normalised value of column `c` back to physical units (for generated samples). */
+  inverse(c: number, y: number): number;
   /** Serialisable form. */
   toJSON(): PreprocessorJson;
 }
@@ -249,6 +251,11 @@ export class Standardization implements Preprocessor {
       }
     }
     return out;
+  }
+
+  /** Inverse map (normalised to physical value). */
+  inverse(c: number, y: number): number {
+    return y * this.std[c] + this.mean[c];
   }
 
   toJSON(): PreprocessorJson {

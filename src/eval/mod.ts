@@ -12,3 +12,4 @@
  */
 export * from "./plots.ts";
 export * from "./metrics.ts";
+export * from "./generation.ts";

@@ -20,7 +20,8 @@ import { CFMTask } from "../mpm/cfm.ts";
 import { CNFTask } from "../mpm/cnf.ts";
 import { KMeansTask, loadCodebook } from "../mpm/kmeans.ts";
 import { MPMModel } from "../mpm/model.ts";
-import { prepareInputs } from "../mpm/prepare.ts";
+import { prepareInputs, trimBatch } from "../mpm/prepare.ts";
+import { completionReport } from "./completion.ts";
 import { IdTask, LinearProbe, type PretrainTask, RegTask } from "../mpm/tasks.ts";
 import { InitRng } from "../nn/init.ts";
 import { AdamW } from "../optim/adamw.ts";
@@ -365,8 +366,34 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         }
       }
       if (k === 0 && r.inp.M > 0) {
+        const slots = await r.inp.maskInvN.read();
         for (const s of samplers) {
-          await samplePlots(s.label, await s.sample(r.tape, r.dropped), r.inp.xDropHost, r.inp.M);
+          const gen = await s.sample(r.tape, r.dropped);
+          await samplePlots(s.label, gen, r.inp.xDropHost, r.inp.M);
+          const rep = await completionReport({
+            label: s.label,
+            batch: trimBatch(batch),
+            slots: slots.subarray(0, r.inp.M),
+            gen,
+            truth: r.inp.xDropHost.subarray(0, r.inp.M * config.features.length),
+            preprocessor: o.preprocessor,
+            plots: files.plots,
+            seed: T.seed,
+          });
+          if (rep) {
+            log(
+              `  ${s.label} jet completion, 1-Wasserstein to real jets (${s.label} | marginal baseline): ${
+                Object.entries(rep).map(([k, v]) =>
+                  `${k} ${v.model.toPrecision(3)} | ${v.baseline.toPrecision(3)}`
+                )
+                  .join(", ")
+              }`,
+            );
+            await writeAtomic(
+              `${files.plots}/${s.label.toLowerCase()}_completion.json`,
+              JSON.stringify(rep, null, 2),
+            );
+          }
         }
       }
       n += batch.size;

@@ -419,5 +419,14 @@ Deno.test("mpm short pre-training with the CNF task: the NLL falls and the sampl
   const svg = await Deno.readTextFile(`${out}/plots/cnf_pt.svg`);
   if (!svg.includes("CNF sample")) throw new Error("missing generated-vs-true plot");
   if (!lines.some((l) => l.includes("CNF sample vs truth"))) throw new Error("no sampler report");
+  const rep = JSON.parse(await Deno.readTextFile(`${out}/plots/cnf_completion.json`));
+  for (const k of ["mass", "leadingPtShare", "width"]) {
+    if (!(rep[k].model >= 0 && rep[k].baseline > 0)) {
+      throw new Error(`completion ${k}: ${JSON.stringify(rep[k])}`);
+    }
+  }
+  if (!(await Deno.readTextFile(`${out}/plots/cnf_jet_mass.svg`)).includes("marginals")) {
+    throw new Error("missing jet-mass comparison plot");
+  }
   await Deno.stat(`${out}/backbone.safetensors`);
 });
