@@ -17,6 +17,7 @@ import { randomNormal } from "../src/kernels/random.ts";
 import { InitRng } from "../src/nn/init.ts";
 import { LayerNorm, Linear, TransformerBlock } from "../src/nn/layers.ts";
 import { AdamW } from "../src/optim/adamw.ts";
+import { CouplingFlow } from "../src/mpm/cnf.ts";
 import { dataBenchmarks } from "./data_bench.ts";
 import { presetBenchmarks } from "./preset_bench.ts";
 
@@ -173,5 +174,33 @@ async function gpuBenchmarks(): Promise<void> {
     const sec = await timeIt(gpu, step, 2, 4);
     report("train_step", `enc${L}x${D} b${B}x${N}`, sec, "s");
     report("train_throughput", `enc${L}x${D} b${B}x${N}`, B / sec, "jets/s");
+  }
+
+  // CNF head (6 RQ-spline couplings, 8 bins, conditioner 64, context 128) on M particles:
+  // sampling (two-pass inverse per layer) and the density pass with its backward.
+  {
+    const M = quick ? 1024 : 8192, F = 7, C = 128;
+    const store = new ParameterStore(gpu);
+    const flow = new CouplingFlow({ store, rng: new InitRng(0) }, "flow", F, C);
+    store.finalize();
+    const z = normal([M, F], 7), c = normal([M, C], 8);
+    const sample = await timeIt(gpu, () => {
+      const tape = new Tape(gpu);
+      flow.inverse(tape, z, c);
+      tape.dispose();
+    });
+    report("cnf_sample", `6x8bins M${M}`, M / sample, "particles/s");
+    const density = await timeIt(gpu, () => {
+      store.zeroGrad();
+      const tape = new Tape(gpu);
+      const { z: out, logdet } = flow.forward(tape, z, c);
+      const loss = ops.weightedSum(tape, [[ops.meanAll(tape, logdet), -1], [
+        ops.pointwiseLoss(tape, "mse", out, c.gpu.zeros([M, F])),
+        0.5,
+      ]]);
+      tape.backward(loss);
+      tape.dispose();
+    });
+    report("cnf_density_fwd_bwd", `6x8bins M${M}`, M / density, "particles/s");
   }
 }

@@ -35,17 +35,21 @@ fn softplus(v: f32) -> f32 {
   return max(v, 0.0) + log(1.0 + exp(-abs(v)));
 }
 
+fn load_raw(ri: u32, r: ptr<function, array<f32, 192>>) {
+  for (var j = 0u; j < 3u * p.k - 1u; j++) { (*r)[j] = raw[ri + j]; }
+}
+
 fn c0() -> f32 {
   return log(exp(1.0 - p.mind) - 1.0);
 }
 
-// softmax(raw[o .. o+K]) into s.
-fn softmax_into(o: u32, s: ptr<function, array<f32, 64>>) {
-  var mx = raw[o];
-  for (var j = 1u; j < p.k; j++) { mx = max(mx, raw[o + j]); }
+// softmax(r[o .. o+K]) into s (r: this element's raw parameters, loaded once).
+fn softmax_into(r: ptr<function, array<f32, 192>>, o: u32, s: ptr<function, array<f32, 64>>) {
+  var mx = (*r)[o];
+  for (var j = 1u; j < p.k; j++) { mx = max(mx, (*r)[o + j]); }
   var z = 0.0;
   for (var j = 0u; j < p.k; j++) {
-    let e = exp(raw[o + j] - mx);
+    let e = exp((*r)[o + j] - mx);
     (*s)[j] = e;
     z += e;
   }
@@ -59,9 +63,11 @@ fn knots_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let K = p.k;
   let ri = i * (3u * K - 1u);
   let ko = i * 3u * (K + 1u);
+  var r: array<f32, 192>;
+  load_raw(ri, &r);
   var s: array<f32, 64>;
   for (var part = 0u; part < 2u; part++) {
-    softmax_into(ri + part * K, &s);
+    softmax_into(&r, part * K, &s);
     let mn = select(p.minw, p.minh, part == 1u);
     var acc = -p.bound;
     out[ko + part * (K + 1u)] = -p.bound;
@@ -74,7 +80,7 @@ fn knots_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   out[dO] = 1.0;
   out[dO + K] = 1.0;
   for (var j = 1u; j < K; j++) {
-    out[dO + j] = p.mind + softplus(raw[ri + 2u * K + j - 1u] + c0());
+    out[dO + j] = p.mind + softplus(r[2u * K + j - 1u] + c0());
   }
 }
 
@@ -85,10 +91,12 @@ fn knots_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let K = p.k;
   let ri = i * (3u * K - 1u);
   let ko = i * 3u * (K + 1u);
+  var r: array<f32, 192>;
+  load_raw(ri, &r);
   var s: array<f32, 64>;
   var gs: array<f32, 64>;
   for (var part = 0u; part < 2u; part++) {
-    softmax_into(ri + part * K, &s);
+    softmax_into(&r, part * K, &s);
     let mn = select(p.minw, p.minh, part == 1u);
     // Knot m (1 <= m <= K-1) is -B + 2B sum_{j < m} w_j, so dL/dw_j = 2B sum_{m = j+1}^{K-1} g_m.
     var tail = 0.0;
@@ -103,7 +111,7 @@ fn knots_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   }
   let dO = ko + 2u * (K + 1u);
   for (var j = 1u; j < K; j++) {
-    let v = raw[ri + 2u * K + j - 1u] + c0();
+    let v = r[2u * K + j - 1u] + c0();
     out[ri + 2u * K + j - 1u] = gknots[dO + j] / (1.0 + exp(-v));
   }
 }
