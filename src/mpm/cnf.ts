@@ -21,6 +21,7 @@ import * as ops from "../autograd/ops.ts";
 import type { Parameter, ParameterStore } from "../autograd/parameters.ts";
 import type { Tape } from "../autograd/tape.ts";
 import { Rng } from "../data/_rng.ts";
+import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { mulBroadcast } from "../kernels/elementwise.ts";
 import { splineInverse, splineKnots, type SplineShape } from "../kernels/spline.ts";
@@ -88,6 +89,7 @@ export class CouplingFlow {
   readonly #cond: _Conditioner[];
   readonly #uncond: Parameter[];
   readonly #masks: Float32Array[] = [];
+  readonly #maskCache: { pass: Tensor; transformed: Tensor }[] = [];
 
   /** Registers `<name>.layers.<l>.{l1,l2,out,uncond}`. */
   constructor(
@@ -126,21 +128,29 @@ export class CouplingFlow {
 
   /** Raw spline parameters (M * F, 3K - 1) of layer l given its input x (M, F). */
   #raw(tape: Tape, l: number, x: Tensor, c: Tensor): Tensor {
-    const F = this.features, K = this.spline.bins, M = x.size / F, gpu = x.gpu;
-    const pass = tape.keep(gpu.upload(this.#masks[l]));
-    const transformed = tape.keep(gpu.upload(
-      Float32Array.from(
-        { length: F * (3 * K - 1) },
-        (_, j) => 1 - this.#masks[l][Math.floor(j / (3 * K - 1))],
-      ),
-    ));
+    const F = this.features, K = this.spline.bins, M = x.size / F;
+    const { pass, transformed } = this.#maskTensors(x.gpu, l);
     const cond = this.#cond[l].forward(tape, ops.scaleColumns(tape, x, pass), c);
     const raw = ops.addRow(
       tape,
       ops.scaleColumns(tape, cond, transformed),
       tape.param(this.#uncond[l]),
     );
-    return raw.reshape([M * F, 3 * K - 1]);
+    return ops.reshape(tape, raw, [M * F, 3 * K - 1]);
+  }
+
+  /** Layer l's column masks as (cached, persistent) tensors: pass-through (F), transformed (F (3K-1)). */
+  #maskTensors(gpu: Gpu, l: number): { pass: Tensor; transformed: Tensor } {
+    if (!this.#maskCache[l] || this.#maskCache[l].pass.gpu !== gpu) {
+      const P = 3 * this.spline.bins - 1, m = this.#masks[l];
+      this.#maskCache[l] = {
+        pass: gpu.upload(m),
+        transformed: gpu.upload(
+          Float32Array.from({ length: this.features * P }, (_, j) => 1 - m[Math.floor(j / P)]),
+        ),
+      };
+    }
+    return this.#maskCache[l];
   }
 
   /** z = f(x | c) and the summed log|det| per entry (M, F); differentiable. */
@@ -148,7 +158,7 @@ export class CouplingFlow {
     let h = x, ld: Tensor | undefined;
     for (let l = 0; l < this.layers; l++) {
       const raw = this.#raw(tape, l, h, c);
-      const r = ops.rqSpline(tape, h, ops.reshape(tape, raw, raw.shape), this.spline);
+      const r = ops.rqSpline(tape, h, raw, this.spline);
       h = r.y;
       ld = ld ? ops.add(tape, ld, r.logdet) : r.logdet;
     }
@@ -169,7 +179,7 @@ export class CouplingFlow {
           this.spline.bins,
         ).x,
       );
-      const pass = tape.keep(mulBroadcast(first, tape.keep(y.gpu.upload(this.#masks[l]))));
+      const pass = tape.keep(mulBroadcast(first, this.#maskTensors(y.gpu, l).pass));
       const knots = tape.keep(splineKnots(this.#raw(tape, l, pass, c), this.spline));
       y = tape.keep(splineInverse(y, knots, this.spline.bins).x);
     }

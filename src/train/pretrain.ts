@@ -365,7 +365,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
           counted++;
         }
       }
-      if (k === 0 && r.inp.M > 0) {
+      if (k === 0 && r.inp.M > 0 && samplers.length) {
         const slots = await r.inp.maskInvN.read();
         for (const s of samplers) {
           const gen = await s.sample(r.tape, r.dropped);
