@@ -20,6 +20,7 @@ import {
   type PointwiseLossOptions,
 } from "../kernels/losses.ts";
 import { matmul } from "../kernels/matmul.ts";
+import { gatedResidualForward, modulateBackward, modulateForward } from "../kernels/modulate.ts";
 import * as M from "../kernels/movement.ts";
 import { colSum, sumAll } from "../kernels/reduce.ts";
 import {
@@ -634,4 +635,44 @@ export function rqSpline(
     dknots.dispose();
   });
   return { y, logdet };
+}
+
+/**
+ * Adaptive-LayerNorm modulation `x * (1 + scale[b]) + shift[b]`: x (B, N, D); scale and shift
+ * (B, D), one per set, shared by its N elements.
+ *
+ * @example
+ * ```ts ignore
+ * const h = modulate(tape, normed, scale, shift); // scale, shift from a time embedding
+ * ```
+ */
+export function modulate(tape: Tape, x: Tensor, scale: Tensor, shift: Tensor): Tensor {
+  const y = modulateForward(x, scale, shift);
+  tape.record([x, scale, shift], [y], ([g]) => {
+    const { dx, ds, dt } = modulateBackward(x, scale, g!, 1);
+    tape.addGrad(x, dx);
+    tape.addGrad(scale, ds.reshape(scale.shape));
+    tape.addGrad(shift, dt.reshape(shift.shape));
+  });
+  return y;
+}
+
+/**
+ * Gated residual `res + gate[b] * x`: res and x (B, N, D), gate (B, D).
+ *
+ * @example
+ * ```ts ignore
+ * h = gatedResidual(tape, h, attnOut, gate);
+ * ```
+ */
+export function gatedResidual(tape: Tape, res: Tensor, x: Tensor, gate: Tensor): Tensor {
+  const y = gatedResidualForward(res, x, gate);
+  tape.record([res, x, gate], [y], ([g]) => {
+    if (tape.requiresGrad(res)) tape.addGradShared(res, g!);
+    const { dx, ds, dt } = modulateBackward(x, gate, g!, 0);
+    dt.dispose();
+    tape.addGrad(x, dx);
+    tape.addGrad(gate, ds.reshape(gate.shape));
+  });
+  return y;
 }

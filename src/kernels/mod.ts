@@ -25,3 +25,4 @@ export * from "./reduce.ts";
 export * from "./specs.ts";
 export * from "./kmeans.ts";
 export * from "./spline.ts";
+export * from "./modulate.ts";

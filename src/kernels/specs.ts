@@ -64,3 +64,9 @@ export const SPLINE_KNOTS: KernelSpec = {
   shader: "spline_knots",
   bindings: ["read", "read", "rw"],
 };
+
+/** `shaders/modulate.wgsl`: x, s, aux, out, out2. */
+export const MODULATE: KernelSpec = {
+  shader: "modulate",
+  bindings: ["read", "read", "read", "rw", "rw"],
+};
