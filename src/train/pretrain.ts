@@ -366,13 +366,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
         }
       }
       if (k === 0 && r.inp.M > 0 && samplers.length) {
-        const slots = await r.inp.maskInvN.read();
+        const slots = await r.inp.maskInvN.read(), trimmed = trimBatch(batch);
         for (const s of samplers) {
           const gen = await s.sample(r.tape, r.dropped);
           await samplePlots(s.label, gen, r.inp.xDropHost, r.inp.M);
           const rep = await completionReport({
             label: s.label,
-            batch: trimBatch(batch),
+            batch: trimmed,
             slots: slots.subarray(0, r.inp.M),
             gen,
             truth: r.inp.xDropHost.subarray(0, r.inp.M * config.features.length),

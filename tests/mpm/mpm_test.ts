@@ -185,6 +185,27 @@ async function curve(out: string): Promise<{ step: number; total: number; cols: 
   }));
 }
 
+/** A tiny run with `tasks`, validating at the end: its output dir, log lines and mean loss of the first and last two logs. */
+async function shortRun(name: string, tasks: MPMConfig["tasks"]) {
+  const cfg = tiny();
+  cfg.tasks = tasks;
+  cfg.train.valEvery = 40;
+  const out = `${tmp}/run-${name}`;
+  const lines: string[] = [];
+  await pretrain({
+    gpu,
+    config: cfg,
+    trainFiles: [data],
+    out,
+    preprocessor: pre,
+    log: (l) => lines.push(l),
+  });
+  const c = await curve(out);
+  const first = (c[0].total + c[1].total) / 2,
+    last = (c[c.length - 1].total + c[c.length - 2].total) / 2;
+  return { out, lines, first, last };
+}
+
 for (
   const [name, tasks, objective] of [["reg", { reg: { weight: 1 } }, "mae"], ["id", {
     id: { weight: 1 },
@@ -353,22 +374,7 @@ Deno.test("mpm short pre-training with the K-Means task: the loss falls", async 
 });
 
 Deno.test("mpm short pre-training with the CFM task: the loss falls, the EMA moves, the sampler writes plots", async () => {
-  const cfg = tiny();
-  cfg.tasks = { cfm: { weight: 1, sampleSteps: 8 } };
-  cfg.train.valEvery = 40;
-  const out = `${tmp}/run-cfm`;
-  const lines: string[] = [];
-  await pretrain({
-    gpu,
-    config: cfg,
-    trainFiles: [data],
-    out,
-    preprocessor: pre,
-    log: (l) => lines.push(l),
-  });
-  const c = await curve(out);
-  const first = (c[0].total + c[1].total) / 2,
-    last = (c[c.length - 1].total + c[c.length - 2].total) / 2;
+  const { out, lines, first, last } = await shortRun("cfm", { cfm: { weight: 1, sampleSteps: 8 } });
   if (!(last < 0.9 * first)) throw new Error(`cfm: loss ${first} -> ${last}`);
   const svg = await Deno.readTextFile(`${out}/plots/cfm_pt.svg`);
   if (!svg.includes("CFM sample")) throw new Error("missing generated-vs-true plot");
@@ -398,22 +404,7 @@ Deno.test("mpm CFM midpoint sampler integrates a known velocity field exactly en
 });
 
 Deno.test("mpm short pre-training with the CNF task: the NLL falls and the sampler writes plots", async () => {
-  const cfg = tiny();
-  cfg.tasks = { cnf: { weight: 1 } };
-  cfg.train.valEvery = 40;
-  const out = `${tmp}/run-cnf`;
-  const lines: string[] = [];
-  await pretrain({
-    gpu,
-    config: cfg,
-    trainFiles: [data],
-    out,
-    preprocessor: pre,
-    log: (l) => lines.push(l),
-  });
-  const c = await curve(out);
-  const first = (c[0].total + c[1].total) / 2,
-    last = (c[c.length - 1].total + c[c.length - 2].total) / 2;
+  const { out, lines, first, last } = await shortRun("cnf", { cnf: { weight: 1 } });
   // NLL in nats per particle (7 features): the identity start is the standard-normal NLL.
   if (!(last < first - 0.5)) throw new Error(`cnf: NLL ${first} -> ${last}`);
   const svg = await Deno.readTextFile(`${out}/plots/cnf_pt.svg`);
