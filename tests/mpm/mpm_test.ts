@@ -386,21 +386,31 @@ Deno.test("mpm short pre-training with the CFM task: the loss falls, the EMA mov
   if (a.every((v, i) => v === e[i])) throw new Error("EMA identical to the network after training");
 });
 
-Deno.test("mpm CFM midpoint sampler integrates a known velocity field exactly enough", async () => {
-  // With v(x, t) = x (what the network would output for x_t = t * x1 data at x0 = 0), dx/dt = x,
-  // integrating from t = 1 to 0 multiplies by e^-1; RK2 with 49 steps is accurate to ~1e-5.
-  const { axpby } = await import("../../src/kernels/elementwise.ts");
-  const x0 = gpu.upload(new Float32Array([1, -2, 0.5]), [3, 1]);
-  let x = x0;
-  const steps = 49, dt = -1 / steps;
-  for (let i = 0; i < steps; i++) {
-    const k1 = x, mid = axpby(x, k1, { alpha: 1, beta: dt / 2 }), k2 = mid;
-    x = axpby(x, k2, { alpha: 1, beta: dt });
+Deno.test("mpm CFM sampler integrates the EMA network's velocity from t = 1 to t = 0", async () => {
+  // EMA weights all zero except the output bias b: the velocity is the constant b, so any correct
+  // fixed-step integration from the noise z at t = 1 to t = 0 returns z - b. The trained network
+  // gets a different output bias, which must not be used.
+  const { CFMTask } = await import("../../src/mpm/cfm.ts");
+  const { Rng } = await import("../../src/data/_rng.ts");
+  const F = 3, D = 4, M = 5, seed = 9;
+  const store = new ParameterStore(gpu);
+  const cfm = new CFMTask(store, new InitRng(1), D, F, { seed: 1, hidden: 8 });
+  store.finalize();
+  const vals = await store.read();
+  const b = new Float32Array([0.5, -1.25, 2]);
+  for (const [name, v] of vals) {
+    if (name.startsWith("tasks.cfm.ema.")) v.fill(0);
+    if (name === "tasks.cfm.net.layers.3.bias") v.fill(7);
   }
-  assertClose(await x.read(), [1, -2, 0.5].map((v) => v * Math.exp(-1)), {
-    atol: 1e-4,
-    rtol: 1e-4,
-  });
+  vals.get("tasks.cfm.ema.layers.3.bias")!.set(b);
+  store.write(vals);
+  const tape = new Tape(gpu);
+  const dropped = gpu.upload(new Float32Array(M * D).map((_, i) => Math.sin(i)), [M, D]);
+  const got = await cfm.sample(tape, dropped, { steps: 7, seed });
+  tape.dispose();
+  const r = new Rng(seed ^ 0x73616d70, 0);
+  const z = Float32Array.from({ length: M * F }, () => r.n());
+  assertClose(got, z.map((v, i) => v - b[i % F]), { atol: 1e-5, rtol: 1e-5 });
 });
 
 Deno.test("mpm short pre-training with the CNF task: the NLL falls and the sampler writes plots", async () => {
