@@ -339,6 +339,23 @@ export function concat(tape: Tape, parts: readonly Tensor[]): Tensor {
 }
 
 /**
+ * Splits the last axis into parts of the given widths (the inverse of {@linkcode concat}).
+ *
+ * @example
+ * ```ts ignore
+ * const [shift, scale, gate] = split(tape, modulation, [D, D, D]);
+ * ```
+ */
+export function split(tape: Tape, x: Tensor, widths: readonly number[]): Tensor[] {
+  const parts = M.splitLast(x, widths);
+  tape.record([x], parts, (gs) => {
+    const full = gs.map((g, i) => g ?? tape.keep(x.gpu.zeros(parts[i].shape)));
+    tape.addGrad(x, M.concatLast(full).reshape(x.shape));
+  });
+  return parts;
+}
+
+/**
  * Masked mean over the set axis: x (B, N, C), mask (B, N) u32 -> (B, C); empty rows give 0.
  *
  * @example

@@ -12,3 +12,4 @@
  */
 export * from "./init.ts";
 export * from "./layers.ts";
+export * from "./adaln.ts";
