@@ -208,6 +208,8 @@ export class CNFTask implements PretrainTask {
   readonly flow: CouplingFlow;
   readonly #seed: number;
   readonly #noisy: boolean[];
+  /** The NLL's constant F log √(2π), uploaded once. */
+  #constant?: Tensor;
 
   /** Registers `tasks.cnf.*`. */
   constructor(
@@ -238,7 +240,8 @@ export class CNFTask implements PretrainTask {
     const zz = ops.pointwiseLoss(tape, "mse", z, tape.keep(gpu.zeros([M, F])), { valid });
     if (inp.M === 0) return ops.weightedSum(tape, [[zz, 0]]);
     const nll = ops.weightedSum(tape, [[zz, F / 2], [ops.meanAll(tape, logdet), -F]]);
-    return ops.addRow(tape, nll, tape.keep(gpu.upload(new Float32Array([F * LOG_SQRT_2PI]))));
+    this.#constant ??= gpu.upload(new Float32Array([F * LOG_SQRT_2PI]));
+    return ops.addRow(tape, nll, this.#constant);
   }
 
   /**

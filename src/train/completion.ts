@@ -55,26 +55,22 @@ export async function completionReport(o: {
       return () => r.u();
     })(),
   );
-  const fill = (norm: Float32Array) => {
-    const x = Float32Array.from(batch.raw);
-    for (let m = 0; m < M; m++) {
-      for (let f = 0; f < F; f++) x[slots[m] * F + f] = o.preprocessor.inverse(f, norm[m * F + f]);
-    }
-    return jetObservables({
+  const observe = (x: ArrayLike<number>) =>
+    jetObservables({
       n: batch.size,
       nParticles: batch.nParticles,
       features: batch.features,
       x,
       valid: batch.valid,
     });
+  const fill = (norm: Float32Array) => {
+    const x = Float32Array.from(batch.raw);
+    for (let m = 0; m < M; m++) {
+      for (let f = 0; f < F; f++) x[slots[m] * F + f] = o.preprocessor.inverse(f, norm[m * F + f]);
+    }
+    return observe(x);
   };
-  const real = jetObservables({
-    n: batch.size,
-    nParticles: batch.nParticles,
-    features: batch.features,
-    x: batch.raw,
-    valid: batch.valid,
-  });
+  const real = observe(batch.raw);
   const model = fill(o.gen), baseline = fill(base);
   const out: CompletionReport = {};
   for (const [key, title] of OBSERVABLES) {
