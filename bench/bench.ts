@@ -1,5 +1,6 @@
 /**
- * `deno task bench [--json] [--quick]`: kernel and training-step benchmarks on the adapter
+ * `deno task bench [--json] [--quick] [--only gpu|presets|data] [--paper-batch N]
+ * [--peer-device cpu|cuda]`: kernel and training-step benchmarks on the adapter
  * found. Prints a table, or one JSON object per figure with `--json`:
  * `{"name","shape","value","unit","adapter"}`. Figures are recorded in bench/RESULTS.md.
  *
@@ -18,7 +19,6 @@ import { InitRng } from "../src/nn/init.ts";
 import { LayerNorm, Linear, TransformerBlock } from "../src/nn/layers.ts";
 import { AdamW } from "../src/optim/adamw.ts";
 import { CouplingFlow } from "../src/mpm/cnf.ts";
-import { dataBenchmarks } from "./data_bench.ts";
 import { presetBenchmarks } from "./preset_bench.ts";
 
 interface Figure {
@@ -31,7 +31,13 @@ interface Figure {
 
 const args = parseArgs({
   args: Deno.args,
-  options: { json: { type: "boolean" }, quick: { type: "boolean" }, only: { type: "string" } },
+  options: {
+    json: { type: "boolean" },
+    quick: { type: "boolean" },
+    only: { type: "string" },
+    "paper-batch": { type: "string" },
+    "peer-device": { type: "string" },
+  },
 });
 const json = !!args.values.json, quick = !!args.values.quick, only = args.values.only;
 const gpu = await requestGpu();
@@ -77,9 +83,16 @@ if (!json) console.log(`adapter: ${gpu.adapterName} (matmul path: ${gpu.matmulPa
 
 if (only !== "data" && only !== "presets") await gpuBenchmarks();
 if (only === undefined || only === "presets") {
-  await presetBenchmarks(gpu, report, (l) => console.log(l), quick);
+  await presetBenchmarks(gpu, report, (l) => console.log(l), {
+    quick,
+    paperBatch: args.values["paper-batch"] ? Number(args.values["paper-batch"]) : undefined,
+    peerDevice: args.values["peer-device"],
+  });
 }
 if (only === undefined || only === "data") {
+  // Imported lazily: the data benchmarks need the npm packages (h5wasm, jsroot), the GPU ones do
+  // not, so `--only gpu` and `--only presets` run on a machine with no npm cache.
+  const { dataBenchmarks } = await import("./data_bench.ts");
   await dataBenchmarks((name, shape, value, unit) => {
     const f = { name, shape, value: Number(value.toPrecision(4)), unit, adapter: "cpu" };
     if (json) console.log(JSON.stringify(f));

@@ -34,18 +34,29 @@ async function torchPython(): Promise<string | null> {
   return null;
 }
 
+/** Options of {@linkcode presetBenchmarks}. */
+export interface PresetBenchOptions {
+  /** Only the small preset, 3 steps. */
+  quick?: boolean;
+  /** Batch of the paper preset (16 by default: lavapipe's 128 MiB binding limit; 1000 in the paper). */
+  paperBatch?: number;
+  /** Where the PyTorch peer runs: "cpu" (default) or "cuda". */
+  peerDevice?: string;
+}
+
 /** One preset's throughput here and, when possible, in PyTorch. */
 export async function presetBenchmarks(
   gpu: Gpu,
   report: Report,
   log: (s: string) => void,
-  quick = false,
+  opts: PresetBenchOptions = {},
 ): Promise<void> {
   const py = await torchPython();
   if (!py) log("PyTorch peer not available: install python3-torch (Debian) to get the ratio");
-  const runs: ["small" | "paper", number, number][] = quick
+  const peerDevice = opts.peerDevice ?? "cpu";
+  const runs: ["small" | "paper", number, number][] = opts.quick
     ? [["small", 64, 3]]
-    : [["small", 64, 5], ["paper", 16, 2]];
+    : [["small", 64, 5], ["paper", opts.paperBatch ?? 16, 3]];
   for (const [name, B, steps] of runs) {
     const cfg = preset(name);
     const n = 40, N = 128;
@@ -115,6 +126,8 @@ export async function presetBenchmarks(
           String(steps),
           "--particles",
           String(n),
+          "--device",
+          peerDevice,
         ],
         stdout: "piped",
         stderr: "piped",
@@ -122,8 +135,10 @@ export async function presetBenchmarks(
       if (out.success) {
         const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
         report(
-          "pytorch_cpu_throughput",
-          `${shape} (torch ${r.torch}, ${r.threads} threads)`,
+          `pytorch_${peerDevice}_throughput`,
+          `${shape} (torch ${r.torch}, ${
+            peerDevice === "cpu" ? `${r.threads} threads` : peerDevice
+          })`,
           r.jets_per_s,
           "jets/s",
         );

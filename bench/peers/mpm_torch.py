@@ -6,8 +6,9 @@ the kept particles, projection to the decoder width, ordered mask tokens by pT r
 the same blocks over registers + kept + mask tokens, ID (CE, smoothing 0.1, weight 0.3) and
 regression (L1) heads, AdamW with clipping. Jets have `n` real particles each; 40 % dropped.
 
-Prints one JSON line: {"preset", "batch", "jets_per_s", "step_s", "threads", "torch"}.
+Prints one JSON line: {"preset", "batch", "jets_per_s", "step_s", "threads", "torch", "device"}.
 Usage: python3 bench/peers/mpm_torch.py --preset small|paper --batch B [--steps S] [--particles N]
+       [--device cpu|cuda]
 """
 import argparse
 import json
@@ -67,18 +68,19 @@ class MPM(nn.Module):
         xk, ik = x.gather(1, order[..., None].expand(-1, -1, x.shape[2])), ids.gather(1, order)
         kv = kept.gather(1, order)
         h = torch.cat([self.reg.expand(b, -1, -1), self.emb(xk) + self.types(ik)], 1)
-        hv = torch.cat([torch.ones(b, self.r, dtype=torch.bool), kv], 1)
+        dev = x.device
+        hv = torch.cat([torch.ones(b, self.r, dtype=torch.bool, device=dev), kv], 1)
         for blk in self.enc:
             h = blk(h, hv)
         p = self.proj(h)
-        dec = torch.zeros(b, self.r + n, p.shape[2])
+        dec = torch.zeros(b, self.r + n, p.shape[2], device=dev)
         dec[:, : self.r] = p[:, : self.r]
         slots = torch.where(kv, order, torch.full_like(order, n))  # scatter kept outputs back
-        dec_p = torch.zeros(b, n + 1, p.shape[2])
+        dec_p = torch.zeros(b, n + 1, p.shape[2], device=dev)
         dec_p.scatter_(1, slots[..., None].expand(-1, -1, p.shape[2]), p[:, self.r :])
         dec[:, self.r :] = dec_p[:, :n]
         dec[:, self.r :][dropped] = self.tokens[rank[dropped]]
-        dv = torch.cat([torch.ones(b, self.r, dtype=torch.bool), valid], 1)
+        dv = torch.cat([torch.ones(b, self.r, dtype=torch.bool, device=dev), valid], 1)
         for blk in self.dec:
             dec = blk(dec, dv)
         out = dec[:, self.r :][dropped]
@@ -92,10 +94,11 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--particles", type=int, default=40)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = MPM(PRESETS[a.preset])
+    model = MPM(PRESETS[a.preset]).to(a.device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-5)
     b, n = a.batch, a.particles
     x, ids = torch.randn(b, n, 7), torch.randint(0, 8, (b, n))
@@ -116,12 +119,19 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
+    def sync():
+        if a.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    x, ids, valid, dropped, rank = (t.to(a.device) for t in (x, ids, valid, dropped, rank))
     step()
+    sync()
     t0 = time.perf_counter()
     for _ in range(a.steps):
         step()
+    sync()
     dt = (time.perf_counter() - t0) / a.steps
-    print(json.dumps({"preset": a.preset, "batch": b, "jets_per_s": b / dt, "step_s": dt, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    print(json.dumps({"preset": a.preset, "batch": b, "jets_per_s": b / dt, "step_s": dt, "threads": torch.get_num_threads(), "torch": torch.__version__, "device": a.device}))
 
 
 if __name__ == "__main__":
