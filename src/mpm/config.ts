@@ -30,6 +30,14 @@ export interface TaskConfig {
   cfm?: { weight: number; sampleSteps?: number };
   /** Conditional normalising flow (RQ-spline couplings, NLL); samples are plotted at validation. */
   cnf?: { weight: number };
+  /** VQ-VAE token prediction (CE, label smoothing 0.05) with a tokenizer from `deno task vqvae`. */
+  vqvae?: { weight: number; tokenizer: string };
+  /**
+   * Set-to-set flow matching (objective `ssfm` only): each jet drops a fraction drawn uniformly
+   * from [minDrop, maxDrop] (the paper: 0-0.8) and the decoder generates the dropped set; the
+   * sampler runs `sampleSteps` midpoint steps (default 50).
+   */
+  ssfm?: { weight: number; minDrop: number; maxDrop: number; sampleSteps?: number };
   /** Linear probe on the detached encoder (jet labels), every `every` steps. */
   probe?: { every: number; classes: number };
 }
@@ -74,8 +82,12 @@ export interface MPMConfig {
   useIds: boolean;
   /** Particle slots per jet. */
   maxParticles: number;
-  /** `mae` (MPMv2: drop, encode, decode with ordered mask tokens) or `bert` (MPMv1-style). */
-  objective: "mae" | "bert";
+  /**
+   * `mae` (MPMv2: drop, encode, decode with ordered mask tokens), `bert` (MPMv1-style), or
+   * `ssfm` (set-to-set flow matching: the encoder output conditions a generative decoder of the
+   * dropped set; `decoder` sizes that decoder).
+   */
+  objective: "mae" | "bert" | "ssfm";
   /** Fraction of each jet's particles dropped. */
   maskFraction: number;
   /** Encoder (backbone). */

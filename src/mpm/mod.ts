@@ -20,3 +20,4 @@ export * from "./kmeans.ts";
 export * from "./cfm.ts";
 export * from "./embedding.ts";
 export * from "./cnf.ts";
+export * from "./ssfm.ts";

@@ -25,8 +25,13 @@ import type { MPMInputs } from "./prepare.ts";
 
 /** Output of an MPM pass: decoder (or BERT head) features at the dropped particles. */
 export interface MPMPassOutput {
-  /** (M, decoder dim) features at the dropped slots, in (jet, slot) order. */
+  /**
+   * (M, decoder dim) features at the dropped slots, in (jet, slot) order. The `ssfm` objective
+   * has no such decoder: there it is a (1, 1) zero placeholder.
+   */
   dropped: Tensor;
+  /** `ssfm`: the encoder outputs on the kept particles (B, R + Nk, D) and their validity. */
+  encoder?: { out: Tensor; valid: Tensor };
 }
 
 /**
@@ -46,8 +51,8 @@ export class MPMModel {
   readonly backbone: Backbone;
   /** Encoder -> decoder projection (MAE). */
   readonly encToDec?: Linear;
-  /** Ordered mask tokens (maxParticles, width). */
-  readonly maskTokens: Parameter;
+  /** Ordered mask tokens (maxParticles, width); none for `ssfm`. */
+  readonly maskTokens?: Parameter;
   /** Decoder (MAE). */
   readonly decoder?: TransformerEncoder;
   /** Per-particle MLP head (BERT). */
@@ -77,7 +82,7 @@ export class MPMModel {
         registers: 0,
         finalNorm: false,
       });
-    } else {
+    } else if (config.objective === "bert") {
       this.maskTokens = store.create(
         "mask_tokens",
         [config.maxParticles, De],
@@ -108,12 +113,28 @@ export class MPMModel {
 
   /** The pre-training pass on a prepared batch. */
   forward(tape: Tape, inp: MPMInputs): MPMPassOutput {
-    return this.config.objective === "mae" ? this.#mae(tape, inp) : this.#bert(tape, inp);
+    switch (this.config.objective) {
+      case "mae":
+        return this.#mae(tape, inp);
+      case "bert":
+        return this.#bert(tape, inp);
+      default: {
+        const enc = this.backbone.forward(
+          tape,
+          inp.xKept,
+          inp.idsKept,
+          inp.keptValid,
+          inp.keptValidHost,
+        );
+        const dropped = tape.keep(inp.xKept.gpu.zeros([1, 1]));
+        return { dropped, encoder: enc };
+      }
+    }
   }
 
   #maskRows(tape: Tape, inp: MPMInputs): Tensor {
     // (M, T) one-hot of each dropped particle's pT rank x (T, D) token table.
-    return ops.matmulOp(tape, inp.maskOnehot, tape.param(this.maskTokens));
+    return ops.matmulOp(tape, inp.maskOnehot, tape.param(this.maskTokens!));
   }
 
   #mae(tape: Tape, inp: MPMInputs): MPMPassOutput {

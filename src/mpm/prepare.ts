@@ -70,6 +70,10 @@ export interface MPMInputs {
   dropRowsEncInv: Tensor;
   /** Host copy of `xDrop` (the data x0 of flow matching). */
   xDropHost: Float32Array;
+  /** Host copy of `idsDrop`. */
+  idsDropHost: Int32Array;
+  /** (B) dropped particles per jet (the dropped particles m are jet-major). */
+  dropCount: Int32Array;
   /** Stream index of the batch's first jet (seeds per-step noise). */
   streamIndex: number;
   /** Every tensor above, for disposal. */
@@ -238,7 +242,57 @@ export function prepareInputs(
     dropRowsEnc: up(dropRowsEnc, [Mx]),
     dropRowsEncInv: up(dropRowsEncInv, [B * (R + N)]),
     xDropHost: xDrop,
+    idsDropHost: idsDrop,
+    dropCount: Int32Array.from(masking.count),
     streamIndex: batch.streamIndex,
     all,
   };
+}
+
+/**
+ * The dropped particles of a batch as their own padded sets: jet b's dropped particles fill rows
+ * b * Nd + j, j < count[b], in the (jet-major) order m of {@linkcode MPMInputs}.
+ */
+export interface DroppedSets {
+  /** Jets. */
+  B: number;
+  /** Rows per jet: the largest dropped count in the batch (at least 1). */
+  Nd: number;
+  /** (B * Nd) dropped index m at each row, -1 at padding rows. */
+  mOfRow: Int32Array;
+  /** (M) row of dropped particle m. */
+  rowOfM: Int32Array;
+  /** (B * Nd) 1 at real rows. */
+  valid: Uint32Array;
+}
+
+/**
+ * Lays the dropped particles out as padded per-jet sets (for heads that see the dropped
+ * particles as a set: set-to-set flow matching, the VQ-VAE tokenizer).
+ *
+ * @example
+ * ```ts
+ * import { droppedSets } from "@mpm/webgpu/mpm";
+ * const s = droppedSets(new Int32Array([2, 0, 1]));
+ * console.assert(s.Nd === 2 && s.rowOfM.join() === "0,1,4" && s.mOfRow.join() === "0,1,-1,-1,2,-1");
+ * ```
+ */
+export function droppedSets(count: ArrayLike<number>): DroppedSets {
+  const B = count.length;
+  let Nd = 1, M = 0;
+  for (let b = 0; b < B; b++) {
+    Nd = Math.max(Nd, count[b]);
+    M += count[b];
+  }
+  const mOfRow = new Int32Array(B * Nd).fill(-1), rowOfM = new Int32Array(M);
+  const valid = new Uint32Array(B * Nd);
+  let m = 0;
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < count[b]; j++, m++) {
+      mOfRow[b * Nd + j] = m;
+      rowOfM[m] = b * Nd + j;
+      valid[b * Nd + j] = 1;
+    }
+  }
+  return { B, Nd, mOfRow, rowOfM, valid };
 }

@@ -11,6 +11,7 @@ import type { Tensor } from "../gpu/tensor.ts";
 import type { InitRng } from "../nn/init.ts";
 import { Linear } from "../nn/layers.ts";
 import type { MPMInputs } from "./prepare.ts";
+import type { MPMPassOutput } from "./model.ts";
 
 /** A pre-training task. */
 export interface PretrainTask {
@@ -18,8 +19,11 @@ export interface PretrainTask {
   readonly name: string;
   /** Loss weight. */
   readonly weight: number;
-  /** The task's mean loss (1 element) from the dropped-particle features (M, D). */
-  loss(tape: Tape, dropped: Tensor, inp: MPMInputs): Tensor;
+  /**
+   * The task's mean loss (1 element) from the dropped-particle features (M, D); `pass` is the
+   * whole model output (set-to-set flow matching reads the encoder outputs there).
+   */
+  loss(tape: Tape, dropped: Tensor, inp: MPMInputs, pass?: MPMPassOutput): Tensor;
   /** Called after each optimiser step (e.g. an EMA update). */
   afterStep?(): void;
 }

@@ -10,7 +10,7 @@ import { ParameterStore } from "../autograd/parameters.ts";
 import * as ops from "../autograd/ops.ts";
 import { Tape } from "../autograd/tape.ts";
 import { type JetBatch, JetLoader } from "../data/loader.ts";
-import { randomMasking } from "../data/masking.ts";
+import { randomMasking, uniformMasking } from "../data/masking.ts";
 import type { Preprocessor } from "../data/preprocess.ts";
 import { histogram, histogramSvg, lineSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
@@ -19,8 +19,9 @@ import type { MPMConfig } from "../mpm/config.ts";
 import { CFMTask } from "../mpm/cfm.ts";
 import { CNFTask } from "../mpm/cnf.ts";
 import { KMeansTask, loadCodebook } from "../mpm/kmeans.ts";
-import { MPMModel } from "../mpm/model.ts";
-import { prepareInputs, trimBatch } from "../mpm/prepare.ts";
+import { MPMModel, type MPMPassOutput } from "../mpm/model.ts";
+import { SSFMTask } from "../mpm/ssfm.ts";
+import { type MPMInputs, prepareInputs, trimBatch } from "../mpm/prepare.ts";
 import { completionReport } from "./completion.ts";
 import { IdTask, LinearProbe, type PretrainTask, RegTask } from "../mpm/tasks.ts";
 import { InitRng } from "../nn/init.ts";
@@ -86,6 +87,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   };
 
   // Model, tasks, probe, optimiser.
+  checkObjective(config);
   const store = new ParameterStore(gpu);
   const model = new MPMModel(store, config);
   const rng = new InitRng(T.seed + 1);
@@ -122,27 +124,56 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     })
     : null;
   if (cnf) tasks.push(cnf);
-  // Generative heads whose samples are compared with the dropped particles at validation.
+  const ssfmCfg = config.tasks.ssfm;
+  const ssfm = ssfmCfg
+    ? new SSFMTask(store, rng, {
+      features: config.features.length,
+      ids: config.useIds,
+      encoderDim: config.encoder.dim,
+      dim: config.decoder.dim,
+      layers: config.decoder.layers,
+      heads: config.decoder.heads,
+      ffMult: config.decoder.ffMult,
+      minDrop: ssfmCfg.minDrop,
+      maxDrop: ssfmCfg.maxDrop,
+      seed: T.seed,
+      weight: ssfmCfg.weight,
+    })
+    : null;
+  if (ssfm) tasks.push(ssfm);
+  // Generative heads whose samples are compared with the dropped particles at validation:
+  // each returns the generated normalised features (M, F) in the order of `inp.xDrop`.
   const samplers: {
     label: string;
-    sample: (tape: Tape, dropped: Tensor) => Promise<Float32Array>;
+    sample: (tape: Tape, pass: MPMPassOutput, inp: MPMInputs) => Promise<Float32Array>;
   }[] = [];
   if (cfm) {
     samplers.push({
       label: "CFM",
-      sample: (tape, dropped) =>
-        cfm.sample(tape, dropped, { steps: config.tasks.cfm!.sampleSteps ?? 49, seed: T.seed }),
+      sample: (tape, pass) =>
+        cfm.sample(tape, pass.dropped, {
+          steps: config.tasks.cfm!.sampleSteps ?? 49,
+          seed: T.seed,
+        }),
     });
   }
   if (cnf) {
     samplers.push({
       label: "CNF",
-      sample: (tape, dropped) => cnf.sample(tape, dropped, { seed: T.seed }),
+      sample: (tape, pass) => cnf.sample(tape, pass.dropped, { seed: T.seed }),
+    });
+  }
+  if (ssfm) {
+    samplers.push({
+      label: "SSFM",
+      sample: async (tape, pass, inp) =>
+        (await ssfm.sample(tape, pass, inp, { steps: ssfmCfg!.sampleSteps ?? 50, seed: T.seed }))
+          .x,
     });
   }
   if (!tasks.length) {
     throw new Error(
-      "no pre-training task enabled (enable id, reg, kmeans, cfm or cnf; id needs particle types)",
+      "no pre-training task enabled (enable id, reg, kmeans, vqvae, cfm, cnf or ssfm; id needs particle types)",
     );
   }
   const probe = config.tasks.probe
@@ -218,21 +249,20 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
 
   const step = (batch: JetBatch, train: boolean, withProbe: boolean, seed: number) => {
     const B = batch.size, N = batch.nParticles, F = batch.features.length;
-    const masking = randomMasking(batch.valid, B, N, {
-      seed,
-      jetIndex: batch.streamIndex,
-      fraction: config.maskFraction,
-      pt: batch.raw,
-      ptStride: F,
-    });
+    const mo = { seed, jetIndex: batch.streamIndex, pt: batch.raw, ptStride: F };
+    const masking = ssfmCfg
+      ? uniformMasking(batch.valid, B, N, { ...mo, min: ssfmCfg.minDrop, max: ssfmCfg.maxDrop })
+      : randomMasking(batch.valid, B, N, { ...mo, fraction: config.maskFraction });
     const inp = prepareInputs(gpu, batch, masking, {
       registers: config.encoder.registers,
       maxParticles: config.maxParticles,
     });
     if (train) store.zeroGrad();
     const tape = new Tape(gpu);
-    const { dropped } = model.forward(tape, inp);
-    const terms: [Tensor, number][] = tasks.map((t) => [t.loss(tape, dropped, inp), t.weight]);
+    const pass = model.forward(tape, inp);
+    const terms: [Tensor, number][] = tasks.map((
+      t,
+    ) => [t.loss(tape, pass.dropped, inp, pass), t.weight]);
     // The logged "total" is the pre-training objective; the probe (monitoring) is added for
     // the backward pass only.
     const objective = ops.weightedSum(tape, terms);
@@ -253,7 +283,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       for (const t of tasks) t.afterStep?.();
     }
     const losses = [objective, ...terms.map((t) => t[0]), ...(probeLoss ? [probeLoss] : [])];
-    return { tape, probeTape, inp, losses, logits, dropped };
+    return { tape, probeTape, inp, losses, logits, pass };
   };
 
   for (let s = state.step; s < stopAt; s++) {
@@ -368,7 +398,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       if (k === 0 && r.inp.M > 0 && samplers.length) {
         const slots = await r.inp.maskInvN.read(), trimmed = trimBatch(batch);
         for (const s of samplers) {
-          const gen = await s.sample(r.tape, r.dropped);
+          const gen = await s.sample(r.tape, r.pass, r.inp);
           await samplePlots(s.label, gen, r.inp.xDropHost, r.inp.M);
           const rep = await completionReport({
             label: s.label,
@@ -441,6 +471,44 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     }
     log(
       `  ${label} sample vs truth, 1-Wasserstein per feature (normalised units): ${w1.join(", ")}`,
+    );
+  }
+}
+
+/**
+ * Checks that the objective and the tasks fit together: `ssfm` needs the ssfm task and no head
+ * on decoder features (it has no such decoder); the ssfm task needs the `ssfm` objective.
+ *
+ * @example
+ * ```ts
+ * import { preset } from "@mpm/webgpu/mpm";
+ * import { checkObjective } from "@mpm/webgpu/train";
+ * const c = preset("small");
+ * c.objective = "ssfm";
+ * let msg = "";
+ * try { checkObjective(c); } catch (e) { msg = (e as Error).message; }
+ * console.assert(msg.includes("ssfm"));
+ * ```
+ */
+export function checkObjective(config: MPMConfig): void {
+  const t = config.tasks;
+  const decoderHeads = (["id", "reg", "kmeans", "vqvae", "cfm", "cnf"] as const).filter((k) =>
+    t[k]
+  );
+  if (config.objective === "ssfm") {
+    if (!t.ssfm) {
+      throw new Error(
+        "objective 'ssfm' needs tasks.ssfm (deno task pretrain --tasks ssfm[,probe])",
+      );
+    }
+    if (decoderHeads.length) {
+      throw new Error(
+        `objective 'ssfm' has no mask-token decoder, so tasks [${decoderHeads}] cannot run with it; use --tasks ssfm[,probe], or another objective without ssfm`,
+      );
+    }
+  } else if (t.ssfm) {
+    throw new Error(
+      `tasks.ssfm needs objective 'ssfm' (the config has '${config.objective}'); --tasks ssfm sets it`,
     );
   }
 }
