@@ -1,40 +1,29 @@
 // `deno task pretrain`: MPM pre-training. With no arguments: generates (once, cached) a synthetic
 // JetClass-like set and pre-trains the `small` preset with the ID and regression tasks.
 import { parseFlags, runCli } from "./_cli.ts";
-import { JetFileReader, JetFileWriter } from "../src/data/hdf5.ts";
+import { JetFileReader } from "../src/data/hdf5.ts";
+import { defaultData } from "./_synth.ts";
 import { loadPreprocessor, QuantileTransform, savePreprocessor } from "../src/data/preprocess.ts";
-import { synthJetClass } from "../src/data/synth.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
-import { adaptToData, type MPMConfig, preset } from "../src/mpm/config.ts";
+import { adaptToData, type MPMConfig, preset, withSSFM } from "../src/mpm/config.ts";
 import { pretrain } from "../src/train/pretrain.ts";
 
 const HELP = `
-deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper] [--tasks id,reg,kmeans,cfm,cnf,probe]
+deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper]
+                   [--tasks id,reg,kmeans,vqvae,cfm,cnf,probe | --tasks ssfm[,probe]]
                    [--steps N] [--batch B] [--mask-fraction F] [--objective mae|bert] [--seed S]
-                   [--kmeans CODEBOOK.json]
+                   [--kmeans CODEBOOK.json] [--tokenizer TOKENIZER.safetensors]
+                   [--drop-range MIN,MAX] [--sample-steps N]
                    [--out DIR] [--resume DIR] [--config FILE.json] [--preprocessor FILE.json]
 
 Pre-trains a masked-particle-modelling backbone. Without --data it generates a synthetic
 JetClass-like set (cached in .cache/) and trains the small preset for a few minutes on a CPU.
+--tasks ssfm trains set-to-set flow matching (a generative decoder; each jet drops a fraction
+drawn from --drop-range, default 0,0.8); generate jets from the run with \`deno task generate\`.
+kmeans needs a codebook from \`deno task kmeans\`, vqvae a tokenizer from \`deno task vqvae\`.
 Writes DIR/config.json, model.safetensors, optim.safetensors, state.json, backbone.safetensors,
 preprocessor.json, metrics.csv and plots/*.svg (DIR defaults to run/).
 `;
-
-const CACHE = ".cache/synth";
-
-async function defaultData(seed: number): Promise<string> {
-  const path = `${CACHE}/jetclass_60000_seed${seed}.h5`;
-  try {
-    Deno.statSync(path);
-    return path;
-  } catch { /* generate */ }
-  await Deno.mkdir(CACHE, { recursive: true });
-  console.log(`generating 60000 synthetic JetClass-like jets (once) -> ${path}`);
-  const w = JetFileWriter.create(path, { nParticles: 128, features: synthJetClass(1).features });
-  for (let s = 0; s < 60000; s += 10000) w.append(synthJetClass(10000, { seed, start: s }));
-  w.close();
-  return path;
-}
 
 if (import.meta.main) {
   await runCli(async () => {
@@ -51,6 +40,9 @@ if (import.meta.main) {
       out: { type: "string", default: "run" },
       resume: { type: "string" },
       kmeans: { type: "string" },
+      tokenizer: { type: "string" },
+      "drop-range": { type: "string" },
+      "sample-steps": { type: "string" },
       config: { type: "string" },
       preprocessor: { type: "string" },
     }, HELP);
@@ -71,10 +63,17 @@ if (import.meta.main) {
       if (num("batch") !== undefined) config.train.batch = num("batch")!;
       if (num("seed") !== undefined) config.train.seed = num("seed")!;
       if (num("mask-fraction") !== undefined) config.maskFraction = num("mask-fraction")!;
-      if (values.objective) config.objective = values.objective as "mae" | "bert";
+      if (values.objective) {
+        if (values.objective !== "mae" && values.objective !== "bert") {
+          throw new Error(
+            `--objective must be mae or bert, got "${values.objective}" (set-to-set flow matching: --tasks ssfm)`,
+          );
+        }
+        config.objective = values.objective;
+      }
       if (values.tasks) {
         const want = new Set((values.tasks as string).split(","));
-        const known = ["id", "reg", "kmeans", "cfm", "cnf", "probe"];
+        const known = ["id", "reg", "kmeans", "vqvae", "cfm", "cnf", "ssfm", "probe"];
         for (const t of want) {
           if (!known.includes(t)) {
             throw new Error(`unknown task "${t}" (available: ${known.join(", ")})`);
@@ -85,6 +84,18 @@ if (import.meta.main) {
             "--tasks kmeans needs --kmeans CODEBOOK.json (fit one with `deno task kmeans`)",
           );
         }
+        if (want.has("vqvae") && !values.tokenizer && !config.tasks.vqvae) {
+          throw new Error(
+            "--tasks vqvae needs --tokenizer TOKENIZER.safetensors (train one with `deno task vqvae`)",
+          );
+        }
+        if (want.has("ssfm") && [...want].some((t) => t !== "ssfm" && t !== "probe")) {
+          throw new Error(
+            `--tasks ssfm combines only with probe (set-to-set flow matching has no mask-token decoder for [${
+              [...want].filter((t) => t !== "ssfm" && t !== "probe")
+            }])`,
+          );
+        }
         const all = preset("small").tasks;
         const pick = <T>(name: string, current: T | undefined, fallback: T) =>
           want.has(name) ? (current ?? fallback) : undefined;
@@ -93,9 +104,42 @@ if (import.meta.main) {
           reg: pick("reg", config.tasks.reg, all.reg ?? { weight: 1 }),
           kmeans: pick("kmeans", config.tasks.kmeans, { weight: 1, codebook: "" }),
           cfm: pick("cfm", config.tasks.cfm, { weight: 1 }),
+          ssfm: pick("ssfm", config.tasks.ssfm, { weight: 1, minDrop: 0, maxDrop: 0.8 }),
           cnf: pick("cnf", config.tasks.cnf, { weight: 1 }),
+          vqvae: pick("vqvae", config.tasks.vqvae, { weight: 1, tokenizer: "" }),
           probe: pick("probe", config.tasks.probe, all.probe ?? { every: 10, classes: 10 }),
         };
+      }
+      if (values.tokenizer) {
+        config.tasks.vqvae = {
+          weight: config.tasks.vqvae?.weight ?? 1,
+          tokenizer: values.tokenizer as string,
+        };
+      }
+      const range = values["drop-range"] as string | undefined;
+      const sampleSteps = num("sample-steps");
+      if ((range || sampleSteps !== undefined) && !config.tasks.ssfm) {
+        throw new Error("--drop-range and --sample-steps apply to --tasks ssfm");
+      }
+      if (config.tasks.ssfm) {
+        const [lo, hi] = range
+          ? range.split(",").map(Number)
+          : [config.tasks.ssfm.minDrop, config.tasks.ssfm.maxDrop];
+        if (!(lo >= 0 && hi <= 1 && lo <= hi)) {
+          throw new Error(
+            `--drop-range must be MIN,MAX with 0 <= MIN <= MAX <= 1, got "${range}"`,
+          );
+        }
+        if (sampleSteps !== undefined && !(sampleSteps >= 1)) {
+          throw new Error(`--sample-steps must be >= 1, got ${sampleSteps}`);
+        }
+        const o = {
+          minDrop: lo,
+          maxDrop: hi,
+          sampleSteps: sampleSteps ?? config.tasks.ssfm.sampleSteps,
+        };
+        if (config.objective !== "ssfm") config = withSSFM(config, o);
+        else config.tasks.ssfm = { ...config.tasks.ssfm, ...o };
       }
       if (values.kmeans) {
         config.tasks.kmeans = {

@@ -182,6 +182,40 @@ export function preset(name: "small" | "paper"): MPMConfig {
 }
 
 /**
+ * Switches a configuration to set-to-set flow matching: objective `ssfm`, the ssfm task (drop
+ * fraction uniform in [minDrop, maxDrop], default 0-0.8 as the paper) plus the probe if it was
+ * on, and a generative decoder (small: 64 wide x 3 blocks; paper: 256 x 6, 4 heads).
+ *
+ * @example
+ * ```ts
+ * import { preset, withSSFM } from "@mpm/webgpu/mpm";
+ * const c = withSSFM(preset("small"));
+ * console.assert(c.objective === "ssfm" && c.tasks.ssfm!.maxDrop === 0.8 && !c.tasks.reg);
+ * ```
+ */
+export function withSSFM(
+  config: MPMConfig,
+  o: { minDrop?: number; maxDrop?: number; sampleSteps?: number } = {},
+): MPMConfig {
+  const out: MPMConfig = structuredClone(config);
+  out.objective = "ssfm";
+  out.decoder = config.preset === "paper"
+    ? { dim: 256, layers: 6, heads: 4, ffMult: 2 }
+    : { dim: 64, layers: 3, heads: 4, ffMult: 2 };
+  out.tasks = {
+    ssfm: {
+      weight: 1,
+      minDrop: o.minDrop ?? 0,
+      maxDrop: o.maxDrop ?? 0.8,
+      sampleSteps: o.sampleSteps ?? 50,
+    },
+    probe: config.tasks.probe,
+  };
+  if (!out.tasks.probe) delete out.tasks.probe;
+  return out;
+}
+
+/**
  * Adapts a configuration to the data's features: a kinematics-only file drops the
  * impact-parameter features and the type embedding (and the ID task). A config that needs a
  * feature the data lacks, when `strict`, fails with a clear message.
