@@ -7,6 +7,7 @@ import { loadPreprocessor, QuantileTransform, savePreprocessor } from "../src/da
 import { requestGpu } from "../src/gpu/gpu.ts";
 import { adaptToData, type MPMConfig, preset, withSSFM } from "../src/mpm/config.ts";
 import { pretrain } from "../src/train/pretrain.ts";
+import { VQTokenizer } from "../src/mpm/vqvae.ts";
 
 const HELP = `
 deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper]
@@ -166,7 +167,10 @@ if (import.meta.main) {
     let pre;
     if (values.preprocessor) pre = await loadPreprocessor(values.preprocessor as string);
     else if (resumeDir) pre = await loadPreprocessor(prePath);
-    else {
+    else if (config.tasks.vqvae) {
+      // The tokenizer's targets only mean something in the preprocessing it was trained with.
+      pre = await VQTokenizer.readPreprocessor(config.tasks.vqvae.tokenizer);
+    } else {
       const r = JetFileReader.open(files[0]);
       pre = QuantileTransform.fit([r.read(0, Math.min(r.info.n, 20000))]);
       r.close();

@@ -26,3 +26,4 @@ export * from "./specs.ts";
 export * from "./kmeans.ts";
 export * from "./spline.ts";
 export * from "./modulate.ts";
+export * from "./vq.ts";

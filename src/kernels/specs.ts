@@ -70,3 +70,9 @@ export const MODULATE: KernelSpec = {
   shader: "modulate",
   bindings: ["read", "read", "read", "rw", "rw"],
 };
+
+/** `shaders/vq_ema.wgsl`: z, assign, size, avg, codebook. */
+export const VQ_EMA: KernelSpec = {
+  shader: "vq_ema",
+  bindings: ["read", "read", "rw", "rw", "rw"],
+};

@@ -21,3 +21,4 @@ export * from "./cfm.ts";
 export * from "./embedding.ts";
 export * from "./cnf.ts";
 export * from "./ssfm.ts";
+export * from "./vqvae.ts";

@@ -14,3 +14,5 @@ export * from "./pretrain.ts";
 export * from "./probe_study.ts";
 export * from "./finetune.ts";
 export * from "./sweep.ts";
+export * from "./vqvae.ts";
+export * from "./generate.ts";

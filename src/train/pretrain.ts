@@ -21,6 +21,7 @@ import { CNFTask } from "../mpm/cnf.ts";
 import { KMeansTask, loadCodebook } from "../mpm/kmeans.ts";
 import { MPMModel, type MPMPassOutput } from "../mpm/model.ts";
 import { SSFMTask } from "../mpm/ssfm.ts";
+import { VQTokenizer, VQVAETask } from "../mpm/vqvae.ts";
 import { type MPMInputs, prepareInputs, trimBatch } from "../mpm/prepare.ts";
 import { completionReport } from "./completion.ts";
 import { IdTask, LinearProbe, type PretrainTask, RegTask } from "../mpm/tasks.ts";
@@ -109,6 +110,21 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     }
     const centroids = gpu.upload(cb.centroids, [cb.k, cb.dim]);
     tasks.push(new KMeansTask(store, rng, model.headDim, centroids, config.tasks.kmeans.weight));
+  }
+  if (config.tasks.vqvae) {
+    const path = config.tasks.vqvae.tokenizer;
+    const { tokenizer, preprocessor } = await VQTokenizer.load(gpu, path);
+    if (tokenizer.config.features.join() !== config.features.join()) {
+      throw new Error(
+        `${path}: tokenizer trained on [${tokenizer.config.features}], the model uses [${config.features}]; re-run \`deno task vqvae\` on this data`,
+      );
+    }
+    if (JSON.stringify(preprocessor.toJSON()) !== JSON.stringify(o.preprocessor.toJSON())) {
+      throw new Error(
+        `${path}: the tokenizer was trained with another preprocessing than this run's; pre-train with its preprocessing (deno task pretrain picks it up from --tokenizer unless --preprocessor is given)`,
+      );
+    }
+    tasks.push(new VQVAETask(store, rng, model.headDim, tokenizer, config.tasks.vqvae.weight));
   }
   const cfm = config.tasks.cfm
     ? new CFMTask(store, rng, model.headDim, config.features.length, {
