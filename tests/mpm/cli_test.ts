@@ -105,10 +105,118 @@ Deno.test("pretrain CLI rejects unknown flags, tasks and presets with one-line m
   }
   r = await run("pretrain", "--data", "jets.h5", "--tasks", "id,kmeans", "--out", "x");
   if (r.code !== 1 || !r.err.includes("--kmeans CODEBOOK.json")) throw new Error(r.err);
+  r = await run("pretrain", "--data", "jets.h5", "--tasks", "id,vqvae", "--out", "x");
+  if (r.code !== 1 || !r.err.includes("--tokenizer")) throw new Error(r.err);
+  r = await run("pretrain", "--data", "jets.h5", "--tasks", "ssfm,reg", "--out", "x");
+  if (r.code !== 1 || !r.err.includes("combines only with probe")) throw new Error(r.err);
+  r = await run("pretrain", "--data", "jets.h5", "--tasks", "ssfm", "--drop-range", "0.5,0.2");
+  if (r.code !== 1 || !r.err.includes("--drop-range")) throw new Error(r.err);
+  r = await run("pretrain", "--data", "jets.h5", "--objective", "ssfm");
+  if (r.code !== 1 || !r.err.includes("--tasks ssfm")) throw new Error(r.err);
   r = await run("pretrain", "--preset", "huge");
   if (r.code !== 1 || !r.err.includes("--preset")) throw new Error(r.err);
   r = await run("pretrain", "--data", "missing.h5");
   if (r.code !== 1 || !r.err.includes("missing.h5")) throw new Error(r.err);
   r = await run("pretrain", "--help");
   if (r.code !== 0 || !r.out.includes("--resume")) throw new Error("help");
+});
+
+Deno.test("vqvae, pretrain --tasks vqvae, pretrain --tasks ssfm and generate run end to end; generate errors are clear", async () => {
+  let r = await run(
+    "vqvae",
+    "--data",
+    "jets.h5",
+    "--steps",
+    "3",
+    "--batch",
+    "16",
+    "--out",
+    "tok",
+  );
+  if (r.code !== 0 || !r.out.includes("perplexity")) throw new Error(r.err + r.out);
+  await Deno.stat(`${tmp}/tok/tokenizer.safetensors`);
+  r = await run(
+    "pretrain",
+    "--data",
+    "jets.h5",
+    "--steps",
+    "2",
+    "--batch",
+    "8",
+    "--out",
+    "run-vq",
+    "--tasks",
+    "id,vqvae",
+    "--tokenizer",
+    "tok/tokenizer.safetensors",
+  );
+  if (r.code !== 0) throw new Error(r.err);
+  r = await run(
+    "pretrain",
+    "--data",
+    "jets.h5",
+    "--steps",
+    "2",
+    "--batch",
+    "8",
+    "--out",
+    "run-ssfm",
+    "--tasks",
+    "ssfm",
+    "--drop-range",
+    "0.2,0.6",
+    "--sample-steps",
+    "2",
+  );
+  if (r.code !== 0) throw new Error(r.err);
+  const cfg = JSON.parse(await Deno.readTextFile(`${tmp}/run-ssfm/config.json`));
+  if (cfg.objective !== "ssfm" || cfg.tasks.ssfm.maxDrop !== 0.6 || cfg.tasks.reg) {
+    throw new Error(`config ${JSON.stringify(cfg.tasks)}`);
+  }
+  r = await run(
+    "generate",
+    "--run",
+    "run-ssfm",
+    "--data",
+    "jets.h5",
+    "--jets",
+    "12",
+    "--steps",
+    "2",
+    "--out",
+    "gen.h5",
+  );
+  if (r.code !== 0 || !r.out.includes("jet observables")) throw new Error(r.err + r.out);
+  const { JetFileReader } = await import("../../src/data/hdf5.ts");
+  const g = JetFileReader.open(`${tmp}/gen.h5`);
+  const block = g.read(0, g.info.n);
+  g.close();
+  if (block.n !== 12 || !block.ids || block.features.join() !== cfg.features.join()) {
+    throw new Error("generated file layout");
+  }
+  // Particles in pT order, finite, at least one per jet.
+  for (let j = 0; j < 12; j++) {
+    let prev = Infinity, n = 0;
+    for (let p = 0; p < block.nParticles; p++) {
+      if (!block.valid[j * block.nParticles + p]) continue;
+      const pt = block.csts[(j * block.nParticles + p) * 7];
+      if (!(Number.isFinite(pt) && pt <= prev)) throw new Error(`jet ${j}: pT order`);
+      prev = pt;
+      n++;
+    }
+    if (!n) throw new Error(`jet ${j} is empty`);
+  }
+  const rep = JSON.parse(await Deno.readTextFile(`${tmp}/run-ssfm/generation/generation.json`));
+  if (!(rep.jet.mass.model >= 0 && rep.jet.mass.baseline >= 0 && rep.jets_per_s > 0)) {
+    throw new Error("report");
+  }
+  await Deno.stat(`${tmp}/run-ssfm/generation/generated_jet_mass.svg`);
+  r = await run("generate", "--run", "run-vq");
+  if (r.code !== 1 || !r.err.includes("--tasks ssfm")) throw new Error(r.err);
+  r = await run("generate", "--run", "run-ssfm", "--multiplicity", "500", "--no-report");
+  if (r.code !== 1 || !r.err.includes("particle limit")) throw new Error(r.err);
+  r = await run("generate", "--run", "nowhere");
+  if (r.code !== 1 || !r.err.includes("nowhere/config.json")) throw new Error(r.err);
+  r = await run("generate");
+  if (r.code !== 1 || !r.err.includes("--run DIR")) throw new Error(r.err);
 });
