@@ -19,6 +19,9 @@ import { InitRng } from "../src/nn/init.ts";
 import { LayerNorm, Linear, TransformerBlock } from "../src/nn/layers.ts";
 import { AdamW } from "../src/optim/adamw.ts";
 import { CouplingFlow } from "../src/mpm/cnf.ts";
+import { preset, withSSFM } from "../src/mpm/config.ts";
+import { MPMModel } from "../src/mpm/model.ts";
+import { SSFMTask } from "../src/mpm/ssfm.ts";
 import { presetBenchmarks } from "./preset_bench.ts";
 
 interface Figure {
@@ -215,5 +218,36 @@ async function gpuBenchmarks(): Promise<void> {
       tape.dispose();
     });
     report("cnf_density_fwd_bwd", `6x8bins M${M}`, M / density, "particles/s");
+  }
+
+  // SSFM whole-jet generation with the small preset's shapes (encoder 64x3 with 8 registers,
+  // decoder 64x3): B jets of 40 particles, `steps` midpoint steps (2 velocity passes each).
+  {
+    const cfg = withSSFM(preset("small"));
+    const [B, n, steps] = quick ? [16, 40, 10] : [64, 40, 50];
+    const store = new ParameterStore(gpu);
+    const model = new MPMModel(store, cfg);
+    const ssfm = new SSFMTask(store, new InitRng(1), {
+      features: 7,
+      ids: true,
+      encoderDim: cfg.encoder.dim,
+      dim: cfg.decoder.dim,
+      layers: cfg.decoder.layers,
+      heads: cfg.decoder.heads,
+      minDrop: 0,
+      maxDrop: 0.8,
+      seed: 1,
+    });
+    store.finalize();
+    const mult = new Int32Array(B).fill(n);
+    await ssfm.generate(model.backbone, mult, { steps: 2 });
+    const times: number[] = [];
+    for (let r = 0; r < 2; r++) {
+      const t0 = performance.now();
+      await ssfm.generate(model.backbone, mult, { steps, seed: r });
+      times.push((performance.now() - t0) / 1000);
+    }
+    const sec = Math.min(...times);
+    report("ssfm_generate", `dec64x3 B${B}x${n} ${steps} steps`, B / sec, "jets/s");
   }
 }

@@ -121,7 +121,7 @@ Deno.test("pretrain CLI rejects unknown flags, tasks and presets with one-line m
   if (r.code !== 0 || !r.out.includes("--resume")) throw new Error("help");
 });
 
-Deno.test("vqvae, pretrain --tasks vqvae, pretrain --tasks ssfm and generate run end to end; generate errors are clear", async () => {
+Deno.test("vqvae, pretrain --tasks vqvae, pretrain --tasks ssfm, generate and finetune on their backbones run end to end; generate errors are clear", async () => {
   let r = await run(
     "vqvae",
     "--data",
@@ -211,6 +211,32 @@ Deno.test("vqvae, pretrain --tasks vqvae, pretrain --tasks ssfm and generate run
     throw new Error("report");
   }
   await Deno.stat(`${tmp}/run-ssfm/generation/generated_jet_mass.svg`);
+  // Both generative-era backbones feed the downstream test bed.
+  for (const bb of ["run-ssfm", "run-vq"]) {
+    r = await run(
+      "finetune",
+      "--task",
+      "classify",
+      "--backbone",
+      `${bb}/backbone.safetensors`,
+      "--train",
+      "jets.h5",
+      "--val",
+      "jets.h5",
+      "--test",
+      "jets.h5",
+      "--n-train",
+      "32",
+      "--steps",
+      "2",
+      "--batch",
+      "16",
+      "--out",
+      `ft-${bb}`,
+    );
+    if (r.code !== 0) throw new Error(`${bb}: ${r.err}`);
+    await Deno.stat(`${tmp}/ft-${bb}/metrics.json`);
+  }
   r = await run("generate", "--run", "run-vq");
   if (r.code !== 1 || !r.err.includes("--tasks ssfm")) throw new Error(r.err);
   r = await run("generate", "--run", "run-ssfm", "--multiplicity", "500", "--no-report");
