@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--json] [--quick] [--only gpu|presets|data] [--paper-batch N]
+ * `deno task bench [--json] [--quick] [--only gpu|ssfm|presets|data] [--paper-batch N]
  * [--peer-device cpu|cuda]`: kernel and training-step benchmarks on the adapter
  * found. Prints a table, or one JSON object per figure with `--json`:
  * `{"name","shape","value","unit","adapter"}`. Figures are recorded in bench/RESULTS.md.
@@ -84,7 +84,8 @@ function normal(shape: number[], stream: number): Tensor {
 
 if (!json) console.log(`adapter: ${gpu.adapterName} (matmul path: ${gpu.matmulPath})\n`);
 
-if (only !== "data" && only !== "presets") await gpuBenchmarks();
+if (only === undefined || only === "gpu") await gpuBenchmarks();
+if (only === undefined || only === "gpu" || only === "ssfm") await ssfmBenchmark();
 if (only === undefined || only === "presets") {
   await presetBenchmarks(gpu, report, (l) => console.log(l), {
     quick,
@@ -219,7 +220,10 @@ async function gpuBenchmarks(): Promise<void> {
     });
     report("cnf_density_fwd_bwd", `6x8bins M${M}`, M / density, "particles/s");
   }
+}
 
+/** SSFM whole-jet generation throughput. */
+async function ssfmBenchmark(): Promise<void> {
   // SSFM whole-jet generation with the small preset's shapes (encoder 64x3 with 8 registers,
   // decoder 64x3): B jets of 40 particles, `steps` midpoint steps (2 velocity passes each).
   {

@@ -222,7 +222,14 @@ export interface GenerationReport {
   types?: { real: number[]; model: number[]; baseline: number[] };
 }
 
-/** The first `n` jets of `files` (a split) in physical units, with their particle types. */
+/**
+ * The first `n` jets of `files` (a split) in physical units, with their particle types.
+ *
+ * @example
+ * ```ts ignore
+ * const real = readRealJets(["jets.h5"], { split: "test", n: 1000, features, maxParticles: 128 });
+ * ```
+ */
 export function readRealJets(
   files: readonly string[],
   o: {
@@ -276,7 +283,16 @@ export function readRealJets(
   return block;
 }
 
-/** Number of real particles of each jet. */
+/**
+ * Number of real particles of each jet.
+ *
+ * @example
+ * ```ts
+ * import { multiplicities } from "@mpm/webgpu/train";
+ * const m = multiplicities({ n: 2, nParticles: 3, features: ["pt"], csts: new Float32Array(6), valid: new Uint8Array([1, 1, 0, 1, 0, 0]) });
+ * console.assert(m.join() === "2,1");
+ * ```
+ */
 export function multiplicities(block: JetBlock): Int32Array {
   const out = new Int32Array(block.n), P = block.nParticles;
   for (let j = 0; j < block.n; j++) {
@@ -288,6 +304,11 @@ export function multiplicities(block: JetBlock): Int32Array {
 /**
  * The marginal baseline for whole jets: `like`'s jets (same multiplicities) with every feature
  * of every particle, and the type, drawn independently from the particles of `pool`.
+ *
+ * @example
+ * ```ts ignore
+ * const baseline = marginalJets(generated, trainingJets, 0);
+ * ```
  */
 export function marginalJets(like: JetBlock, pool: JetBlock, seed: number): JetBlock {
   const F = pool.features.length, P = pool.nParticles;
