@@ -63,13 +63,13 @@ export function linear(tape: Tape, x: Tensor, w: Tensor, b?: Tensor): Tensor {
     throw new ShapeError(`linear: input [${x.shape}] last axis != weight in ${inp} [${w.shape}]`);
   }
   const rows = x.size / inp;
-  const y = matmul(x.reshape([rows, inp]), w, { transB: true, bias: b }).reshape([
+  const y = matmul(x.reshape([rows, inp]), w, { transB: true, bias: b }).into([
     ...x.shape.slice(0, -1),
     out,
   ]);
   tape.record(b ? [x, w, b] : [x, w], [y], ([g]) => {
     const gy = g!.reshape([rows, out]);
-    if (tape.requiresGrad(x)) tape.addGrad(x, matmul(gy, w).reshape(x.shape));
+    if (tape.requiresGrad(x)) tape.addGrad(x, matmul(gy, w).into(x.shape));
     if (tape.requiresGrad(w)) {
       const pg = tape.paramGrad(w);
       if (pg) matmul(gy, x.reshape([rows, inp]), { transA: true, out: pg, accumulate: true });
@@ -312,10 +312,10 @@ export function gatherRows(
   outShape: readonly number[],
 ): Tensor {
   const c = last(src);
-  const y = M.gatherRows(src.reshape([src.size / c, c]), index).reshape(outShape);
+  const y = M.gatherRows(src.reshape([src.size / c, c]), index).into(outShape);
   tape.record([src], [y], ([g]) => {
     const gs = M.gatherRows(g!.reshape([index.size, c]), inverse);
-    tape.addGrad(src, gs.reshape(src.shape));
+    tape.addGrad(src, gs.into(src.shape));
   });
   return y;
 }
@@ -350,7 +350,7 @@ export function split(tape: Tape, x: Tensor, widths: readonly number[]): Tensor[
   const parts = M.splitLast(x, widths);
   tape.record([x], parts, (gs) => {
     const full = gs.map((g, i) => g ?? tape.keep(x.gpu.zeros(parts[i].shape)));
-    tape.addGrad(x, M.concatLast(full).reshape(x.shape));
+    tape.addGrad(x, M.concatLast(full).into(x.shape));
   });
   return parts;
 }
@@ -514,10 +514,10 @@ export function prependRows(tape: Tape, reg: Tensor, x: Tensor): Tensor {
     }
   }
   const idxT = tape.keep(gpu.upload(idx)), invT = tape.keep(gpu.upload(inv));
-  const y = M.gatherRows(stacked, idxT).reshape([B, R + n, C]);
+  const y = M.gatherRows(stacked, idxT).into([B, R + n, C]);
   tape.record([reg, x], [y], ([g]) => {
     const g2 = g!.reshape([B * (R + n), C]);
-    if (tape.requiresGrad(x)) tape.addGrad(x, M.gatherRows(g2, invT).reshape(x.shape));
+    if (tape.requiresGrad(x)) tape.addGrad(x, M.gatherRows(g2, invT).into(x.shape));
     if (tape.requiresGrad(reg)) {
       const sums = colSum(g!, B, (R + n) * C);
       const dreg = gpu.empty([R, C]);
@@ -593,7 +593,7 @@ export function addRow(tape: Tape, x: Tensor, v: Tensor): Tensor {
     if (tape.requiresGrad(v)) {
       const pg = tape.paramGrad(v);
       if (pg) colSum(g!, rows, cols, { out: pg, accumulate: true });
-      else tape.addGrad(v, colSum(g!, rows, cols).reshape(v.shape));
+      else tape.addGrad(v, colSum(g!, rows, cols).into(v.shape));
     }
   });
   return y;
@@ -611,10 +611,11 @@ export function meanAll(tape: Tape, x: Tensor): Tensor {
   const s = sumAll(x), y = E.scale(s, 1 / x.size);
   s.dispose();
   tape.record([x], [y], ([g]) => {
-    const z = x.gpu.zeros([x.size, 1]);
-    const gx = E.addBroadcast(z, E.scale(g!, 1 / x.size));
+    const z = x.gpu.zeros([x.size, 1]), sg = E.scale(g!, 1 / x.size);
+    const gx = E.addBroadcast(z, sg);
     z.dispose();
-    tape.addGrad(x, gx.reshape(x.shape));
+    sg.dispose();
+    tape.addGrad(x, gx.into(x.shape));
   });
   return y;
 }
@@ -668,8 +669,8 @@ export function modulate(tape: Tape, x: Tensor, scale: Tensor, shift: Tensor): T
   tape.record([x, scale, shift], [y], ([g]) => {
     const { dx, ds, dt } = modulateBackward(x, scale, g!, 1);
     tape.addGrad(x, dx);
-    tape.addGrad(scale, ds.reshape(scale.shape));
-    tape.addGrad(shift, dt.reshape(shift.shape));
+    tape.addGrad(scale, ds.into(scale.shape));
+    tape.addGrad(shift, dt.into(shift.shape));
   });
   return y;
 }
@@ -689,7 +690,7 @@ export function gatedResidual(tape: Tape, res: Tensor, x: Tensor, gate: Tensor):
     const { dx, ds, dt } = modulateBackward(x, gate, g!, 0);
     dt.dispose();
     tape.addGrad(x, dx);
-    tape.addGrad(gate, ds.reshape(gate.shape));
+    tape.addGrad(gate, ds.into(gate.shape));
   });
   return y;
 }

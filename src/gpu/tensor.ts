@@ -100,6 +100,29 @@ export class Tensor {
   }
 
   /**
+   * Moves this tensor's buffer into a new tensor of another shape and marks this one disposed
+   * (without releasing the buffer): for a fresh result that is reshaped before it is handed on,
+   * so that disposing the result returns the buffer to the pool. (A {@linkcode Tensor.reshape}
+   * view never releases its base: a reshaped temporary would otherwise wait for the garbage
+   * collector.) A non-owning tensor gives a plain view.
+   *
+   * @example
+   * ```ts ignore
+   * const y = matmul(a, b).into([B, N, D]); // y owns the matmul output
+   * ```
+   */
+  into(shape: readonly number[]): Tensor {
+    if (!this.owned) return this.reshape(shape);
+    const view = this.reshape(shape);
+    if (this.#disposed) throw new Error("into: tensor already disposed");
+    this.#disposed = true;
+    return new Tensor(this.gpu, this.buffer, view.shape, this.dtype, {
+      byteOffset: this.byteOffset,
+      owned: true,
+    });
+  }
+
+  /**
    * Returns a non-owning view of `numel(shape)` elements starting at element `offset`.
    * (Binding a view needs `offset * bytes` aligned to `minStorageBufferOffsetAlignment`;
    * copies need 4-byte alignment only.)

@@ -251,6 +251,9 @@ export class SSFMTask implements PretrainTask {
       x = next;
       tape.dispose();
       gpu.submit();
+      // Let the device finish the step: freed buffers are only reclaimed once it has, and a long
+      // integration with no readback would otherwise hold every step's memory.
+      await gpu.sync();
     }
     const out = await x.read() as Float32Array;
     x.dispose();

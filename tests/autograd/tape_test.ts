@@ -281,3 +281,40 @@ Deno.test("dropout is reproducible for a key, zeroes about p, and its gradient u
   if (!again.every((v, i) => v === yv[i])) throw new Error("same key, different mask");
   tape.dispose();
 });
+
+Deno.test("tape.dispose returns every buffer of a forward + backward pass to the pool (reshaped results included)", async () => {
+  // Ops whose results are reshaped kernel outputs (linear, gatherRows, concat/split, meanAll,
+  // modulate, gatedResidual, prependRows) must hand the buffer itself to the tape: a reshape view
+  // never releases its base, and a long sampling loop then held every step's memory.
+  const store = new ParameterStore(gpu);
+  const w = store.create("w", [6, 5], randn(30, 1)), b = store.create("b", [6], randn(6, 2));
+  const reg = store.create("reg", [2, 6], randn(12, 3));
+  store.finalize();
+  const x = gpu.upload(randn(3 * 4 * 5, 4), [3, 4, 5]);
+  const cond = gpu.upload(randn(3 * 6, 5), [3, 6]);
+  const idx = gpu.upload(new Int32Array([0, 2, 5, 7, -1]));
+  const inv = gpu.upload(new Int32Array(18).fill(-1).map((_, i) => [0, 2, 5, 7].indexOf(i)));
+  const pass = () => {
+    store.zeroGrad();
+    const tape = new Tape(gpu);
+    tape.watch(x);
+    const h = ops.linear(tape, x, tape.param(w), tape.param(b)); // (3, 4, 6)
+    const m = ops.modulate(tape, h, cond, cond);
+    const r = ops.gatedResidual(tape, h, m, cond);
+    const [p, q] = ops.split(tape, r, [2, 4]);
+    const c = ops.concat(tape, [q, p]);
+    const withReg = ops.prependRows(tape, tape.param(reg), c); // (3, 6, 6)
+    const g = ops.gatherRows(tape, withReg.reshape([18, 6]), idx, inv, [5, 6]);
+    tape.backward(ops.meanAll(tape, g));
+    tape.dispose();
+    gpu.submit();
+  };
+  pass();
+  await gpu.sync();
+  const before = gpu.liveBytes;
+  for (let i = 0; i < 5; i++) pass();
+  await gpu.sync();
+  if (gpu.liveBytes !== before) {
+    throw new Error(`live bytes grew from ${before} to ${gpu.liveBytes} over 5 passes`);
+  }
+});
