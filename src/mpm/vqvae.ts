@@ -207,19 +207,31 @@ export class VQTokenizer {
     this.size = gpu.upload(new Float32Array(K).fill(config.deadThreshold), [K]);
   }
 
-  /** Projected vectors z (M, codeDim) of the real particles of sets x (B, N, F). */
-  encode(tape: Tape, x: Tensor, valid: Tensor, validHost: Uint32Array, maps: SetMaps): Tensor {
-    const [B, N] = [x.shape[0], x.shape[1]], D = this.config.dim, R = this.config.registers;
+  /**
+   * Projected vectors z (M, codeDim) of the real particles of sets x (B, N, F). `rowIdx`: the
+   * uploaded `[maps.rows, maps.rowsInv]` when the caller already has them.
+   */
+  encode(
+    tape: Tape,
+    x: Tensor,
+    valid: Tensor,
+    validHost: Uint32Array,
+    maps: SetMaps,
+    rowIdx?: readonly [Tensor, Tensor],
+  ): Tensor {
     const e = this.encoder.forward(tape, this.input.forward(tape, x), valid, validHost);
-    const up = (a: Int32Array) => tape.keep(x.gpu.upload(a));
-    const rows = ops.gatherRows(
-      tape,
-      e.out.reshape([B * (R + N), D]),
-      up(maps.rows),
-      up(maps.rowsInv),
-      [maps.M, D],
-    );
-    return this.projIn.forward(tape, rows);
+    const idx = rowIdx ?? this.#upload(tape, x.gpu, maps.rows, maps.rowsInv);
+    return this.projIn.forward(tape, this.#particleRows(tape, e.out, idx, maps.M));
+  }
+
+  /** The rows of the real particles (M, dim) of a transformer output (B, R + N, dim). */
+  #particleRows(tape: Tape, out: Tensor, [rows, inv]: readonly [Tensor, Tensor], M: number) {
+    const D = this.config.dim;
+    return ops.gatherRows(tape, out.reshape([out.size / D, D]), rows, inv, [M, D]);
+  }
+
+  #upload(tape: Tape, gpu: Gpu, a: Int32Array, b: Int32Array): [Tensor, Tensor] {
+    return [tape.keep(gpu.upload(a)), tape.keep(gpu.upload(b))];
   }
 
   /** Code of each row of z: the unit code of largest cosine similarity. */
@@ -234,28 +246,17 @@ export class VQTokenizer {
     const [B, N] = [x.shape[0], x.shape[1]], D = this.config.dim, R = this.config.registers;
     const maps = setMaps(validHost, B, N, R);
     if (!maps.M) throw new RangeError("tokenizer: the batch has no particles");
-    const z = this.encode(tape, x, valid, validHost, maps);
+    const rowIdx = this.#upload(tape, x.gpu, maps.rows, maps.rowsInv);
+    const z = this.encode(tape, x, valid, validHost, maps, rowIdx);
     const codes = this.codes(tape, z);
     const q = tape.keep(gatherRows(this.codebook, codes));
     // Straight-through: value q, gradient passed to z unchanged.
     const st = ops.add(tape, z, tape.keep(axpby(q, z, { alpha: 1, beta: -1 })));
     const commit = ops.pointwiseLoss(tape, "mse", z, q);
-    const up = (a: Int32Array) => tape.keep(x.gpu.upload(a));
-    const placed = ops.gatherRows(
-      tape,
-      this.projOut.forward(tape, st),
-      up(maps.slotsInv),
-      up(maps.slots),
-      [B, N, D],
-    );
+    const [slotsInv, slots] = this.#upload(tape, x.gpu, maps.slotsInv, maps.slots);
+    const placed = ops.gatherRows(tape, this.projOut.forward(tape, st), slotsInv, slots, [B, N, D]);
     const d = this.decoder.forward(tape, placed, valid, validHost);
-    const rows = ops.gatherRows(
-      tape,
-      d.out.reshape([B * (R + N), D]),
-      up(maps.rows),
-      up(maps.rowsInv),
-      [maps.M, D],
-    );
+    const rows = this.#particleRows(tape, d.out, rowIdx, maps.M);
     return { recon: this.output.forward(tape, rows), z, codes, commit };
   }
 
