@@ -1,6 +1,6 @@
 /**
- * `deno task bench [--json] [--quick] [--only gpu|ssfm|presets|data] [--paper-batch N]
- * [--peer-device cpu|cuda]`: kernel and training-step benchmarks on the adapter
+ * `deno task bench [--json] [--quick|--tiny] [--paper-shapes] [--only gpu|ssfm|presets|data]
+ * [--paper-batch N] [--peer-device cpu|cuda]`: kernel and training-step benchmarks on the adapter
  * found. Prints a table, or one JSON object per figure with `--json`:
  * `{"name","shape","value","unit","adapter"}`. Figures are recorded in bench/RESULTS.md.
  *
@@ -32,17 +32,60 @@ interface Figure {
   adapter: string;
 }
 
-const args = parseArgs({
-  args: Deno.args,
-  options: {
-    json: { type: "boolean" },
-    quick: { type: "boolean" },
-    only: { type: "string" },
-    "paper-batch": { type: "string" },
-    "peer-device": { type: "string" },
-  },
-});
-const json = !!args.values.json, quick = !!args.values.quick, only = args.values.only;
+const HELP = `deno task bench [options]: kernel, training-step and data benchmarks on this adapter.
+
+  --json              one JSON object per figure: {"name","shape","value","unit","adapter"}
+  --only KIND         gpu (kernels, a training step, CNF) | ssfm | presets | data (default: all)
+  --quick             fewer shapes and repetitions
+  --tiny              tiny shapes, one repetition (a smoke test of every figure; bench/device.sh --dry-run)
+  --paper-shapes      also time matmul and attention at the paper preset's shapes (batch 1000)
+  --paper-batch N     batch of the paper preset in --only presets (default 16; 1000 in the paper)
+  --peer-device DEV   where the PyTorch peer runs: cpu (default) or cuda (fp32 eager and bf16 + SDPA)
+  --help              this text
+`;
+let args;
+try {
+  args = parseArgs({
+    args: Deno.args,
+    options: {
+      json: { type: "boolean" },
+      quick: { type: "boolean" },
+      tiny: { type: "boolean" },
+      "paper-shapes": { type: "boolean" },
+      only: { type: "string" },
+      "paper-batch": { type: "string" },
+      "peer-device": { type: "string" },
+      help: { type: "boolean" },
+    },
+  });
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}\n\n${HELP}`);
+  Deno.exit(2);
+}
+if (args.values.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
+const only = args.values.only;
+if (only !== undefined && !["gpu", "ssfm", "presets", "data"].includes(only)) {
+  console.error(`bench: --only ${only} is not one of gpu, ssfm, presets, data`);
+  Deno.exit(2);
+}
+const paperBatch = args.values["paper-batch"] === undefined
+  ? undefined
+  : Number(args.values["paper-batch"]);
+if (paperBatch !== undefined && !(Number.isInteger(paperBatch) && paperBatch > 0)) {
+  console.error(`bench: --paper-batch ${args.values["paper-batch"]} is not a positive integer`);
+  Deno.exit(2);
+}
+const peerDevice = args.values["peer-device"];
+if (peerDevice !== undefined && !/^(cpu|cuda(:\d+)?)$/.test(peerDevice)) {
+  console.error(`bench: --peer-device ${peerDevice} is not cpu or cuda`);
+  Deno.exit(2);
+}
+const json = !!args.values.json, tiny = !!args.values.tiny;
+const paperShapes = !!args.values["paper-shapes"];
+const quick = tiny || !!args.values.quick;
 const gpu = await requestGpu();
 const figures: Figure[] = [];
 
@@ -65,7 +108,7 @@ async function timeIt(g: Gpu, fn: () => void, minReps = 3, budget = 2): Promise<
     times.length < minReps || (performance.now() - start) / 1000 < budget && times.length < 50
   ) {
     const t0 = performance.now();
-    const reps = 4;
+    const reps = tiny ? 1 : 4;
     for (let r = 0; r < reps; r++) {
       fn();
       g.submit();
@@ -85,12 +128,13 @@ function normal(shape: number[], stream: number): Tensor {
 if (!json) console.log(`adapter: ${gpu.adapterName} (matmul path: ${gpu.matmulPath})\n`);
 
 if (only === undefined || only === "gpu") await gpuBenchmarks();
-if (only === undefined || only === "gpu" || only === "ssfm") await ssfmBenchmark();
+if (only === undefined || only === "ssfm") await ssfmBenchmark();
 if (only === undefined || only === "presets") {
-  await presetBenchmarks(gpu, report, (l) => console.log(l), {
+  await presetBenchmarks(gpu, report, (l) => console.error(l), {
     quick,
-    paperBatch: args.values["paper-batch"] ? Number(args.values["paper-batch"]) : undefined,
-    peerDevice: args.values["peer-device"],
+    tiny,
+    paperBatch,
+    peerDevice,
   });
 }
 if (only === undefined || only === "data") {
@@ -108,28 +152,32 @@ if (only === undefined || only === "data") {
 gpu.destroy();
 
 async function gpuBenchmarks(): Promise<void> {
-  // Matmul GFLOP/s.
-  const shapes: [number, number, number][] = [
+  // Matmul GFLOP/s. The paper shapes are the paper preset's linear layers at batch 1000 jets of
+  // 40 particles + 8 registers (48 000 token rows): QKV (512 -> 1536), SwiGLU in (512 -> 2048)
+  // and out (1024 -> 512), plus one large square product for the fraction of peak.
+  const shapes: [number, number, number][] = tiny ? [[256, 64, 64], [100, 37, 5]] : [
     [4096, 128, 128],
     [4096, 128, 512],
     [4096, 512, 128],
-    [
-      77000,
-      512,
-      512,
-    ],
+    [77000, 512, 512],
   ];
-  for (const [m, k, n] of quick ? shapes.slice(0, 1) : shapes) {
+  if (quick && !tiny) shapes.splice(1);
+  const rows = tiny ? 480 : 48000;
+  if (paperShapes) shapes.push([rows, 512, 1536], [rows, 512, 2048], [rows, 1024, 512]);
+  if (paperShapes && !tiny) shapes.push([8192, 8192, 8192]);
+  for (const [m, k, n] of shapes) {
     const a = normal([m, k], 1), b = normal([k, n], 2);
-    const sec = await timeIt(gpu, () => matmul(a, b).dispose(), 2, m > 10000 ? 1 : 2);
+    const sec = await timeIt(gpu, () => matmul(a, b).dispose(), 2, m * n > 1e8 ? 1 : 2);
     report("matmul", `${m}x${k}x${n}`, (2 * m * k * n) / sec / 1e9, "GFLOP/s");
     a.dispose();
     b.dispose();
   }
 
-  // Attention forward and backward: B=64 jets x 64 particles x 4 heads x dim 128.
-  {
-    const [B, N, H, D] = [64, 64, 4, 128];
+  // Attention forward and backward: B jets x N tokens x H heads x model dim D. The paper shape is
+  // the paper encoder (8 heads x 512) over 1000 jets of 40 particles + 8 registers.
+  const attn: [number, number, number, number][] = tiny ? [[4, 16, 2, 32]] : [[64, 64, 4, 128]];
+  if (paperShapes) attn.push(tiny ? [8, 48, 8, 512] : [1000, 48, 8, 512]);
+  for (const [B, N, H, D] of attn) {
     const qkv = normal([B, N, 3 * D], 3), dout = normal([B, N, D], 4);
     const valid = gpu.upload(new Uint32Array(B * N).fill(1), [B, N]);
     const args = {
@@ -158,11 +206,12 @@ async function gpuBenchmarks(): Promise<void> {
         dkv: { tensor: dqkv, stride: 3 * D, kOffset: D, vOffset: 2 * D },
       }));
     report("attention_backward", shape, bwd * 1000, "ms");
+    for (const t of [qkv, dout, valid, dqkv, saved.out, saved.lse]) t.dispose();
   }
 
   // Training throughput: 4-layer dim-128 encoder, batch 64 jets x 64 particles.
   {
-    const [B, N, F, D, L] = [64, 64, 7, 128, 4];
+    const [B, N, F, D, L] = tiny ? [4, 16, 7, 32, 2] : [64, 64, 7, 128, 4];
     const store = new ParameterStore(gpu);
     const ctx = { store, rng: new InitRng(0) };
     const embed = new Linear(ctx, "embed", F, D);
@@ -196,7 +245,7 @@ async function gpuBenchmarks(): Promise<void> {
   // CNF head (6 RQ-spline couplings, 8 bins, conditioner 64, context 128) on M particles:
   // sampling (two-pass inverse per layer) and the density pass with its backward.
   {
-    const M = quick ? 1024 : 8192, F = 7, C = 128;
+    const M = tiny ? 128 : quick ? 1024 : 8192, F = 7, C = 128;
     const store = new ParameterStore(gpu);
     const flow = new CouplingFlow({ store, rng: new InitRng(0) }, "flow", F, C);
     store.finalize();
@@ -228,7 +277,7 @@ async function ssfmBenchmark(): Promise<void> {
   // decoder 64x3): B jets of 40 particles, `steps` midpoint steps (2 velocity passes each).
   {
     const cfg = withSSFM(preset("small"));
-    const [B, n, steps] = quick ? [16, 40, 10] : [64, 40, 50];
+    const [B, n, steps] = tiny ? [4, 10, 3] : quick ? [16, 40, 10] : [64, 40, 50];
     const store = new ParameterStore(gpu);
     const model = new MPMModel(store, cfg);
     const ssfm = new SSFMTask(store, new InitRng(1), {

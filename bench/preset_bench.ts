@@ -19,9 +19,13 @@ import { InitRng } from "../src/nn/init.ts";
 import { AdamW } from "../src/optim/adamw.ts";
 import type { Report } from "./data_bench.ts";
 
-/** Finds a Python with torch (Debian's python3-torch lives in /usr/bin/python3). */
+/**
+ * Finds a Python with torch: `MPM_TORCH_PYTHON` when set, else Debian's python3-torch in
+ * /usr/bin/python3, else the `python3` on the PATH (on the GPU machine, the one that holds torch).
+ */
 async function torchPython(): Promise<string | null> {
-  for (const py of ["/usr/bin/python3", "python3"]) {
+  const given = Deno.env.get("MPM_TORCH_PYTHON");
+  for (const py of given ? [given] : ["/usr/bin/python3", "python3"]) {
     try {
       const r = await new Deno.Command(py, {
         args: ["-c", "import torch"],
@@ -38,6 +42,8 @@ async function torchPython(): Promise<string | null> {
 export interface PresetBenchOptions {
   /** Only the small preset, 3 steps. */
   quick?: boolean;
+  /** Only the small preset at batch 8, 1 step (a smoke test). */
+  tiny?: boolean;
   /** Batch of the paper preset (16 by default: lavapipe's 128 MiB binding limit; 1000 in the paper). */
   paperBatch?: number;
   /** Where the PyTorch peer runs: "cpu" (default) or "cuda". */
@@ -54,9 +60,14 @@ export async function presetBenchmarks(
   const py = await torchPython();
   if (!py) log("PyTorch peer not available: install python3-torch (Debian) to get the ratio");
   const peerDevice = opts.peerDevice ?? "cpu";
-  const runs: ["small" | "paper", number, number][] = opts.quick
+  const runs: ["small" | "paper", number, number][] = opts.tiny
+    ? [["small", 8, 1]]
+    : opts.quick
     ? [["small", 64, 3]]
     : [["small", 64, 5], ["paper", opts.paperBatch ?? 16, 3]];
+  // On a GPU the peer runs twice: fp32 eager (same arithmetic as ours) and its fastest form,
+  // bf16 autocast with fused scaled-dot-product attention.
+  const peerModes = peerDevice.startsWith("cuda") ? ["fp32", "bf16-sdpa"] : ["fp32"];
   for (const [name, B, steps] of runs) {
     const cfg = preset(name);
     const n = 40, N = 128;
@@ -114,36 +125,79 @@ export async function presetBenchmarks(
     const shape = `${name} b${B}x${n}`;
     report("mpm_train_throughput", shape, B / sec, "jets/s");
     report("mpm_train_peak_gpu_mem", shape, gpu.peakBytes / 2 ** 20, "MiB");
-    if (py) {
-      const out = await new Deno.Command(py, {
-        args: [
-          new URL("./peers/mpm_torch.py", import.meta.url).pathname,
-          "--preset",
-          name,
-          "--batch",
-          String(B),
-          "--steps",
-          String(steps),
-          "--particles",
-          String(n),
-          "--device",
-          peerDevice,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      if (out.success) {
-        const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
-        report(
-          `pytorch_${peerDevice}_throughput`,
-          `${shape} (torch ${r.torch}, ${
-            peerDevice === "cpu" ? `${r.threads} threads` : peerDevice
-          })`,
-          r.jets_per_s,
-          "jets/s",
-        );
-        report("ratio_webgpu_over_pytorch", shape, B / sec / r.jets_per_s, "x");
-      } else log(`PyTorch peer failed: ${new TextDecoder().decode(out.stderr).slice(0, 300)}`);
+    if (!py) continue;
+    for (const mode of peerModes) {
+      const r = await runPeer(py, name, B, steps, n, peerDevice, mode, log);
+      if (!r) continue;
+      const tag = mode === "fp32" ? peerDevice : `${peerDevice}_${mode.replace("-", "_")}`;
+      report(
+        `pytorch_${tag}_throughput`,
+        `${shape} (torch ${r.torch}, ${
+          peerDevice === "cpu" ? `${r.threads} threads, BLAS ${r.blas}` : `${peerDevice} ${mode}`
+        })`,
+        r.jets_per_s,
+        "jets/s",
+      );
+      report(
+        mode === "fp32"
+          ? "ratio_webgpu_over_pytorch"
+          : `ratio_webgpu_over_pytorch_${mode.replace("-", "_")}`,
+        shape,
+        B / sec / r.jets_per_s,
+        "x",
+      );
     }
   }
+}
+
+/** What the peer prints: its throughput and the setting it ran under. */
+interface PeerResult {
+  jets_per_s: number;
+  torch: string;
+  threads: number;
+  blas: string;
+}
+
+/**
+ * Environment variables that handicap the peer's BLAS when inherited (a core-type override picks
+ * slow kernels, a wrong L2 size mis-blocks them). The peer runs with them removed, at its best.
+ */
+const PEER_ENV_OVERRIDES = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE"];
+
+/** Runs `bench/peers/mpm_torch.py` once; logs its setting, or why it failed. */
+async function runPeer(
+  py: string,
+  preset: string,
+  batch: number,
+  steps: number,
+  particles: number,
+  device: string,
+  mode: string,
+  log: (s: string) => void,
+): Promise<PeerResult | null> {
+  const env = Deno.env.toObject();
+  const removed = PEER_ENV_OVERRIDES.filter((k) => k in env);
+  for (const k of removed) delete env[k];
+  const out = await new Deno.Command(py, {
+    args: [
+      new URL("./peers/mpm_torch.py", import.meta.url).pathname,
+      ...["--preset", preset, "--batch", String(batch), "--steps", String(steps)],
+      ...["--particles", String(particles), "--device", device],
+      ...(mode === "bf16-sdpa" ? ["--amp", "bf16", "--sdpa"] : []),
+    ],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    log(`PyTorch peer (${mode}) failed: ${new TextDecoder().decode(out.stderr).slice(-400)}`);
+    return null;
+  }
+  const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+  log(
+    `PyTorch peer ${preset} b${batch} ${mode}: torch ${r.torch} on ${r.device}, ${r.threads} threads, ` +
+      `BLAS ${r.blas}${removed.length ? `, unset for the peer: ${removed.join(", ")}` : ""}`,
+  );
+  return r;
 }

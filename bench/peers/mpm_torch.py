@@ -6,9 +6,15 @@ the kept particles, projection to the decoder width, ordered mask tokens by pT r
 the same blocks over registers + kept + mask tokens, ID (CE, smoothing 0.1, weight 0.3) and
 regression (L1) heads, AdamW with clipping. Jets have `n` real particles each; 40 % dropped.
 
-Prints one JSON line: {"preset", "batch", "jets_per_s", "step_s", "threads", "torch", "device"}.
+Prints one JSON line: {"preset", "batch", "jets_per_s", "step_s", "threads", "torch", "device",
+"blas", "amp", "sdpa"}.
 Usage: python3 bench/peers/mpm_torch.py --preset small|paper --batch B [--steps S] [--particles N]
-       [--device cpu|cuda]
+       [--device cpu|cuda] [--amp bf16] [--sdpa]
+
+--amp bf16 runs the forward pass under torch.autocast(bfloat16) (fp32 master weights, as the
+reference trains in mixed precision); --sdpa uses torch's fused scaled_dot_product_attention
+(PyTorch >= 2.0) instead of the explicit softmax. Without them the step is fp32 eager, the same
+arithmetic as the WebGPU library.
 """
 import argparse
 import json
@@ -26,6 +32,9 @@ PRESETS = {
 }
 
 
+SDPA = False
+
+
 class Block(nn.Module):
     def __init__(self, d, h):
         super().__init__()
@@ -39,9 +48,14 @@ class Block(nn.Module):
     def forward(self, x, valid):
         b, n, d = x.shape
         q, k, v = self.qkv(self.n1(x)).view(b, n, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
-        s = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.h)
-        s = s.masked_fill(~valid[:, None, None, :], float("-inf"))
-        a = (torch.softmax(s, -1).nan_to_num(0.0) @ v).transpose(1, 2).reshape(b, n, d)
+        if SDPA:
+            # Every row has at least the registers as valid keys, so no row is fully masked.
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=valid[:, None, None, :])
+            a = a.transpose(1, 2).reshape(b, n, d)
+        else:
+            s = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.h)
+            s = s.masked_fill(~valid[:, None, None, :], float("-inf"))
+            a = (torch.softmax(s, -1).nan_to_num(0.0) @ v).transpose(1, 2).reshape(b, n, d)
         x = x + self.g1 * self.out(a)
         u, g = self.l1(self.n2(x)).chunk(2, -1)
         return x + self.g2 * self.l2(F.silu(u) * g)
@@ -95,7 +109,13 @@ def main():
     ap.add_argument("--particles", type=int, default=40)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--amp", choices=["none", "bf16"], default="none")
+    ap.add_argument("--sdpa", action="store_true")
     a = ap.parse_args()
+    global SDPA
+    SDPA = a.sdpa
+    if SDPA and not hasattr(F, "scaled_dot_product_attention"):
+        raise SystemExit(f"--sdpa needs PyTorch >= 2.0 (this is {torch.__version__})")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = MPM(PRESETS[a.preset]).to(a.device)
@@ -112,8 +132,9 @@ def main():
         rank[j, sel] = torch.arange(k)
 
     def step():
-        out = model(x, ids, valid, dropped, rank)
-        loss = 0.3 * F.cross_entropy(model.id_head(out), ids[dropped], label_smoothing=0.1) + F.l1_loss(model.reg_head(out), x[dropped])
+        with torch.autocast(device_type=a.device.split(":")[0], dtype=torch.bfloat16, enabled=a.amp == "bf16"):
+            out = model(x, ids, valid, dropped, rank)
+            loss = 0.3 * F.cross_entropy(model.id_head(out), ids[dropped], label_smoothing=0.1) + F.l1_loss(model.reg_head(out), x[dropped])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -131,7 +152,16 @@ def main():
         step()
     sync()
     dt = (time.perf_counter() - t0) / a.steps
-    print(json.dumps({"preset": a.preset, "batch": b, "jets_per_s": b / dt, "step_s": dt, "threads": torch.get_num_threads(), "torch": torch.__version__, "device": a.device}))
+    print(json.dumps({"preset": a.preset, "batch": b, "jets_per_s": b / dt, "step_s": dt, "threads": torch.get_num_threads(), "torch": torch.__version__, "device": a.device, "blas": blas(), "amp": a.amp, "sdpa": a.sdpa}))
+
+
+def blas():
+    """The BLAS torch was built with (what a CPU figure depends on), from its build config."""
+    for line in torch.__config__.show().splitlines():
+        line = line.strip()
+        if line.startswith("- BLAS_INFO=") or "BLAS_INFO=" in line:
+            return line.split("BLAS_INFO=")[1].split(",")[0]
+    return "unknown"
 
 
 if __name__ == "__main__":
