@@ -40,7 +40,10 @@ const out = {
     "timestamp-query": adapter.features.has("timestamp-query"),
     subgroups: adapter.features.has("subgroups" as GPUFeatureName),
   },
-  wgslLanguageFeatures: [...(navigator.gpu.wgslLanguageFeatures ?? [])].sort(),
+  wgslLanguageFeatures: [
+    ...((navigator.gpu as unknown as { wgslLanguageFeatures?: Set<string> }).wgslLanguageFeatures ??
+      []),
+  ].sort(),
   limits,
   library: { adapterName: gpu.adapterName, matmulPath: gpu.matmulPath, software: gpu.isSoftware },
 };
