@@ -104,15 +104,15 @@ export async function presetBenchmarks(
       });
       store.zeroGrad();
       const tape = new Tape(gpu);
-      const { dropped } = model.forward(tape, inp);
+      const pass = model.forward(tape, inp);
       const loss = ops.weightedSum(
         tape,
-        tasks.map((t) => [t.loss(tape, dropped, inp), t.weight] as const),
+        tasks.map((t) => [t.loss(tape, pass, inp), t.weight] as const),
       );
       tape.backward(loss);
       opt.step();
       tape.dispose();
-      inp.all.forEach((t) => t.dispose());
+      inp.dispose();
       gpu.submit();
     };
     step();

@@ -1,7 +1,7 @@
 // `deno task embed --backbone FILE --data FILE --out FILE.h5`: per-particle and per-jet encoder
 // outputs of a pre-trained backbone for the jets of a file.
-import h5wasm from "h5wasm";
 import { parseFlags, Progress, runCli } from "./_cli.ts";
+import { ArrayFileWriter } from "../src/data/hdf5_arrays.ts";
 import { JetLoader } from "../src/data/loader.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import { Backbone } from "../src/mpm/backbone.ts";
@@ -28,7 +28,6 @@ if (import.meta.main) {
     if (!values.backbone || !values.data || !values.out) {
       throw new Error("--backbone, --data and --out are required (see --help)");
     }
-    await h5wasm.ready;
     const gpu = await requestGpu();
     const bb = await Backbone.load(gpu, values.backbone as string);
     const loader = new JetLoader({
@@ -45,26 +44,20 @@ if (import.meta.main) {
       seed: Number(values.seed),
     });
     const D = bb.info.encoder.dim, P = loader.nParticles, n = loader.length;
-    const tmp = `${values.out}.partial-${Deno.pid}`;
-    const f = new h5wasm.File(tmp, "w");
-    const make = (name: string, dims: number[], dtype: string, data: ArrayBufferView) =>
-      f.create_dataset({ name, data: data as unknown as Float32Array, shape: [n, ...dims], dtype });
-    make("jet_embedding", [D], "<f", new Float32Array(n * D));
-    make("particle_embedding", [P, D], "<f", new Float32Array(n * P * D));
-    make("mask", [P], "|b1", new Int8Array(n * P));
+    const f = ArrayFileWriter.create(values.out as string, n, [
+      { name: "jet_embedding", rowShape: [D], dtype: "f32" },
+      { name: "particle_embedding", rowShape: [P, D], dtype: "f32" },
+      { name: "mask", rowShape: [P], dtype: "i8" },
+    ]);
     const progress = new Progress("embed", n);
     let row = 0, hasLabels = false;
     const labels = new Int32Array(n);
     for (let b = loader.next(); b; b = loader.next()) {
       const { particles, pooled } = await bb.embedBatch(b);
-      const put = (name: string, data: ArrayBufferView) =>
-        (f.get(name) as InstanceType<typeof h5wasm.Dataset>).write_slice(
-          [[row, row + b.size]],
-          data as unknown as Float32Array,
-        );
+      const put = (name: string, data: ArrayLike<number>) => f.write(name, row, data);
       put("jet_embedding", pooled);
       put("particle_embedding", particles);
-      put("mask", Int8Array.from(b.valid));
+      put("mask", b.valid);
       if (b.labels) {
         hasLabels = true;
         labels.set(b.labels, row);
@@ -73,15 +66,10 @@ if (import.meta.main) {
       progress.update(row);
     }
     if (hasLabels) {
-      f.create_dataset({
-        name: "labels",
-        data: BigInt64Array.from(labels, (v) => BigInt(v)),
-        shape: [n],
-        dtype: "<q",
-      });
+      f.add({ name: "labels", rowShape: [], dtype: "i64" });
+      f.write("labels", 0, labels);
     }
     f.close();
-    await Deno.rename(tmp, values.out as string);
     loader.close();
     progress.done(row, `wrote ${values.out}`);
     gpu.destroy();

@@ -2,7 +2,7 @@
 // data-efficiency study (--sweep: metric vs labelled jets).
 import { parseFlags, runCli } from "./_cli.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
-import { type DownstreamTask, evaluateRun } from "../src/train/finetune.ts";
+import { evaluateRun } from "../src/train/finetune.ts";
 import { sweep } from "../src/train/sweep.ts";
 
 const HELP = `
@@ -69,7 +69,7 @@ if (import.meta.main) {
     );
     const gpu = await requestGpu();
     await sweep(gpu, {
-      task: values.task as DownstreamTask,
+      task: values.task as string,
       backbones,
       sizes: (values.sizes as string).split(",").map(Number),
       seeds: (values.seeds as string).split(",").map(Number),

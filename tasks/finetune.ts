@@ -1,10 +1,11 @@
 // `deno task finetune`: train and evaluate a head on a backbone for a downstream task.
 import { parseFlags, runCli } from "./_cli.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
-import { type DownstreamTask, finetune } from "../src/train/finetune.ts";
+import { finetune } from "../src/train/finetune.ts";
+import { DOWNSTREAM_TASKS, downstreamTask } from "../src/train/downstream/registry.ts";
 
 const HELP = `
-deno task finetune --task classify|cwola|btag|vertex|trackid --backbone FILE|random
+deno task finetune --task ${DOWNSTREAM_TASKS.map((t) => t.name).join("|")} --backbone FILE|random
                    --train FILE --val FILE --test FILE [--n-train N] [--frozen | --finetune]
                    [--steps N] [--batch B] [--lr LR] [--unfreeze-at U] [--catchup C]
                    [--val-every N] [--patience P] [--like FILE] [--signal S] [--background B]
@@ -43,16 +44,13 @@ if (import.meta.main) {
       seed: { type: "string", default: "0" },
       out: { type: "string", default: "finetune" },
     }, HELP);
-    const tasks = ["classify", "cwola", "btag", "vertex", "trackid"];
-    if (!tasks.includes(values.task as string)) {
-      throw new Error(`--task must be one of ${tasks.join(", ")}`);
-    }
+    downstreamTask(String(values.task ?? ""));
     const train = values.train as string[] | undefined;
     if (!train) throw new Error("--train FILE is required (and --val, --test; see --help)");
     const gpu = await requestGpu();
     const m = await finetune({
       gpu,
-      task: values.task as DownstreamTask,
+      task: values.task as string,
       backbone: values.backbone as string,
       like: values.like as string | undefined,
       train,

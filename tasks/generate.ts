@@ -2,7 +2,7 @@
 // generation-quality report against held-out real jets and the marginal baseline.
 import { formatDuration, parseFlags, Progress, runCli } from "./_cli.ts";
 import { defaultData } from "./_synth.ts";
-import { writeAtomic } from "../src/data/safetensors.ts";
+import { writeAtomic } from "../src/io/files.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import {
   generateJets,

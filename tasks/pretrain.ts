@@ -7,11 +7,14 @@ import { loadPreprocessor, QuantileTransform, savePreprocessor } from "../src/da
 import { requestGpu } from "../src/gpu/gpu.ts";
 import { adaptToData, type MPMConfig, preset, withSSFM } from "../src/mpm/config.ts";
 import { pretrain } from "../src/train/pretrain.ts";
+import { PRETRAIN_TASKS, selectTasks } from "../src/mpm/registry.ts";
 import { VQTokenizer } from "../src/mpm/vqvae.ts";
 
 const HELP = `
 deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper]
-                   [--tasks id,reg,kmeans,vqvae,cfm,cnf,probe | --tasks ssfm[,probe]]
+                   [--tasks ${
+  PRETRAIN_TASKS.filter((t) => !t.ownsObjective).map((t) => t.name)
+},probe | --tasks ssfm[,probe]]
                    [--steps N] [--batch B] [--mask-fraction F] [--objective mae|bert] [--seed S]
                    [--kmeans CODEBOOK.json] [--tokenizer TOKENIZER.safetensors]
                    [--drop-range MIN,MAX] [--sample-steps N]
@@ -22,6 +25,9 @@ JetClass-like set (cached in .cache/) and trains the small preset for a few minu
 --tasks ssfm trains set-to-set flow matching (a generative decoder; each jet drops a fraction
 drawn from --drop-range, default 0,0.8); generate jets from the run with \`deno task generate\`.
 kmeans needs a codebook from \`deno task kmeans\`, vqvae a tokenizer from \`deno task vqvae\`.
+Tasks:
+${PRETRAIN_TASKS.map((t) => `  ${t.name.padEnd(7)} ${t.summary}`).join("\n")}
+  probe   linear probe on the frozen encoder (monitoring; needs labels)
 Writes DIR/config.json, model.safetensors, optim.safetensors, state.json, backbone.safetensors,
 preprocessor.json, metrics.csv and plots/*.svg (DIR defaults to run/).
 `;
@@ -73,49 +79,10 @@ if (import.meta.main) {
         config.objective = values.objective;
       }
       if (values.tasks) {
-        const want = new Set((values.tasks as string).split(","));
-        const known = ["id", "reg", "kmeans", "vqvae", "cfm", "cnf", "ssfm", "probe"];
-        for (const t of want) {
-          if (!known.includes(t)) {
-            throw new Error(`unknown task "${t}" (available: ${known.join(", ")})`);
-          }
-        }
-        if (want.has("kmeans") && !values.kmeans && !config.tasks.kmeans) {
-          throw new Error(
-            "--tasks kmeans needs --kmeans CODEBOOK.json (fit one with `deno task kmeans`)",
-          );
-        }
-        if (want.has("vqvae") && !values.tokenizer && !config.tasks.vqvae) {
-          throw new Error(
-            "--tasks vqvae needs --tokenizer TOKENIZER.safetensors (train one with `deno task vqvae`)",
-          );
-        }
-        if (want.has("ssfm") && [...want].some((t) => t !== "ssfm" && t !== "probe")) {
-          throw new Error(
-            `--tasks ssfm combines only with probe (set-to-set flow matching has no mask-token decoder for [${
-              [...want].filter((t) => t !== "ssfm" && t !== "probe")
-            }])`,
-          );
-        }
-        const all = preset("small").tasks;
-        const pick = <T>(name: string, current: T | undefined, fallback: T) =>
-          want.has(name) ? (current ?? fallback) : undefined;
-        config.tasks = {
-          id: pick("id", config.tasks.id, all.id ?? { weight: 0.3 }),
-          reg: pick("reg", config.tasks.reg, all.reg ?? { weight: 1 }),
-          kmeans: pick("kmeans", config.tasks.kmeans, { weight: 1, codebook: "" }),
-          cfm: pick("cfm", config.tasks.cfm, { weight: 1 }),
-          ssfm: pick("ssfm", config.tasks.ssfm, { weight: 1, minDrop: 0, maxDrop: 0.8 }),
-          cnf: pick("cnf", config.tasks.cnf, { weight: 1 }),
-          vqvae: pick("vqvae", config.tasks.vqvae, { weight: 1, tokenizer: "" }),
-          probe: pick("probe", config.tasks.probe, all.probe ?? { every: 10, classes: 10 }),
-        };
-      }
-      if (values.tokenizer) {
-        config.tasks.vqvae = {
-          weight: config.tasks.vqvae?.weight ?? 1,
-          tokenizer: values.tokenizer as string,
-        };
+        config = selectTasks(config, (values.tasks as string).split(","), {
+          codebook: values.kmeans as string | undefined,
+          tokenizer: values.tokenizer as string | undefined,
+        });
       }
       const range = values["drop-range"] as string | undefined;
       const sampleSteps = num("sample-steps");

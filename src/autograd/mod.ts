@@ -17,3 +17,4 @@
 export * as ops from "./ops.ts";
 export * from "./parameters.ts";
 export * from "./tape.ts";
+export * from "./weights.ts";

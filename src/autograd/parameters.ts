@@ -126,6 +126,11 @@ export class ParameterStore {
     return g;
   }
 
+  /** Whether {@linkcode ParameterStore.finalize} has run (arenas exist, no more parameters). */
+  get finalized(): boolean {
+    return this.#finalized;
+  }
+
   /** All groups. */
   get groups(): ParamGroup[] {
     return [...this.#groups.values()];

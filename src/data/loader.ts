@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { Rng } from "./_rng.ts";
+import { Rng } from "./rng.ts";
 import { DataError } from "./errors.ts";
 import { JetFileReader } from "./hdf5.ts";
 import type { Preprocessor } from "./preprocess.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Rng } from "./_rng.ts";
+import { Rng } from "./rng.ts";
 
 /** Result of a masking function; arrays are (B, N) row-major. */
 export interface Masking {

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { Rng } from "./_rng.ts";
+import { Rng } from "./rng.ts";
 import { erfc, normalQuantile } from "./calibration.ts";
 import { DataError } from "./errors.ts";
 import type { JetBlock } from "./types.ts";

@@ -26,7 +26,7 @@
  * @module
  */
 import { signedD0, signedZ0 } from "./lifetime.ts";
-import { Rng } from "./_rng.ts";
+import { Rng } from "./rng.ts";
 import { type JetBlock, JETCLASS_FEATURES } from "./types.ts";
 
 /** Options of {@linkcode synthJetClass} and {@linkcode synthBTag}. */

@@ -14,8 +14,12 @@ import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { InitRng } from "../nn/init.ts";
 import { type EncoderConfig, TransformerEncoder } from "../nn/layers.ts";
-import { decodeSafetensors } from "../data/safetensors.ts";
+import { collectWeights, loadWeights, readWeights, writeWeights } from "../autograd/weights.ts";
 import { ParticleEmbedding } from "./embedding.ts";
+import { Validity } from "../nn/validity.ts";
+
+/** Format tag of backbone files. */
+export const BACKBONE_FORMAT = "mpm-webgpu-backbone/1";
 
 /** Metadata stored in a backbone file. */
 export interface BackboneInfo {
@@ -72,20 +76,12 @@ export class Backbone {
    * head).
    */
   static async load(gpu: Gpu, path: string, store?: ParameterStore): Promise<Backbone> {
-    let parsed;
-    try {
-      parsed = decodeSafetensors(await Deno.readFile(path));
-    } catch (e) {
-      throw new Error(
-        `${path}: not a readable backbone (${
-          (e as Error).message
-        }); pass run/backbone.safetensors from \`deno task pretrain\``,
-      );
-    }
-    const m = parsed.metadata;
-    if (m.format !== "mpm-webgpu-backbone/1") {
-      throw new Error(`${path}: not an @mpm/webgpu backbone (format "${m.format}")`);
-    }
+    const file = await readWeights(path, {
+      format: BACKBONE_FORMAT,
+      what: "backbone",
+      fix: "pass run/backbone.safetensors from `deno task pretrain`",
+    });
+    const m = file.metadata;
     const info: BackboneInfo = {
       encoder: JSON.parse(m.encoder),
       features: JSON.parse(m.features),
@@ -94,17 +90,37 @@ export class Backbone {
       preprocessor: preprocessorFromJson(JSON.parse(m.preprocessor)),
     };
     const bb = new Backbone(store ?? new ParameterStore(gpu), info, new InitRng(0));
-    // Loaded values replace the initial ones; a shared store is finalised by its owner.
-    for (const p of bb.store.parameters.filter((q) => q.group.name === "backbone")) {
-      const t = parsed.tensors.get(p.name);
-      if (!t) throw new Error(`${path}: missing tensor "${p.name}"`);
-      if (t.data.length !== p.size) {
-        throw new Error(`${path}: "${p.name}" has ${t.data.length} values, expected ${p.size}`);
-      }
-      p.initial = t.data;
-    }
+    // Loaded values replace the initial ones; a shared store is finalised by its owner. Every
+    // tensor of the file must be taken: metadata naming fewer layers than the file holds is an
+    // inconsistent file, not a smaller backbone.
+    loadWeights(bb.store, file, {
+      group: "backbone",
+      unused: "error",
+      fix: "the backbone file does not match its own metadata (encoder, features, useIds); " +
+        "export it again with `deno task pretrain`",
+    });
     if (!store) bb.store.finalize();
     return bb;
+  }
+
+  /**
+   * Writes the backbone (`embed.*`, `encoder.*` of group `backbone`) with its config, features
+   * and preprocessing in the metadata, atomically: the file {@linkcode Backbone.load} reads.
+   *
+   * @param path target file (`backbone.safetensors`)
+   * @param preprocessor the preprocessing the backbone was trained with (default: its own)
+   */
+  async save(path: string, preprocessor?: Preprocessor): Promise<void> {
+    const pre = preprocessor ?? this.info.preprocessor;
+    if (!pre) throw new Error(`${path}: a backbone is saved with its preprocessing; none given`);
+    await writeWeights(path, await collectWeights(this.store, { group: "backbone" }), {
+      format: BACKBONE_FORMAT,
+      encoder: JSON.stringify(this.info.encoder),
+      features: JSON.stringify(this.info.features),
+      useIds: String(this.info.useIds),
+      maxParticles: String(this.info.maxParticles),
+      preprocessor: JSON.stringify(pre.toJSON()),
+    });
   }
 
   /** A randomly initialised backbone with the same shape (the baseline). */
@@ -115,14 +131,8 @@ export class Backbone {
   }
 
   /** Encoder outputs on full jets: (B, R + N, dim) tokens and their validity (B, R + N). */
-  forward(
-    tape: Tape,
-    x: Tensor,
-    ids: Tensor,
-    valid: Tensor,
-    validHost: Uint32Array,
-  ): { out: Tensor; valid: Tensor } {
-    return this.encoder.forward(tape, this.embed.forward(tape, x, ids), valid, validHost);
+  forward(tape: Tape, x: Tensor, ids: Tensor, valid: Validity): { out: Tensor; valid: Validity } {
+    return this.encoder.forward(tape, this.embed.forward(tape, x, ids), valid);
   }
 
   /**
@@ -140,9 +150,9 @@ export class Backbone {
     const tape = new Tape(gpu);
     const x = tape.keep(gpu.upload(batch.x, [B, N, batch.features.length]));
     const ids = tape.keep(gpu.upload(batch.ids, [B, N]));
-    const valid = tape.keep(gpu.upload(batch.valid, [B, N]));
-    const { out, valid: v } = this.forward(tape, x, ids, valid, batch.valid);
-    const pooled = ops.maskedMean(tape, out, v);
+    const valid = Validity.onTape(tape, batch.valid, B, N);
+    const { out, valid: v } = this.forward(tape, x, ids, valid);
+    const pooled = ops.maskedMean(tape, out, v.tensor);
     const [tokens, pool] = [await out.read() as Float32Array, await pooled.read() as Float32Array];
     tape.dispose();
     gpu.submit();

@@ -19,13 +19,14 @@
 import * as ops from "../autograd/ops.ts";
 import type { ParameterStore } from "../autograd/parameters.ts";
 import type { Tape } from "../autograd/tape.ts";
-import { Rng } from "../data/_rng.ts";
+import { Rng } from "../data/rng.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { accumulate, axpby } from "../kernels/elementwise.ts";
 import { InitRng } from "../nn/init.ts";
 import { type LayerContext, LayerNorm, Linear } from "../nn/layers.ts";
-import type { MPMInputs } from "./prepare.ts";
-import type { PretrainTask } from "./tasks.ts";
+import type { StepInputs } from "./prepare.ts";
+import { droppedFeatures, type MPMPassOutput } from "./model.ts";
+import { defineTask, droppedValid, type PretrainTask, type PretrainTaskDef } from "./tasks.ts";
 
 /** Number of cosine time features. */
 export const TIME_FEATURES = 16;
@@ -88,7 +89,10 @@ export class MLP {
  */
 export class CFMTask implements PretrainTask {
   readonly name = "cfm";
+  readonly label = "CFM";
   readonly weight: number;
+  /** Midpoint steps of the validation sampler. */
+  readonly sampleSteps: number;
   /** Context projection (decoder width -> 128). */
   readonly context: Linear;
   /** Velocity network (trained). */
@@ -107,9 +111,10 @@ export class CFMTask implements PretrainTask {
     rng: InitRng,
     dim: number,
     features: number,
-    o: { seed: number; weight?: number; decay?: number; hidden?: number },
+    o: { seed: number; weight?: number; decay?: number; hidden?: number; sampleSteps?: number },
   ) {
     this.weight = o.weight ?? 1;
+    this.sampleSteps = o.sampleSteps ?? 49;
     this.features = features;
     this.#store = store;
     this.#seed = o.seed;
@@ -131,7 +136,8 @@ export class CFMTask implements PretrainTask {
     store.group("cfm_ema").frozen = true;
   }
 
-  loss(tape: Tape, dropped: Tensor, inp: MPMInputs): Tensor {
+  loss(tape: Tape, pass: MPMPassOutput, inp: StepInputs): Tensor {
+    const dropped = droppedFeatures(pass, this.name);
     const F = this.features, M = Math.max(inp.M, 1), gpu = dropped.gpu;
     const r = new Rng(this.#seed ^ 0x63666d, inp.streamIndex);
     const t = new Float32Array(M),
@@ -154,8 +160,7 @@ export class CFMTask implements PretrainTask {
       V = tape.keep(gpu.upload(v, [M, F]));
     const ctx = this.context.forward(tape, dropped);
     const pred = this.net.forward(tape, ops.concat(tape, [X, ctx]));
-    const valid = inp.M > 0 ? undefined : tape.keep(gpu.upload(new Uint32Array([0])));
-    return ops.pointwiseLoss(tape, "mse", pred, V, { valid });
+    return ops.pointwiseLoss(tape, "mse", pred, V, { valid: droppedValid(tape, inp) });
   }
 
   /** EMA update of the whole network arena: ema += (1 - decay) (net - ema). */
@@ -196,4 +201,26 @@ export class CFMTask implements PretrainTask {
     }
     return await x.read() as Float32Array;
   }
+
+  /** Validation samples of the dropped particles (the run's seed, `sampleSteps` steps). */
+  sampleDropped(tape: Tape, pass: MPMPassOutput): Promise<Float32Array> {
+    return this.sample(tape, droppedFeatures(pass, this.name), {
+      steps: this.sampleSteps,
+      seed: this.#seed,
+    });
+  }
 }
+
+/** `--tasks cfm`. */
+export const CFM_TASK: PretrainTaskDef = defineTask<{ weight: number; sampleSteps?: number }>({
+  name: "cfm",
+  summary: "conditional flow matching of the dropped particles' features (MSE on the velocity)",
+  objectives: ["mae", "bert"],
+  defaults: () => ({ weight: 1 }),
+  build: (ctx, s) =>
+    new CFMTask(ctx.store, ctx.rng, ctx.model.headDim, ctx.config.features.length, {
+      seed: ctx.config.train.seed,
+      weight: s.weight,
+      sampleSteps: s.sampleSteps,
+    }),
+});

@@ -20,15 +20,16 @@
 import * as ops from "../autograd/ops.ts";
 import type { Parameter, ParameterStore } from "../autograd/parameters.ts";
 import type { Tape } from "../autograd/tape.ts";
-import { Rng } from "../data/_rng.ts";
+import { Rng } from "../data/rng.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { mulBroadcast } from "../kernels/elementwise.ts";
 import { splineInverse, splineKnots, type SplineShape } from "../kernels/spline.ts";
 import type { InitRng } from "../nn/init.ts";
 import { type LayerContext, Linear } from "../nn/layers.ts";
-import type { MPMInputs } from "./prepare.ts";
-import type { PretrainTask } from "./tasks.ts";
+import type { StepInputs } from "./prepare.ts";
+import { droppedFeatures, type MPMPassOutput } from "./model.ts";
+import { defineTask, droppedValid, type PretrainTask, type PretrainTaskDef } from "./tasks.ts";
 
 /** Settings of a {@linkcode CouplingFlow}. */
 export interface CouplingFlowOptions {
@@ -201,6 +202,7 @@ const IMPACT_FEATURES = new Set(["d0", "d0err", "dz", "dzerr"]);
  */
 export class CNFTask implements PretrainTask {
   readonly name = "cnf";
+  readonly label = "CNF";
   readonly weight: number;
   /** Context projection (decoder width -> 128). */
   readonly context: Linear;
@@ -227,7 +229,8 @@ export class CNFTask implements PretrainTask {
   }
 
   /** -mean log p(x | c) over the dropped particles (nats per particle). */
-  loss(tape: Tape, dropped: Tensor, inp: MPMInputs): Tensor {
+  loss(tape: Tape, pass: MPMPassOutput, inp: StepInputs): Tensor {
+    const dropped = droppedFeatures(pass, this.name);
     const F = this.flow.features, M = Math.max(inp.M, 1), gpu = dropped.gpu;
     const r = new Rng(this.#seed ^ 0x636e66, inp.streamIndex);
     const x = new Float32Array(M * F);
@@ -235,7 +238,7 @@ export class CNFTask implements PretrainTask {
     for (let i = 0; i < M * F; i++) if (this.#noisy[i % F]) x[i] += IMPACT_NOISE * r.n();
     const X = tape.keep(gpu.upload(x, [M, F]));
     const { z, logdet } = this.flow.forward(tape, X, this.context.forward(tape, dropped));
-    const valid = inp.M > 0 ? undefined : tape.keep(gpu.upload(new Uint32Array([0])));
+    const valid = droppedValid(tape, inp);
     // -log p = sum_f (z_f² / 2 + log √(2π) - logdet_f) = F (mean(z²)/2 - mean(logdet)) + const.
     const zz = ops.pointwiseLoss(tape, "mse", z, tape.keep(gpu.zeros([M, F])), { valid });
     if (inp.M === 0) return ops.weightedSum(tape, [[zz, 0]]);
@@ -255,6 +258,24 @@ export class CNFTask implements PretrainTask {
     const x = this.flow.inverse(tape, z, this.context.forward(tape, dropped));
     return await x.read() as Float32Array;
   }
+
+  /** Validation samples of the dropped particles (the run's seed). */
+  sampleDropped(tape: Tape, pass: MPMPassOutput): Promise<Float32Array> {
+    return this.sample(tape, droppedFeatures(pass, this.name), { seed: this.#seed });
+  }
 }
+
+/** `--tasks cnf`. */
+export const CNF_TASK: PretrainTaskDef = defineTask<{ weight: number }>({
+  name: "cnf",
+  summary: "conditional normalising flow (RQ-spline couplings) of the dropped particles (NLL)",
+  objectives: ["mae", "bert"],
+  defaults: () => ({ weight: 1 }),
+  build: (ctx, s) =>
+    new CNFTask(ctx.store, ctx.rng, ctx.model.headDim, ctx.config.features, {
+      seed: ctx.config.train.seed,
+      weight: s.weight,
+    }),
+});
 
 const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);

@@ -18,8 +18,30 @@ export interface DecoderConfig {
   ffMult?: number;
 }
 
-/** Pre-training tasks and their weights. */
+/** Settings of one pre-training task: its loss weight and the task's own options. */
+export interface TaskSettings {
+  /** Loss weight. */
+  weight: number;
+  /** Task-specific options (see each task's definition). */
+  [option: string]: unknown;
+}
+
+/** Settings of the linear probe (monitoring, not a loss of the objective). */
+export interface ProbeSettings {
+  /** Steps between probe updates. */
+  every: number;
+  /** Output classes (at least the number of label values in the training files). */
+  classes: number;
+}
+
+/**
+ * Pre-training tasks and their settings, keyed by task name (the registry in
+ * `src/mpm/registry.ts` lists the tasks; a task added there needs no change here). The known
+ * tasks are typed below.
+ */
 export interface TaskConfig {
+  /** Any registered task. */
+  [task: string]: TaskSettings | ProbeSettings | undefined;
   /** Particle-type classification (CE, label smoothing 0.1); reference weight 0.3. */
   id?: { weight: number };
   /** Direct regression of the continuous features (L1). */
@@ -39,7 +61,7 @@ export interface TaskConfig {
    */
   ssfm?: { weight: number; minDrop: number; maxDrop: number; sampleSteps?: number };
   /** Linear probe on the detached encoder (jet labels), every `every` steps. */
-  probe?: { every: number; classes: number };
+  probe?: ProbeSettings;
 }
 
 /** Optimisation settings. */

@@ -8,14 +8,15 @@
 import * as ops from "../autograd/ops.ts";
 import type { ParameterStore } from "../autograd/parameters.ts";
 import type { Tape } from "../autograd/tape.ts";
-import { Rng } from "../data/_rng.ts";
+import { Rng } from "../data/rng.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { kmeansAssign, kmeansUpdate } from "../kernels/kmeans.ts";
 import type { InitRng } from "../nn/init.ts";
 import { Linear } from "../nn/layers.ts";
-import type { MPMInputs } from "./prepare.ts";
-import type { PretrainTask } from "./tasks.ts";
+import type { StepInputs } from "./prepare.ts";
+import { droppedFeatures, type MPMPassOutput } from "./model.ts";
+import { defineTask, droppedValid, type PretrainTask, type PretrainTaskDef } from "./tasks.ts";
 
 /** Options of {@linkcode fitKMeans}. */
 export interface KMeansOptions {
@@ -183,14 +184,37 @@ export class KMeansTask implements PretrainTask {
     this.head = new Linear({ store, rng }, "tasks.kmeans.head", dim, centroids.shape[0]);
   }
 
-  loss(tape: Tape, dropped: Tensor, inp: MPMInputs): Tensor {
+  loss(tape: Tape, pass: MPMPassOutput, inp: StepInputs): Tensor {
     const { assign, dist } = kmeansAssign(inp.xDrop, this.centroids);
     tape.keep(assign);
     tape.keep(dist);
-    const valid = inp.M > 0 ? undefined : tape.keep(inp.xDrop.gpu.upload(new Uint32Array([0])));
-    return ops.crossEntropy(tape, this.head.forward(tape, dropped), assign, {
+    const logits = this.head.forward(tape, droppedFeatures(pass, this.name));
+    return ops.crossEntropy(tape, logits, assign, {
       labelSmoothing: 0.1,
-      valid,
+      valid: droppedValid(tape, inp),
     });
   }
 }
+
+/** `--tasks kmeans --kmeans CODEBOOK.json`. */
+export const KMEANS_TASK: PretrainTaskDef = defineTask<{ weight: number; codebook: string }>({
+  name: "kmeans",
+  summary: "nearest K-Means centroid of each dropped particle (CE); needs --kmeans",
+  objectives: ["mae", "bert"],
+  requires: {
+    key: "codebook",
+    flag: "--kmeans CODEBOOK.json",
+    how: "fit one with `deno task kmeans`",
+  },
+  defaults: () => ({ weight: 1, codebook: "" }),
+  async build(ctx, s) {
+    const cb = await loadCodebook(s.codebook);
+    if (cb.features.join() !== ctx.config.features.join()) {
+      throw new Error(
+        `${s.codebook}: codebook fitted on [${cb.features}], the model uses [${ctx.config.features}]; re-run \`deno task kmeans\``,
+      );
+    }
+    const centroids = ctx.gpu.upload(cb.centroids, [cb.k, cb.dim]);
+    return new KMeansTask(ctx.store, ctx.rng, ctx.model.headDim, centroids, s.weight);
+  },
+});

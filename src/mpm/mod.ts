@@ -22,3 +22,4 @@ export * from "./embedding.ts";
 export * from "./cnf.ts";
 export * from "./ssfm.ts";
 export * from "./vqvae.ts";
+export * from "./registry.ts";

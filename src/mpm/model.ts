@@ -21,17 +21,38 @@ import { type LayerContext, Linear, TransformerEncoder } from "../nn/layers.ts";
 import type { Parameter } from "../autograd/parameters.ts";
 import { Backbone } from "./backbone.ts";
 import type { MPMConfig } from "./config.ts";
-import type { MPMInputs } from "./prepare.ts";
+import type { StepInputs } from "./prepare.ts";
+import type { Validity } from "../nn/validity.ts";
 
-/** Output of an MPM pass: decoder (or BERT head) features at the dropped particles. */
-export interface MPMPassOutput {
-  /**
-   * (M, decoder dim) features at the dropped slots, in (jet, slot) order. The `ssfm` objective
-   * has no such decoder: there it is a (1, 1) zero placeholder.
-   */
-  dropped: Tensor;
-  /** `ssfm`: the encoder outputs on the kept particles (B, R + Nk, D) and their validity. */
-  encoder?: { out: Tensor; valid: Tensor };
+/**
+ * Output of an MPM pass: for `mae` and `bert`, the decoder (or BERT head) features at the
+ * dropped particles; for `ssfm`, the encoder outputs on the kept particles, which condition the
+ * generative decoder (the task owns it).
+ */
+export type MPMPassOutput =
+  | {
+    objective: "mae" | "bert";
+    /** (max(M, 1), decoder dim) features at the dropped slots, in (jet, slot) order. */
+    dropped: Tensor;
+  }
+  | {
+    objective: "ssfm";
+    /** The encoder outputs on the kept particles (B, R + Nk, D) and their validity. */
+    encoder: { out: Tensor; valid: Validity };
+  };
+
+/**
+ * The decoder features at the dropped particles of a pass (what most task heads read).
+ *
+ * @throws {Error} for an `ssfm` pass, which has no mask-token decoder
+ */
+export function droppedFeatures(pass: MPMPassOutput, task: string): Tensor {
+  if (pass.objective === "ssfm") {
+    throw new Error(
+      `task ${task} reads decoder features at the dropped particles; the 'ssfm' objective has none`,
+    );
+  }
+  return pass.dropped;
 }
 
 /**
@@ -101,102 +122,67 @@ export class MPMModel {
   }
 
   /** Backbone on full jets: (B, R + N, encoder dim) and the combined validity. */
-  encode(
-    tape: Tape,
-    x: Tensor,
-    ids: Tensor,
-    valid: Tensor,
-    validHost: Uint32Array,
-  ): { out: Tensor; valid: Tensor } {
-    return this.backbone.forward(tape, x, ids, valid, validHost);
+  encode(tape: Tape, x: Tensor, ids: Tensor, valid: Validity): { out: Tensor; valid: Validity } {
+    return this.backbone.forward(tape, x, ids, valid);
   }
 
   /** The pre-training pass on a prepared batch. */
-  forward(tape: Tape, inp: MPMInputs): MPMPassOutput {
+  forward(tape: Tape, inp: StepInputs): MPMPassOutput {
     switch (this.config.objective) {
       case "mae":
-        return this.#mae(tape, inp);
+        return { objective: "mae", dropped: this.#mae(tape, inp) };
       case "bert":
-        return this.#bert(tape, inp);
-      default: {
-        const enc = this.backbone.forward(
-          tape,
-          inp.xKept,
-          inp.idsKept,
-          inp.keptValid,
-          inp.keptValidHost,
-        );
-        const dropped = tape.keep(inp.xKept.gpu.zeros([1, 1]));
-        return { dropped, encoder: enc };
-      }
+        return { objective: "bert", dropped: this.#bert(tape, inp) };
+      default:
+        return {
+          objective: "ssfm",
+          encoder: this.backbone.forward(tape, inp.xKept, inp.idsKept, inp.keptValid),
+        };
     }
   }
 
-  #maskRows(tape: Tape, inp: MPMInputs): Tensor {
+  #maskRows(tape: Tape, inp: StepInputs): Tensor {
     // (M, T) one-hot of each dropped particle's pT rank x (T, D) token table.
     return ops.matmulOp(tape, inp.maskOnehot, tape.param(this.maskTokens!));
   }
 
-  #mae(tape: Tape, inp: MPMInputs): MPMPassOutput {
+  #mae(tape: Tape, inp: StepInputs): Tensor {
     const { B, N, R, Nk } = inp, Dd = this.config.decoder.dim;
-    const enc = this.backbone.forward(
-      tape,
-      inp.xKept,
-      inp.idsKept,
-      inp.keptValid,
-      inp.keptValidHost,
-    );
+    const enc = this.backbone.forward(tape, inp.xKept, inp.idsKept, inp.keptValid);
     const proj = this.encToDec!.forward(tape, enc.out);
-    const placed = ops.gatherRows(tape, proj.reshape([B * (R + Nk), Dd]), inp.decIdx, inp.decInv, [
-      B,
-      R + N,
-      Dd,
-    ]);
-    const tokens = ops.gatherRows(tape, this.#maskRows(tape, inp), inp.maskIdx, inp.maskInv, [
-      B,
-      R + N,
-      Dd,
-    ]);
-    const decIn = ops.add(tape, placed, tokens);
-    const validHost = new Uint32Array(0); // the decoder has no registers: validity is passed as is
-    const dec = this.decoder!.forward(tape, decIn, inp.decValid, validHost);
-    const dropped = ops.gatherRows(
+    const shape = [B, R + N, Dd];
+    const kept = inp.placeKept, tok = inp.placeTokens;
+    const placed = ops.gatherRows(
       tape,
-      dec.out.reshape([B * (R + N), Dd]),
-      inp.maskInv,
-      inp.maskIdx,
-      [Math.max(inp.M, 1), Dd],
+      proj.reshape([B * (R + Nk), Dd]),
+      kept.idx,
+      kept.inv,
+      shape,
     );
-    return { dropped };
+    const tokens = ops.gatherRows(tape, this.#maskRows(tape, inp), tok.idx, tok.inv, shape);
+    // The decoder has no registers of its own: it attends over the encoder's and the particles.
+    const dec = this.decoder!.forward(tape, ops.add(tape, placed, tokens), inp.decValid);
+    return ops.gatherRows(tape, dec.out.reshape([B * (R + N), Dd]), tok.inv, tok.idx, [
+      Math.max(inp.M, 1),
+      Dd,
+    ]);
   }
 
-  #bert(tape: Tape, inp: MPMInputs): MPMPassOutput {
+  #bert(tape: Tape, inp: StepInputs): Tensor {
     const { B, N, R } = inp, De = this.config.encoder.dim;
     const emb = this.backbone.embed.forward(tape, inp.x, inp.ids);
-    const kept = ops.gatherRows(tape, emb.reshape([B * N, De]), inp.keepSelf, inp.keepSelf, [
-      B,
-      N,
-      De,
-    ]);
-    const tokens = ops.gatherRows(tape, this.#maskRows(tape, inp), inp.maskIdxN, inp.maskInvN, [
-      B,
-      N,
-      De,
-    ]);
-    const enc = this.backbone.encoder.forward(
-      tape,
-      ops.add(tape, kept, tokens),
-      inp.valid,
-      inp.validHost,
-    );
-    const rows = ops.gatherRows(
+    const keep = inp.bertKept, tok = inp.bertTokens, rows = inp.bertDropRows;
+    const kept = ops.gatherRows(tape, emb.reshape([B * N, De]), keep.idx, keep.inv, [B, N, De]);
+    const tokens = ops.gatherRows(tape, this.#maskRows(tape, inp), tok.idx, tok.inv, [B, N, De]);
+    const enc = this.backbone.encoder.forward(tape, ops.add(tape, kept, tokens), inp.valid);
+    const dropped = ops.gatherRows(
       tape,
       enc.out.reshape([B * (R + N), De]),
-      inp.dropRowsEnc,
-      inp.dropRowsEncInv,
+      rows.idx,
+      rows.inv,
       [Math.max(inp.M, 1), De],
     );
     const [l1, l2] = this.bertHead!;
-    return { dropped: l2.forward(tape, ops.silu(tape, l1.forward(tape, rows))) };
+    return l2.forward(tape, ops.silu(tape, l1.forward(tape, dropped)));
   }
 }

@@ -23,7 +23,7 @@
 import * as ops from "../autograd/ops.ts";
 import type { ParameterStore } from "../autograd/parameters.ts";
 import { Tape } from "../autograd/tape.ts";
-import { Rng } from "../data/_rng.ts";
+import { Rng } from "../data/rng.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { axpby } from "../kernels/elementwise.ts";
@@ -31,9 +31,12 @@ import { AdaLNCrossBlock } from "../nn/adaln.ts";
 import type { InitRng } from "../nn/init.ts";
 import { type LayerContext, LayerNorm, Linear } from "../nn/layers.ts";
 import type { Backbone } from "./backbone.ts";
+import type { MPMConfig } from "./config.ts";
 import type { MPMPassOutput } from "./model.ts";
-import { type DroppedSets, droppedSets, type MPMInputs } from "./prepare.ts";
-import type { PretrainTask } from "./tasks.ts";
+import { type DroppedSets, droppedSets, type StepInputs } from "./prepare.ts";
+import { defineTask, type PretrainTask, type PretrainTaskDef } from "./tasks.ts";
+import { uniformMasking } from "../data/masking.ts";
+import { Validity } from "../nn/validity.ts";
 
 /** Width of the sinusoidal time embedding. */
 export const SSFM_TIME_FEATURES = 32;
@@ -91,6 +94,56 @@ export interface SSFMOptions {
   seed: number;
   /** Loss weight. Default 1. */
   weight?: number;
+  /** Midpoint steps of the validation sampler. Default 50. */
+  sampleSteps?: number;
+}
+
+/** Settings of the ssfm task in `config.tasks.ssfm`. */
+export interface SSFMSettings {
+  /** Loss weight. */
+  weight: number;
+  /** Smallest fraction of each jet dropped. */
+  minDrop: number;
+  /** Largest fraction dropped. */
+  maxDrop: number;
+  /** Midpoint steps of the sampler (validation and generation). */
+  sampleSteps?: number;
+  /** Other options (none yet). */
+  [option: string]: unknown;
+}
+
+/**
+ * The SSFM decoder's options for a run configuration (its `decoder` sizes the generative
+ * decoder; `tasks.ssfm` holds the drop range): one place for pre-training and generation.
+ *
+ * @example
+ * ```ts
+ * import { preset, ssfmOptions, withSSFM } from "@mpm/webgpu/mpm";
+ * const o = ssfmOptions(withSSFM(preset("small")));
+ * console.assert(o.dim === 64 && o.maxDrop === 0.8 && o.encoderDim === 64);
+ * ```
+ */
+export function ssfmOptions(config: MPMConfig): SSFMOptions {
+  const s = config.tasks.ssfm;
+  if (config.objective !== "ssfm" || !s) {
+    throw new Error(
+      `a '${config.objective}' configuration has no generative decoder (objective 'ssfm' with tasks.ssfm)`,
+    );
+  }
+  return {
+    features: config.features.length,
+    ids: config.useIds,
+    encoderDim: config.encoder.dim,
+    dim: config.decoder.dim,
+    layers: config.decoder.layers,
+    heads: config.decoder.heads,
+    ffMult: config.decoder.ffMult,
+    minDrop: s.minDrop,
+    maxDrop: s.maxDrop,
+    seed: config.train.seed,
+    weight: s.weight,
+    sampleSteps: s.sampleSteps,
+  };
 }
 
 /** Generated particles: normalised features and types. */
@@ -112,6 +165,7 @@ export interface GeneratedParticles {
  */
 export class SSFMTask implements PretrainTask {
   readonly name = "ssfm";
+  readonly label = "SSFM";
   readonly weight: number;
   /** Options. */
   readonly options: SSFMOptions;
@@ -187,7 +241,7 @@ export class SSFMTask implements PretrainTask {
   }
 
   /** The state y = [features, one-hot type] of the dropped particles, laid out as sets. */
-  #targets(inp: MPMInputs, sets: DroppedSets): Float32Array {
+  #targets(inp: StepInputs, sets: DroppedSets): Float32Array {
     const F = this.options.features, W = this.width;
     const y = new Float32Array(sets.B * sets.Nd * W);
     for (let m = 0; m < inp.M; m++) {
@@ -198,9 +252,11 @@ export class SSFMTask implements PretrainTask {
     return y;
   }
 
-  loss(tape: Tape, _dropped: Tensor, inp: MPMInputs, pass?: MPMPassOutput): Tensor {
-    if (!pass?.encoder) throw new Error("ssfm: the model must run with objective 'ssfm'");
-    const gpu = inp.x.gpu, W = this.width;
+  loss(tape: Tape, pass: MPMPassOutput, inp: StepInputs): Tensor {
+    if (pass.objective !== "ssfm") {
+      throw new Error("ssfm: the model must run with objective 'ssfm'");
+    }
+    const gpu = tape.gpu, W = this.width;
     const sets = droppedSets(inp.dropCount);
     const { B, Nd } = sets;
     const y = this.#targets(inp, sets);
@@ -218,7 +274,7 @@ export class SSFMTask implements PretrainTask {
       tape.keep(gpu.upload(a, shape));
     const valid = up(sets.valid, [B, Nd]);
     const ctx = this.projectContext(tape, pass.encoder.out);
-    const pred = this.velocity(tape, up(xt, [B, Nd, W]), valid, ctx, pass.encoder.valid, t);
+    const pred = this.velocity(tape, up(xt, [B, Nd, W]), valid, ctx, pass.encoder.valid.tensor, t);
     return ops.pointwiseLoss(tape, "mse", pred.reshape([B * Nd, W]), up(v, [B * Nd, W]), {
       valid: valid.reshape([B * Nd]),
     });
@@ -286,13 +342,15 @@ export class SSFMTask implements PretrainTask {
   async sample(
     tape: Tape,
     pass: MPMPassOutput,
-    inp: MPMInputs,
+    inp: StepInputs,
     o: { steps?: number; seed?: number } = {},
   ): Promise<GeneratedParticles> {
-    if (!pass.encoder) throw new Error("ssfm: the model must run with objective 'ssfm'");
+    if (pass.objective !== "ssfm") {
+      throw new Error("ssfm: the model must run with objective 'ssfm'");
+    }
     const sets = droppedSets(inp.dropCount);
     const ctx = this.projectContext(tape, pass.encoder.out);
-    const state = await this.integrate(inp.x.gpu, ctx, pass.encoder.valid, sets, {
+    const state = await this.integrate(tape.gpu, ctx, pass.encoder.valid.tensor, sets, {
       ...o,
       stream: inp.streamIndex,
     });
@@ -314,18 +372,41 @@ export class SSFMTask implements PretrainTask {
     }
     const sets = droppedSets(multiplicity);
     const tape = new Tape(gpu);
-    const keptValid = new Uint32Array(B);
     const enc = backbone.forward(
       tape,
       tape.keep(gpu.zeros([B, 1, F])),
       tape.keep(gpu.zeros([B, 1], "i32")),
-      tape.keep(gpu.upload(keptValid, [B, 1])),
-      keptValid,
+      Validity.onTape(tape, new Uint32Array(B), B, 1),
     );
     const ctx = this.projectContext(tape, enc.out);
-    const state = await this.integrate(gpu, ctx, enc.valid, sets, o);
+    const state = await this.integrate(gpu, ctx, enc.valid.tensor, sets, o);
     tape.dispose();
     const all = Int32Array.from({ length: B * sets.Nd }, (_, i) => i);
     return { ...this.decode(state, all), sets };
   }
+
+  /** Validation samples of the dropped particles (the run's seed, `sampleSteps` steps). */
+  async sampleDropped(tape: Tape, pass: MPMPassOutput, inp: StepInputs): Promise<Float32Array> {
+    const o = this.options;
+    return (await this.sample(tape, pass, inp, { steps: o.sampleSteps ?? 50, seed: o.seed })).x;
+  }
 }
+
+/** `--tasks ssfm`: objective `ssfm`, combinable only with the probe. */
+export const SSFM_TASK: PretrainTaskDef = defineTask<SSFMSettings>({
+  name: "ssfm",
+  summary: "set-to-set flow matching: a generative decoder of each jet's dropped set",
+  objectives: ["ssfm"],
+  ownsObjective: "ssfm",
+  defaults: () => ({ weight: 1, minDrop: 0, maxDrop: 0.8 }),
+  masking: (s) => (batch, seed) =>
+    uniformMasking(batch.valid, batch.size, batch.nParticles, {
+      seed,
+      jetIndex: batch.streamIndex,
+      pt: batch.raw,
+      ptStride: batch.features.length,
+      min: s.minDrop,
+      max: s.maxDrop,
+    }),
+  build: (ctx) => new SSFMTask(ctx.store, ctx.rng, ssfmOptions(ctx.config)),
+});

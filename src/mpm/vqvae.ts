@@ -22,9 +22,16 @@
 import * as ops from "../autograd/ops.ts";
 import { ParameterStore } from "../autograd/parameters.ts";
 import type { Tape } from "../autograd/tape.ts";
-import { Rng } from "../data/_rng.ts";
+import { Rng } from "../data/rng.ts";
 import { type Preprocessor, preprocessorFromJson } from "../data/preprocess.ts";
-import { decodeSafetensors, encodeSafetensors, writeAtomic } from "../data/safetensors.ts";
+import {
+  collectWeights,
+  loadWeights,
+  readWeights,
+  WeightsError,
+  type WeightsFile,
+  writeWeights,
+} from "../autograd/weights.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { axpby } from "../kernels/elementwise.ts";
@@ -34,8 +41,10 @@ import { vqEmaUpdate } from "../kernels/vq.ts";
 import { InitRng } from "../nn/init.ts";
 import { type LayerContext, Linear, TransformerEncoder } from "../nn/layers.ts";
 import { fitKMeans } from "./kmeans.ts";
-import { droppedSets, type MPMInputs } from "./prepare.ts";
-import type { PretrainTask } from "./tasks.ts";
+import { droppedSets, type StepInputs } from "./prepare.ts";
+import { droppedFeatures, type MPMPassOutput } from "./model.ts";
+import { defineTask, type PretrainTask, type PretrainTaskDef } from "./tasks.ts";
+import { Validity } from "../nn/validity.ts";
 
 /** Tokenizer shape and quantiser settings. */
 export interface TokenizerConfig {
@@ -149,7 +158,7 @@ export interface TokenizerOutput {
  * ```ts ignore
  * const tok = new VQTokenizer(store, tokenizerPreset("small"), new InitRng(1));
  * store.finalize();
- * const { recon, codes } = tok.forward(tape, x, valid, validHost);
+ * const { recon, codes } = tok.forward(tape, x, valid); // valid: a Validity of the sets
  * ```
  */
 export class VQTokenizer {
@@ -214,12 +223,11 @@ export class VQTokenizer {
   encode(
     tape: Tape,
     x: Tensor,
-    valid: Tensor,
-    validHost: Uint32Array,
+    valid: Validity,
     maps: SetMaps,
     rowIdx?: readonly [Tensor, Tensor],
   ): Tensor {
-    const e = this.encoder.forward(tape, this.input.forward(tape, x), valid, validHost);
+    const e = this.encoder.forward(tape, this.input.forward(tape, x), valid);
     const idx = rowIdx ?? this.#upload(tape, x.gpu, maps.rows, maps.rowsInv);
     return this.projIn.forward(tape, this.#particleRows(tape, e.out, idx, maps.M));
   }
@@ -242,12 +250,12 @@ export class VQTokenizer {
   }
 
   /** The full pass: encode, quantise (straight-through), decode. */
-  forward(tape: Tape, x: Tensor, valid: Tensor, validHost: Uint32Array): TokenizerOutput {
+  forward(tape: Tape, x: Tensor, valid: Validity): TokenizerOutput {
     const [B, N] = [x.shape[0], x.shape[1]], D = this.config.dim, R = this.config.registers;
-    const maps = setMaps(validHost, B, N, R);
+    const maps = setMaps(valid.host, B, N, R);
     if (!maps.M) throw new RangeError("tokenizer: the batch has no particles");
     const rowIdx = this.#upload(tape, x.gpu, maps.rows, maps.rowsInv);
-    const z = this.encode(tape, x, valid, validHost, maps, rowIdx);
+    const z = this.encode(tape, x, valid, maps, rowIdx);
     const codes = this.codes(tape, z);
     const q = tape.keep(gatherRows(this.codebook, codes));
     // Straight-through: value q, gradient passed to z unchanged.
@@ -255,7 +263,7 @@ export class VQTokenizer {
     const commit = ops.pointwiseLoss(tape, "mse", z, q);
     const [slotsInv, slots] = this.#upload(tape, x.gpu, maps.slotsInv, maps.slots);
     const placed = ops.gatherRows(tape, this.projOut.forward(tape, st), slotsInv, slots, [B, N, D]);
-    const d = this.decoder.forward(tape, placed, valid, validHost);
+    const d = this.decoder.forward(tape, placed, valid);
     const rows = this.#particleRows(tape, d.out, rowIdx, maps.M);
     return { recon: this.output.forward(tape, rows), z, codes, commit };
   }
@@ -300,10 +308,7 @@ export class VQTokenizer {
 
   /** Writes weights, codebook state and metadata (atomically). */
   async save(path: string, preprocessor: Preprocessor, report: unknown = {}): Promise<void> {
-    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [name, data] of await this.store.read()) {
-      tensors.set(name, { shape: [data.length], data });
-    }
+    const tensors = await collectWeights(this.store);
     for (
       const [name, t] of [["codebook", this.codebook], ["size", this.size], [
         "avg",
@@ -315,15 +320,12 @@ export class VQTokenizer {
         data: await t.read() as Float32Array,
       });
     }
-    await writeAtomic(
-      path,
-      encodeSafetensors(tensors, {
-        format: "mpm-webgpu-vqvae/1",
-        config: JSON.stringify(this.config),
-        preprocessor: JSON.stringify(preprocessor.toJSON()),
-        report: JSON.stringify(report),
-      }),
-    );
+    await writeWeights(path, tensors, {
+      format: TOKENIZER_FORMAT,
+      config: JSON.stringify(this.config),
+      preprocessor: JSON.stringify(preprocessor.toJSON()),
+      report: JSON.stringify(report),
+    });
   }
 
   /** The preprocessing a saved tokenizer was trained with (no device needed). */
@@ -337,52 +339,49 @@ export class VQTokenizer {
     gpu: Gpu,
     path: string,
   ): Promise<{ tokenizer: VQTokenizer; preprocessor: Preprocessor }> {
-    const parsed = await readTokenizerFile(path);
-    const config: TokenizerConfig = JSON.parse(parsed.metadata.config);
+    const file = await readTokenizerFile(path);
+    const config: TokenizerConfig = JSON.parse(file.metadata.config);
     const store = new ParameterStore(gpu);
     const tok = new VQTokenizer(store, config, new InitRng(0));
-    for (const p of store.parameters) {
-      const t = parsed.tensors.get(p.name);
-      if (!t || t.data.length !== p.size) {
-        throw new Error(`${path}: missing or resized "${p.name}"`);
-      }
-      p.initial = t.data;
-    }
+    const fix = "train the tokenizer again with `deno task vqvae`";
+    loadWeights(store, file, { fix });
     store.group("tokenizer").frozen = true;
     store.finalize();
-    const get = (n: string) => {
-      const t = parsed.tensors.get(`tokenizer.vq.${n}`);
-      if (!t) throw new Error(`${path}: missing "tokenizer.vq.${n}"`);
-      return t;
+    const get = (n: string, shape: number[]) => {
+      const name = `tokenizer.vq.${n}`, t = file.tensors.get(name);
+      if (!t || t.shape.join() !== shape.join()) {
+        throw new WeightsError(
+          path,
+          name,
+          t
+            ? `has shape [${t.shape}]; the model expects shape [${shape}]`
+            : `is missing; the model expects shape [${shape}]`,
+          fix,
+        );
+      }
+      return t.data;
     };
     for (const t of [tok.codebook, tok.avg, tok.size]) t.dispose();
-    tok.codebook = gpu.upload(get("codebook").data, [config.codebookSize, config.codeDim]);
-    tok.avg = gpu.upload(get("avg").data, [config.codebookSize, config.codeDim]);
-    tok.size = gpu.upload(get("size").data, [config.codebookSize]);
+    const K = config.codebookSize, C = config.codeDim;
+    tok.codebook = gpu.upload(get("codebook", [K, C]), [K, C]);
+    tok.avg = gpu.upload(get("avg", [K, C]), [K, C]);
+    tok.size = gpu.upload(get("size", [K]), [K]);
     return {
       tokenizer: tok,
-      preprocessor: preprocessorFromJson(JSON.parse(parsed.metadata.preprocessor)),
+      preprocessor: preprocessorFromJson(JSON.parse(file.metadata.preprocessor)),
     };
   }
 }
 
-async function readTokenizerFile(path: string): Promise<ReturnType<typeof decodeSafetensors>> {
-  let parsed;
-  try {
-    parsed = decodeSafetensors(await Deno.readFile(path));
-  } catch (e) {
-    throw new Error(
-      `${path}: not a readable tokenizer (${
-        (e as Error).message
-      }); train one with \`deno task vqvae\``,
-    );
-  }
-  if (parsed.metadata.format !== "mpm-webgpu-vqvae/1") {
-    throw new Error(
-      `${path}: not an @mpm/webgpu VQ-VAE tokenizer; train one with \`deno task vqvae\``,
-    );
-  }
-  return parsed;
+/** Format tag of tokenizer files. */
+export const TOKENIZER_FORMAT = "mpm-webgpu-vqvae/1";
+
+function readTokenizerFile(path: string): Promise<WeightsFile> {
+  return readWeights(path, {
+    format: TOKENIZER_FORMAT,
+    what: "VQ-VAE tokenizer",
+    fix: "train one with `deno task vqvae`",
+  });
 }
 
 function normalise(v: Float32Array): void {
@@ -429,8 +428,8 @@ export class VQVAETask implements PretrainTask {
   }
 
   /** Codes (M) i32 of the dropped particles, in the order of `inp.xDrop`. */
-  targets(tape: Tape, inp: MPMInputs): Tensor {
-    const gpu = inp.x.gpu, F = inp.F, R = this.tokenizer.config.registers;
+  targets(tape: Tape, inp: StepInputs): Tensor {
+    const gpu = tape.gpu, F = inp.F, R = this.tokenizer.config.registers;
     const sets = droppedSets(inp.dropCount), { B, Nd } = sets;
     const x = new Float32Array(B * Nd * F);
     for (let m = 0; m < inp.M; m++) {
@@ -441,17 +440,16 @@ export class VQVAETask implements PretrainTask {
     const z = this.tokenizer.encode(
       tape,
       tape.keep(gpu.upload(x, [B, Nd, F])),
-      tape.keep(gpu.upload(sets.valid, [B, Nd])),
-      sets.valid,
+      Validity.onTape(tape, sets.valid, B, Nd),
       maps,
     );
     return this.tokenizer.codes(tape, z);
   }
 
-  loss(tape: Tape, dropped: Tensor, inp: MPMInputs): Tensor {
-    const logits = this.head.forward(tape, dropped);
+  loss(tape: Tape, pass: MPMPassOutput, inp: StepInputs): Tensor {
+    const logits = this.head.forward(tape, droppedFeatures(pass, this.name));
     if (!inp.M) {
-      const gpu = inp.x.gpu;
+      const gpu = tape.gpu;
       return ops.crossEntropy(tape, logits, tape.keep(gpu.zeros([1], "i32")), {
         labelSmoothing: 0.05,
         valid: tape.keep(gpu.upload(new Uint32Array([0]))),
@@ -460,3 +458,31 @@ export class VQVAETask implements PretrainTask {
     return ops.crossEntropy(tape, logits, this.targets(tape, inp), { labelSmoothing: 0.05 });
   }
 }
+
+/** `--tasks vqvae --tokenizer FILE`. */
+export const VQVAE_TASK: PretrainTaskDef = defineTask<{ weight: number; tokenizer: string }>({
+  name: "vqvae",
+  summary: "VQ-VAE code of each jet's dropped set (CE); needs --tokenizer",
+  objectives: ["mae", "bert"],
+  requires: {
+    key: "tokenizer",
+    flag: "--tokenizer TOKENIZER.safetensors",
+    how: "train one with `deno task vqvae`",
+  },
+  defaults: () => ({ weight: 1, tokenizer: "" }),
+  async build(ctx, s) {
+    const { tokenizer, preprocessor } = await VQTokenizer.load(ctx.gpu, s.tokenizer);
+    const features = tokenizer.config.features;
+    if (features.join() !== ctx.config.features.join()) {
+      throw new Error(
+        `${s.tokenizer}: tokenizer trained on [${features}], the model uses [${ctx.config.features}]; re-run \`deno task vqvae\` on this data`,
+      );
+    }
+    if (JSON.stringify(preprocessor.toJSON()) !== JSON.stringify(ctx.preprocessor.toJSON())) {
+      throw new Error(
+        `${s.tokenizer}: the tokenizer was trained with another preprocessing than this run's; pre-train with its preprocessing (deno task pretrain picks it up from --tokenizer unless --preprocessor is given)`,
+      );
+    }
+    return new VQVAETask(ctx.store, ctx.rng, ctx.model.headDim, tokenizer, s.weight);
+  },
+});

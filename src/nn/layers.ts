@@ -7,6 +7,7 @@
  */
 import type { Parameter, ParameterStore } from "../autograd/parameters.ts";
 import * as ops from "../autograd/ops.ts";
+import type { Validity } from "./validity.ts";
 import type { Tape } from "../autograd/tape.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { type InitRng, linearBound, xavierBound } from "./init.ts";
@@ -414,29 +415,17 @@ export class TransformerEncoder {
   }
 
   /**
-   * Runs the stack on x (B, N, dim) with validity (B, N) u32 (CPU copy `validHost` lets the
-   * registers' validity be prepended without a readback). Returns (B, R + N, dim) and the
-   * combined validity tensor.
+   * Runs the stack on x (B, N, dim) with the sets' validity (B, N). Returns (B, R + N, dim) and
+   * the validity with the registers in front.
    */
-  forward(
-    tape: Tape,
-    x: Tensor,
-    valid: Tensor,
-    validHost: Uint32Array,
-  ): { out: Tensor; valid: Tensor } {
+  forward(tape: Tape, x: Tensor, valid: Validity): { out: Tensor; valid: Validity } {
     const R = this.config.registers;
     let h = x, v = valid;
     if (this.registers) {
       h = ops.prependRows(tape, tape.param(this.registers), x);
-      const [B, N] = [x.shape[0], x.shape[1]];
-      const comb = new Uint32Array(B * (R + N));
-      for (let b = 0; b < B; b++) {
-        comb.fill(1, b * (R + N), b * (R + N) + R);
-        comb.set(validHost.subarray(b * N, (b + 1) * N), b * (R + N) + R);
-      }
-      v = tape.keep(x.gpu.upload(comb, [B, R + N]));
+      v = valid.withRegisters(tape, R);
     }
-    for (const blk of this.blocks) h = blk.forward(tape, h, v);
+    for (const blk of this.blocks) h = blk.forward(tape, h, v.tensor);
     if (this.norm) h = this.norm.forward(tape, h);
     return { out: h, valid: v };
   }

@@ -13,3 +13,4 @@
 export * from "./init.ts";
 export * from "./layers.ts";
 export * from "./adaln.ts";
+export * from "./validity.ts";

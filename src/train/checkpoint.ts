@@ -8,12 +8,9 @@
  */
 import type { ParameterStore } from "../autograd/parameters.ts";
 import type { LoaderState } from "../data/loader.ts";
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  type NamedTensor,
-  writeAtomic,
-} from "../data/safetensors.ts";
+import { collectWeights, loadWeights, readWeights, writeWeights } from "../autograd/weights.ts";
+import type { NamedTensor } from "../io/safetensors.ts";
+import { writeAtomic } from "../io/files.ts";
 
 /** Resumable training state. */
 export interface TrainState {
@@ -27,79 +24,42 @@ export interface TrainState {
   elapsed: number;
 }
 
-async function params(
-  store: ParameterStore,
-  kind: "values" | "m" | "v",
-  filter?: (name: string) => boolean,
-): Promise<Map<string, NamedTensor>> {
-  const values = await store.read(kind);
-  const out = new Map<string, NamedTensor>();
-  for (const p of store.parameters) {
-    if (filter && !filter(p.name)) continue;
-    out.set(p.name, { shape: p.shape, data: values.get(p.name)! });
-  }
-  return out;
-}
-
 /** Whether a parameter belongs to the backbone (embedding + encoder). */
 export function isBackbone(name: string): boolean {
   return name.startsWith("embed.") || name.startsWith("encoder.");
 }
+
+const MOMENTS = [["m", ".exp_avg"], ["v", ".exp_avg_sq"]] as const;
 
 /** Writes a full checkpoint into `dir` (atomically, file by file; state.json last). */
 export async function saveCheckpoint(
   dir: string,
   store: ParameterStore,
   state: TrainState,
-  backboneMeta: Record<string, string>,
+  backbone: { save(path: string): Promise<void> },
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  await writeAtomic(
-    `${dir}/model.safetensors`,
-    encodeSafetensors(await params(store, "values"), { step: String(state.step) }),
-  );
-  const m = await params(store, "m"), v = await params(store, "v");
+  const step = { step: String(state.step) };
+  await writeWeights(`${dir}/model.safetensors`, await collectWeights(store), step);
   const optim = new Map<string, NamedTensor>();
-  for (const [k, t] of m) optim.set(`${k}.exp_avg`, t);
-  for (const [k, t] of v) optim.set(`${k}.exp_avg_sq`, t);
-  await writeAtomic(
-    `${dir}/optim.safetensors`,
-    encodeSafetensors(optim, { step: String(state.step) }),
-  );
-  await writeAtomic(
-    `${dir}/backbone.safetensors`,
-    encodeSafetensors(await params(store, "values", isBackbone), backboneMeta),
-  );
+  for (const [kind, suffix] of MOMENTS) {
+    for (const [k, t] of await collectWeights(store, { kind, rename: (n) => n + suffix })) {
+      optim.set(k, t);
+    }
+  }
+  await writeWeights(`${dir}/optim.safetensors`, optim, step);
+  await backbone.save(`${dir}/backbone.safetensors`);
   await writeAtomic(`${dir}/state.json`, JSON.stringify(state, null, 1));
 }
 
 /** Restores weights, moments and state from `dir`. */
 export async function loadCheckpoint(dir: string, store: ParameterStore): Promise<TrainState> {
-  const read = async (f: string) => {
-    try {
-      return decodeSafetensors(await Deno.readFile(`${dir}/${f}`)).tensors;
-    } catch (e) {
-      throw new Error(
-        `${dir}/${f}: cannot read checkpoint (${
-          (e as Error).message
-        }); resume from another run folder`,
-      );
-    }
-  };
-  const model = await read("model.safetensors");
-  const optim = await read("optim.safetensors");
-  const pick = (map: Map<string, NamedTensor>, suffix = "") =>
-    new Map(store.parameters.map((p) => {
-      const t = map.get(p.name + suffix);
-      if (!t) {
-        throw new Error(
-          `${dir}: checkpoint lacks "${p.name}${suffix}" (a different model config?)`,
-        );
-      }
-      return [p.name, t.data];
-    }));
-  store.write(pick(model));
-  store.write(pick(optim, ".exp_avg"), "m");
-  store.write(pick(optim, ".exp_avg_sq"), "v");
+  const fix = "resume from another run folder";
+  const cfg = { fix: "a different model config? resume with the run's own config.json" };
+  loadWeights(store, await readWeights(`${dir}/model.safetensors`, { fix }), cfg);
+  const optim = await readWeights(`${dir}/optim.safetensors`, { fix });
+  for (const [kind, suffix] of MOMENTS) {
+    loadWeights(store, optim, { ...cfg, kind, rename: (n) => n + suffix });
+  }
   return JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
 }

@@ -8,10 +8,10 @@
  */
 import type { JetBatch } from "../data/loader.ts";
 import type { Preprocessor } from "../data/preprocess.ts";
-import { Rng } from "../data/_rng.ts";
+import { Rng } from "../data/rng.ts";
 import { jetObservables, marginalBaseline, wasserstein1 } from "../eval/generation.ts";
 import { histogram, histogramSvg } from "../eval/plots.ts";
-import { writeAtomic } from "../data/safetensors.ts";
+import { writeAtomic } from "../io/files.ts";
 
 /** W1 to the real jets, for the generator and the marginal baseline, per observable. */
 export type CompletionReport = Record<string, { model: number; baseline: number }>;

@@ -8,18 +8,19 @@
  * @module
  */
 import { ParameterStore } from "../autograd/parameters.ts";
-import { Rng } from "../data/_rng.ts";
+import { Rng } from "../data/rng.ts";
 import { JetFileWriter } from "../data/hdf5.ts";
 import { type JetBatch, JetLoader } from "../data/loader.ts";
 import { loadPreprocessor, type Preprocessor } from "../data/preprocess.ts";
-import { decodeSafetensors, writeAtomic } from "../data/safetensors.ts";
+import { loadWeights, readWeights } from "../autograd/weights.ts";
+import { writeAtomic } from "../io/files.ts";
 import type { JetBlock } from "../data/types.ts";
 import { jetObservables, marginalBaseline, wasserstein1 } from "../eval/generation.ts";
 import { histogram, histogramSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { MPMConfig } from "../mpm/config.ts";
 import { MPMModel } from "../mpm/model.ts";
-import { SSFM_TYPES, SSFMTask } from "../mpm/ssfm.ts";
+import { SSFM_TYPES, ssfmOptions, SSFMTask } from "../mpm/ssfm.ts";
 import { InitRng } from "../nn/init.ts";
 
 /** A loaded SSFM run. */
@@ -53,44 +54,20 @@ export async function loadSSFMRun(gpu: Gpu, dir: string): Promise<SSFMRun> {
       }); pass a folder written by \`deno task pretrain --tasks ssfm\``,
     );
   }
-  const s = config.tasks?.ssfm;
-  if (config.objective !== "ssfm" || !s) {
+  if (config.objective !== "ssfm" || !config.tasks?.ssfm) {
     throw new Error(
       `${dir}: a '${config.objective}' run has no generative decoder; generate with a run of \`deno task pretrain --tasks ssfm\``,
     );
   }
   const store = new ParameterStore(gpu);
   const model = new MPMModel(store, config);
-  const ssfm = new SSFMTask(store, new InitRng(0), {
-    features: config.features.length,
-    ids: config.useIds,
-    encoderDim: config.encoder.dim,
-    dim: config.decoder.dim,
-    layers: config.decoder.layers,
-    heads: config.decoder.heads,
-    ffMult: config.decoder.ffMult,
-    minDrop: s.minDrop,
-    maxDrop: s.maxDrop,
-    seed: config.train.seed,
-  });
+  const ssfm = new SSFMTask(store, new InitRng(0), ssfmOptions(config));
   store.finalize();
-  let tensors;
-  try {
-    tensors = decodeSafetensors(await Deno.readFile(`${dir}/model.safetensors`)).tensors;
-  } catch (e) {
-    throw new Error(
-      `${dir}/model.safetensors: cannot read the weights (${
-        (e as Error).message
-      }); the run has no checkpoint yet`,
-    );
-  }
-  const values = new Map<string, Float32Array>();
-  for (const p of store.parameters) {
-    const t = tensors.get(p.name);
-    if (!t) throw new Error(`${dir}/model.safetensors: missing "${p.name}"`);
-    values.set(p.name, t.data);
-  }
-  store.write(values);
+  loadWeights(
+    store,
+    await readWeights(`${dir}/model.safetensors`, { fix: "the run has no checkpoint yet" }),
+    { fix: "the weights do not match the run's config.json" },
+  );
   return { config, model, ssfm, preprocessor: await loadPreprocessor(`${dir}/preprocessor.json`) };
 }
 

@@ -8,17 +8,9 @@
  */
 import { lineSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
-import { type DownstreamTask, finetune, type FinetuneOptions } from "./finetune.ts";
-import { writeAtomic } from "../data/safetensors.ts";
-
-/** The headline metric of each task. */
-export const PRIMARY_METRIC: Readonly<Record<DownstreamTask, string>> = {
-  classify: "accuracy",
-  btag: "accuracy",
-  cwola: "sic",
-  vertex: "ari",
-  trackid: "balanced_accuracy",
-};
+import { finetune, type FinetuneOptions } from "./finetune.ts";
+import { downstreamTask } from "./downstream/registry.ts";
+import { writeAtomic } from "../io/files.ts";
 
 /** Options of {@linkcode sweep}. */
 export interface SweepOptions
@@ -55,7 +47,7 @@ export interface SweepRow {
  * ```
  */
 export async function sweep(gpu: Gpu, o: SweepOptions): Promise<SweepRow[]> {
-  const metric = PRIMARY_METRIC[o.task];
+  const metric = downstreamTask(o.task).metric;
   const labels = { ...o.backbones, random: "random" };
   const like = Object.values(o.backbones)[0];
   const rows: SweepRow[] = [];
@@ -117,7 +109,7 @@ export async function sweep(gpu: Gpu, o: SweepOptions): Promise<SweepRow[]> {
  * console.assert(sweepSvg(csv, "vertex").includes("<path"));
  * ```
  */
-export function sweepSvg(summaryCsv: string, task: DownstreamTask): string {
+export function sweepSvg(summaryCsv: string, task: string): string {
   const rows = summaryCsv.trim().split("\n").slice(1).map((l) => l.split(","));
   const labels = [...new Set(rows.map((r) => r[0]))];
   const series = labels.map((label) => {
@@ -129,7 +121,7 @@ export function sweepSvg(summaryCsv: string, task: DownstreamTask): string {
       err: sel.map((r) => Number(r[3]) || 0),
     };
   });
-  const metric = PRIMARY_METRIC[task];
+  const metric = downstreamTask(task).metric;
   return lineSvg(series, {
     title: `${task}: ${metric} vs labelled jets`,
     xLabel: "labelled training jets",

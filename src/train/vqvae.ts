@@ -7,12 +7,13 @@
  *
  * @module
  */
+import { Validity } from "../nn/validity.ts";
 import { ParameterStore } from "../autograd/parameters.ts";
 import * as ops from "../autograd/ops.ts";
 import { Tape } from "../autograd/tape.ts";
 import { type JetBatch, JetLoader } from "../data/loader.ts";
 import type { Preprocessor } from "../data/preprocess.ts";
-import { writeAtomic } from "../data/safetensors.ts";
+import { writeAtomic } from "../io/files.ts";
 import { lineSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { trimBatch } from "../mpm/prepare.ts";
@@ -111,7 +112,7 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<Tokenize
   const upload = (batch: JetBatch) => {
     const b = trimBatch(batch), F = config.features.length;
     const x = gpu.upload(b.x, [b.size, b.nParticles, F]);
-    const valid = gpu.upload(b.valid, [b.size, b.nParticles]);
+    const valid = new Validity(gpu, b.valid, b.size, b.nParticles);
     return { b, x, valid };
   };
 
@@ -125,7 +126,7 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<Tokenize
       b.nParticles,
       config.registers,
     );
-    const z = tok.encode(tape, x, valid, b.valid, maps);
+    const z = tok.encode(tape, x, valid, maps);
     const zh = await z.read() as Float32Array;
     tape.dispose();
     x.dispose();
@@ -143,7 +144,7 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<Tokenize
     const { x, valid, b } = upload(loader.next()!);
     store.zeroGrad();
     const tape = new Tape(gpu);
-    const out = tok.forward(tape, x, valid, b.valid);
+    const out = tok.forward(tape, x, valid);
     const huber = ops.pointwiseLoss(
       tape,
       "huber",
@@ -252,8 +253,8 @@ export async function evaluateTokenizer(
     const b = trimBatch(raw);
     const tape = new Tape(gpu);
     const x = tape.keep(gpu.upload(b.x, [b.size, b.nParticles, F]));
-    const valid = tape.keep(gpu.upload(b.valid, [b.size, b.nParticles]));
-    const out = tok.forward(tape, x, valid, b.valid);
+    const valid = Validity.onTape(tape, b.valid, b.size, b.nParticles);
+    const out = tok.forward(tape, x, valid);
     const target = gatherTargets(b), M = target.length / F;
     const huber = ops.pointwiseLoss(tape, "huber", out.recon, tape.keep(gpu.upload(target)));
     const [codes, recon, h] = [await out.codes.read(), await out.recon.read(), await huber.read()];

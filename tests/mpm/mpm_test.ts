@@ -1,5 +1,6 @@
 // MPMv2: mask ordering, the MAE pass (the encoder never sees dropped particles), heads against
 // the references, short pre-training runs whose losses fall, exact resume, NaN stops.
+import { droppedFeatures } from "../../src/mpm/model.ts";
 import { ParameterStore } from "../../src/autograd/parameters.ts";
 import { Tape } from "../../src/autograd/tape.ts";
 import { writeJetFile } from "../../src/data/hdf5.ts";
@@ -75,8 +76,8 @@ Deno.test("mpm prepareInputs gives mask token k to the k-th dropped particle by 
   const m = randomMasking(batch.valid, batch.size, 128, { seed: 2, pt: batch.raw, ptStride: 7 });
   const inp = prepareInputs(gpu, batch, m, { registers: 2, maxParticles: 128 });
   const onehot = await inp.maskOnehot.read(),
-    maskIdx = await inp.maskIdx.read(),
-    decIdx = await inp.decIdx.read();
+    maskIdx = await inp.placeTokens.idx.read(),
+    decIdx = await inp.placeKept.idx.read();
   const N = inp.N, R = 2;
   let mm = 0;
   for (let b = 0; b < batch.size; b++) {
@@ -107,7 +108,7 @@ Deno.test("mpm prepareInputs gives mask token k to the k-th dropped particle by 
   if (mm !== inp.M || inp.M !== m.count.reduce((a, b) => a + b, 0)) {
     throw new Error("dropped count");
   }
-  inp.all.forEach((t) => t.dispose());
+  inp.dispose();
 });
 
 Deno.test("mpm MAE pass: the encoder never sees dropped particles; kept particles matter", async () => {
@@ -120,9 +121,9 @@ Deno.test("mpm MAE pass: the encoder never sees dropped particles; kept particle
   const run = async (b: JetBatch) => {
     const inp = prepareInputs(gpu, b, m, { registers: 2, maxParticles: 128 });
     const tape = new Tape(gpu);
-    const out = await model.forward(tape, inp).dropped.read();
+    const out = await droppedFeatures(model.forward(tape, inp), "test").read();
     tape.dispose();
-    inp.all.forEach((t) => t.dispose());
+    inp.dispose();
     return out;
   };
   const base = await run(batch);
@@ -156,11 +157,11 @@ Deno.test("mpm ID and regression heads compute the reference losses", async () =
     maxParticles: 128,
   });
   const tape = new Tape(gpu);
-  const { dropped } = model.forward(tape, inp);
+  const pass = model.forward(tape, inp), dropped = droppedFeatures(pass, "test");
   const logits = await id.head.forward(tape, dropped).read(),
     pred = await reg.head.forward(tape, dropped).read();
-  const lid = (await id.loss(tape, dropped, inp).read())[0],
-    lreg = (await reg.loss(tape, dropped, inp).read())[0];
+  const lid = (await id.loss(tape, pass, inp).read())[0],
+    lreg = (await reg.loss(tape, pass, inp).read())[0];
   const ids = await inp.idsDrop.read(), x = await inp.xDrop.read();
   assertClose([lid], [crossEntropyRef(logits, ids, inp.M, 8, { eps: 0.1 }).loss], {
     atol: 1e-5,
@@ -168,7 +169,7 @@ Deno.test("mpm ID and regression heads compute the reference losses", async () =
   });
   assertClose([lreg], [pointwiseLossRef("l1", pred, x, inp.M, 7)], { atol: 1e-5, rtol: 1e-5 });
   tape.dispose();
-  inp.all.forEach((t) => t.dispose());
+  inp.dispose();
 });
 
 const data = `${tmp}/train.h5`;
@@ -379,7 +380,7 @@ Deno.test("mpm short pre-training with the CFM task: the loss falls, the EMA mov
   const svg = await Deno.readTextFile(`${out}/plots/cfm_pt.svg`);
   if (!svg.includes("CFM sample")) throw new Error("missing generated-vs-true plot");
   if (!lines.some((l) => l.includes("1-Wasserstein"))) throw new Error("no sampler report");
-  const { decodeSafetensors } = await import("../../src/data/safetensors.ts");
+  const { decodeSafetensors } = await import("../../src/io/safetensors.ts");
   const w = decodeSafetensors(await Deno.readFile(`${out}/model.safetensors`)).tensors;
   const a = w.get("tasks.cfm.net.layers.0.weight")!.data,
     e = w.get("tasks.cfm.ema.layers.0.weight")!.data;
@@ -391,7 +392,7 @@ Deno.test("mpm CFM sampler integrates the EMA network's velocity from t = 1 to t
   // fixed-step integration from the noise z at t = 1 to t = 0 returns z - b. The trained network
   // gets a different output bias, which must not be used.
   const { CFMTask } = await import("../../src/mpm/cfm.ts");
-  const { Rng } = await import("../../src/data/_rng.ts");
+  const { Rng } = await import("../../src/data/rng.ts");
   const F = 3, D = 4, M = 5, seed = 9;
   const store = new ParameterStore(gpu);
   const cfm = new CFMTask(store, new InitRng(1), D, F, { seed: 1, hidden: 8 });

@@ -4,7 +4,7 @@
 // pre-training run whose loss falls and whose completion report beats nothing it should not.
 import { ParameterStore } from "../../src/autograd/parameters.ts";
 import { Tape } from "../../src/autograd/tape.ts";
-import { Rng } from "../../src/data/_rng.ts";
+import { Rng } from "../../src/data/rng.ts";
 import { writeJetFile } from "../../src/data/hdf5.ts";
 import { uniformMasking } from "../../src/data/masking.ts";
 import { QuantileTransform } from "../../src/data/preprocess.ts";
@@ -15,7 +15,8 @@ import { MPMModel } from "../../src/mpm/model.ts";
 import { droppedSets, prepareInputs } from "../../src/mpm/prepare.ts";
 import { sinusoidalTimeEmbedding, SSFM_TYPES, SSFMTask } from "../../src/mpm/ssfm.ts";
 import { InitRng } from "../../src/nn/init.ts";
-import { checkObjective, pretrain } from "../../src/train/pretrain.ts";
+import { pretrain } from "../../src/train/pretrain.ts";
+import { checkObjective } from "../../src/mpm/registry.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
 
 const gpu = await testGpu();
@@ -140,7 +141,7 @@ Deno.test("ssfm loss: a zero-velocity decoder's loss is the mean of (eps - y)^2 
   const inp = prepareInputs(gpu, batch, m, { registers: 2, maxParticles: 128 });
   const tape = new Tape(gpu);
   const pass = model.forward(tape, inp);
-  const loss = (await ssfm.loss(tape, pass.dropped, inp, pass).read())[0];
+  const loss = (await ssfm.loss(tape, pass, inp).read())[0];
   tape.dispose();
 
   const sets = droppedSets(inp.dropCount), W = F + SSFM_TYPES;
@@ -161,7 +162,7 @@ Deno.test("ssfm loss: a zero-velocity decoder's loss is the mean of (eps - y)^2 
   }
   if (!(inp.M > 0 && inp.dropCount[2] === 0)) throw new Error("test setup");
   assertClose([loss], [sum / count], { rtol: 1e-4, atol: 1e-6 });
-  inp.all.forEach((x) => x.dispose());
+  inp.dispose();
 });
 
 Deno.test("ssfm decoder: permuting the dropped set permutes the velocity; padding rows and padded context change nothing", async () => {

@@ -3,6 +3,7 @@
 // changes nothing, k-means initialisation, save/load, a short training run whose loss falls with
 // a sane report, the MPM task's targets are the tokenizer's codes of the dropped set, and clear
 // errors.
+import { Validity } from "../../src/nn/validity.ts";
 import { ParameterStore } from "../../src/autograd/parameters.ts";
 import * as ops from "../../src/autograd/ops.ts";
 import { Tape } from "../../src/autograd/tape.ts";
@@ -66,8 +67,8 @@ Deno.test("vqvae codes are the most cosine-similar codes; commitment = MSE(z, co
   const { B, N, valid, x } = sets();
   const tape = new Tape(gpu);
   tok.store.zeroGrad();
-  const X = tape.keep(gpu.upload(x, [B, N, F])), V = tape.keep(gpu.upload(valid, [B, N]));
-  const out = tok.forward(tape, X, V, valid);
+  const X = tape.keep(gpu.upload(x, [B, N, F])), V = Validity.onTape(tape, valid, B, N);
+  const out = tok.forward(tape, X, V);
   const [z, codes, cb, commit] = [
     await out.z.read(),
     await out.codes.read(),
@@ -111,8 +112,7 @@ Deno.test("vqvae padding slots change neither codes nor reconstructions", async 
     const out = tok.forward(
       tape,
       tape.keep(gpu.upload(xs, [B, n, F])),
-      tape.keep(gpu.upload(vs, [B, n])),
-      vs,
+      Validity.onTape(tape, vs, B, n),
     );
     const r = { codes: await out.codes.read(), recon: await out.recon.read() };
     tape.dispose();
@@ -224,12 +224,11 @@ Deno.test("vqvae tokenizer training: the loss falls, the report is sane, the fil
   const ref = tokenizer.forward(
     tape,
     tape.keep(gpu.upload(xs, [batch.size, Nd, F])),
-    tape.keep(gpu.upload(vs, [batch.size, Nd])),
-    vs,
+    Validity.onTape(tape, vs, batch.size, Nd),
   );
   assertClose(got, await ref.codes.read(), { atol: 0 });
   tape.dispose();
-  inp.all.forEach((t) => t.dispose());
+  inp.dispose();
 
   // Pre-training with the task: the loss falls; another preprocessing is refused clearly.
   const cfg = preset("small");

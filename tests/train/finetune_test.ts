@@ -1,6 +1,6 @@
 // Downstream: pair slots, every task end to end on a tiny backbone, frozen vs fine-tuned
 // backbones, early stopping.
-import { decodeSafetensors } from "../../src/data/safetensors.ts";
+import { decodeSafetensors } from "../../src/io/safetensors.ts";
 import { writeJetFile } from "../../src/data/hdf5.ts";
 import { QuantileTransform } from "../../src/data/preprocess.ts";
 import { synthBTag, synthJetClass } from "../../src/data/synth.ts";

@@ -19,7 +19,7 @@ export interface NamedTensor {
  *
  * @example
  * ```ts
- * import { decodeSafetensors, encodeSafetensors } from "@mpm/webgpu/data";
+ * import { decodeSafetensors, encodeSafetensors } from "@mpm/webgpu/io";
  * const bytes = encodeSafetensors(new Map([["w", { shape: [2], data: new Float32Array([1, 2]) }]]), { step: "3" });
  * const back = decodeSafetensors(bytes);
  * console.assert(back.tensors.get("w")!.data[1] === 2 && back.metadata.step === "3");
@@ -89,12 +89,4 @@ export function decodeSafetensors(
     tensors.set(name, { shape, data: new Float32Array(copy.buffer) });
   }
   return { tensors, metadata: header.__metadata__ ?? {} };
-}
-
-/** Writes bytes atomically: a temporary file in the same folder, then rename. */
-export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${Math.floor(Math.random() * 1e9)}`;
-  if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-  else await Deno.writeFile(tmp, data);
-  await Deno.rename(tmp, path);
 }

@@ -1,5 +1,10 @@
-// A small, fast, seeded generator for CPU-side data work (synthesis, masking, shuffling).
-// Each (seed, index) pair gets an independent stream, so results never depend on block sizes.
+/**
+ * A small, fast, seeded random generator for CPU-side work (synthesis, masking, shuffling, noise
+ * drawn on the host). Each (seed, index) pair is its own stream, so a result never depends on how
+ * work is split into blocks or batches: jet `i` of a run with seed `s` always uses `new Rng(s, i)`.
+ *
+ * @module
+ */
 import { normalQuantile } from "./calibration.ts";
 
 /** Standard-normal quantiles at (k + 0.5) / 65536: a normal variate is one table lookup. */
@@ -8,13 +13,27 @@ const NORMAL_TABLE = Float64Array.from(
   (_, k) => normalQuantile((k + 0.5) / 65536),
 );
 
-/** sfc32 seeded from (seed, index) through a SplitMix-style mixer. */
+/**
+ * sfc32 seeded from (seed, index) through a SplitMix-style mixer.
+ *
+ * @example
+ * ```ts
+ * import { Rng } from "@mpm/webgpu/data";
+ * const a = new Rng(42, 7), b = new Rng(42, 7);
+ * console.assert(a.u() === b.u() && a.n() === b.n());
+ * ```
+ */
 export class Rng {
+  /** State word a. */
   a: number;
+  /** State word b. */
   b: number;
+  /** State word c. */
   c: number;
+  /** State word d (the counter). */
   d: number;
 
+  /** The stream `index` of run `seed` (both any non-negative integers below 2^53). */
   constructor(seed: number, index: number) {
     const mix = (x: number) => {
       x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);

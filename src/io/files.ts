@@ -1,0 +1,82 @@
+/**
+ * Files: every write that must not leave a half-written file goes through here. A write goes to
+ * a temporary file in the same folder (same file system), which is then renamed over the target,
+ * so a reader sees the old file or the new one, never a mix.
+ *
+ * @module
+ */
+
+/**
+ * A temporary path next to `path`, unique to this process and call. Leftovers of a crashed
+ * writer carry `.tmp-` in their name.
+ *
+ * @param path the file that will be written
+ * @returns a sibling path for the temporary file
+ * @example
+ * ```ts
+ * import { tempPathFor } from "@mpm/webgpu/io";
+ * console.assert(tempPathFor("run/model.safetensors").startsWith("run/model.safetensors.tmp-"));
+ * ```
+ */
+export function tempPathFor(path: string): string {
+  return `${path}.tmp-${Deno.pid}-${Math.floor(Math.random() * 1e9)}`;
+}
+
+/**
+ * Writes bytes or text atomically: a temporary file in the same folder, then a rename.
+ *
+ * @param path target file
+ * @param data contents
+ * @example
+ * ```ts ignore
+ * import { writeAtomic } from "@mpm/webgpu/io";
+ * await writeAtomic("run/config.json", JSON.stringify({ steps: 10 }));
+ * ```
+ */
+export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = tempPathFor(path);
+  try {
+    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
+    else await Deno.writeFile(tmp, data);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * Writes a value as indented JSON, atomically.
+ *
+ * @param path target file
+ * @param value any JSON-serialisable value
+ * @example
+ * ```ts ignore
+ * import { writeJsonAtomic } from "@mpm/webgpu/io";
+ * await writeJsonAtomic("out/metrics.json", { accuracy: 0.9 });
+ * ```
+ */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+/**
+ * Whether a path exists (file or folder).
+ *
+ * @param path the path
+ * @returns true when `Deno.stat` finds it
+ * @example
+ * ```ts
+ * import { exists } from "@mpm/webgpu/io";
+ * console.assert(!(await exists("/definitely/not/here")));
+ * ```
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
