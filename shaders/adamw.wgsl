@@ -33,9 +33,9 @@ struct P {
 @group(0) @binding(4) var<storage, read_write> m: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 64u;
+  let i = flat_index(gid, nwg);
   if (i >= u.n) { return; }
   var clip = 1.0;
   if (u.max_norm > 0.0) { clip = min(1.0, u.max_norm / (sqrt(sumsq[0]) + 1e-6)); }

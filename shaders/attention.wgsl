@@ -55,13 +55,9 @@ fn key_ok(b: u32, j: u32) -> bool {
   return p.has_mask == 0u || valid[b * p.nk + j] != 0u;
 }
 
-fn index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
-}
-
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let idx = index(gid, nwg);
+  let idx = flat_index(gid, nwg);
   if (idx >= p.batch * p.heads * p.nq) { return; }
   let i = idx % p.nq;
   let h = (idx / p.nq) % p.heads;
@@ -95,9 +91,9 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
 }
 
 // delta[b, h, i] = sum_d dout * o, with o bound at `q` (dense: q_stride = heads*HD4).
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn delta_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let idx = index(gid, nwg);
+  let idx = flat_index(gid, nwg);
   if (idx >= p.batch * p.heads * p.nq) { return; }
   let i = idx % p.nq;
   let h = (idx / p.nq) % p.heads;
@@ -109,9 +105,9 @@ fn delta_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   lse[(b * p.heads + h) * p.nq + i] = s;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let idx = index(gid, nwg);
+  let idx = flat_index(gid, nwg);
   if (idx >= p.batch * p.heads * p.nq) { return; }
   let i = idx % p.nq;
   let h = (idx / p.nq) % p.heads;
@@ -148,9 +144,9 @@ fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   for (var d = 0u; d < HD4; d++) { out[ob + d] = dq[d]; }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let idx = index(gid, nwg);
+  let idx = flat_index(gid, nwg);
   if (idx >= p.batch * p.heads * p.nk) { return; }
   let j = idx % p.nk;
   let h = (idx / p.nk) % p.heads;

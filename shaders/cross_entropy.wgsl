@@ -99,9 +99,9 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 }
 
 // dlogits[r, c] = g / W * (softmax_c * Q - q_c) for used rows, else 0.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 64u;
+  let i = flat_index(gid, nwg);
   if (i >= p.rows * p.vocab) { return; }
   let r = i / p.vocab;
   let c = i - r * p.vocab;

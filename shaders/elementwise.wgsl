@@ -22,10 +22,6 @@ struct P {
 @group(0) @binding(3) var<storage, read> z: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-fn index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
-}
-
 fn sigmoid(v: f32) -> f32 {
   return 1.0 / (1.0 + exp(-v));
 }
@@ -41,65 +37,65 @@ fn erf_(v: f32) -> f32 {
 }
 
 // out = alpha * x + beta * y
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn axpby(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = p.alpha * x[i] + p.beta * y[i];
 }
 
 // out += alpha * x  (gradient accumulation)
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn accumulate(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = out[i] + p.alpha * x[i];
 }
 
 // out = x + y[i % cols]  (bias / per-channel broadcast add)
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn add_bcast(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = x[i] + y[i % p.cols];
 }
 
 // out = alpha * x * y
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn mul(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = p.alpha * x[i] * y[i];
 }
 
 // out = x * y[i % cols]  (per-channel scale)
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn mul_bcast(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = x[i] * y[i % p.cols];
 }
 
 // out = x + y * z[i % cols]  (residual with LayerScale)
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn residual_scale(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = x[i] + y[i] * z[i % p.cols];
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn silu_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let v = x[i];
   out[i] = v * sigmoid(v);
 }
 
 // out = dy * silu'(x), with y = dy
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn silu_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let v = x[i];
   let s = sigmoid(v);
@@ -107,17 +103,17 @@ fn silu_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 }
 
 // exact (erf) GELU, as torch.nn.GELU()
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn gelu_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let v = x[i];
   out[i] = 0.5 * v * (1.0 + erf_(v * 0.70710678118654752));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn gelu_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let v = x[i];
   let cdf = 0.5 * (1.0 + erf_(v * 0.70710678118654752));
@@ -126,9 +122,9 @@ fn gelu_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 }
 
 // SwiGLU: x is (rows, 2H) = [a | b]; out (rows, H) = silu(a) * b. n = rows * H, cols = H.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn swiglu_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let r = i / p.cols;
   let j = i - r * p.cols;
@@ -138,9 +134,9 @@ fn swiglu_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 }
 
 // SwiGLU backward: y = dout (rows, H); out = dx (rows, 2H). One invocation writes both halves.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn swiglu_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let r = i / p.cols;
   let j = i - r * p.cols;
@@ -155,25 +151,25 @@ fn swiglu_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 
 // Dropout with a precomputed uniform draw y: out = y >= alpha ? x * beta : 0 (alpha = p,
 // beta = 1 / (1 - p)). The backward pass is the same map applied to the upstream gradient.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn dropout(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = select(0.0, x[i] * p.beta, y[i] >= p.alpha);
 }
 
 // out = |x - y|
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn absdiff_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = abs(x[i] - y[i]);
 }
 
 // out = z * sign(x - y): the gradient of |x - y| with respect to x (negate for y)
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn absdiff_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = z[i] * sign(x[i] - y[i]) * p.alpha;
 }

@@ -30,9 +30,9 @@ struct P {
 @group(0) @binding(6) var<storage, read_write> dist: array<f32>;
 @group(0) @binding(7) var<storage, read_write> updated: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn kmeans_assign(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 64u;
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   var xv: array<f32, 32>;
   for (var d = 0u; d < p.dim; d++) { xv[d] = x[i * p.dim + d]; }
@@ -53,9 +53,9 @@ fn kmeans_assign(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   dist[i] = best;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn kmeans_update(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let j = gid.x + gid.y * nwg.x * 64u;
+  let j = flat_index(gid, nwg);
   if (j >= p.k * p.dim) { return; }
   let c = j / p.dim;
   let d = j - c * p.dim;

@@ -97,9 +97,9 @@ fn backward_dx(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 }
 
 // Partial sums over chunks of rows: out[chunk, c] = sum dy * xhat, out[chunk, cols + c] = sum dy.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn backward_params(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 64u;
+  let i = flat_index(gid, nwg);
   if (i >= p.chunks * p.cols) { return; }
   let chunk = i / p.cols;
   let c = i - chunk * p.cols;
@@ -118,9 +118,9 @@ fn backward_params(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
 // Row-per-invocation variants (no workgroup barriers): faster on CPU drivers, where a barrier
 // costs far more than a serial loop over a few hundred columns. Grid: one invocation per row,
 // 64 per workgroup, x/y folded.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn forward_row(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let row = gid.x + gid.y * nwg.x * 64u;
+  let row = flat_index(gid, nwg);
   if (row >= p.rows) { return; }
   let base = row * p.cols;
   var s = 0.0;
@@ -136,9 +136,9 @@ fn forward_row(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   rstd[row] = r;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn backward_dx_row(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let row = gid.x + gid.y * nwg.x * 64u;
+  let row = flat_index(gid, nwg);
   if (row >= p.rows) { return; }
   let base = row * p.cols;
   let mu = mean[row];

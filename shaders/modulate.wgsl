@@ -29,40 +29,36 @@ struct P {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out2: array<f32>;
 
-fn index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
-}
-
 // Index (b, d) of the per-set vector for element i of (B, N, D).
 fn set_index(i: u32) -> u32 {
   return (i / (p.n * p.d)) * p.d + i % p.d;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn modulate_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.b * p.n * p.d) { return; }
   let j = set_index(i);
   out[i] = x[i] * (1.0 + s[j]) + aux[j];
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn gate_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.b * p.n * p.d) { return; }
   out[i] = aux[i] + s[set_index(i)] * x[i];
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn dx_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.b * p.n * p.d) { return; }
   out[i] = aux[i] * (p.c + s[set_index(i)]);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn params_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let j = index(gid, nwg);
+  let j = flat_index(gid, nwg);
   if (j >= p.b * p.d) { return; }
   let b = j / p.d;
   let d = j % p.d;

@@ -40,18 +40,14 @@ struct P {
 @group(0) @binding(7) var<storage, read_write> inv: array<i32>;
 @group(0) @binding(8) var<storage, read_write> count: array<u32>;
 
-fn index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
-}
-
 fn put(i: u32, v: f32) {
   if (p.accumulate == 1u) { out[i] += v; } else { out[i] = v; }
 }
 
 // out[r, c] = table[ids[r], c]; ids outside [0, vocab) give 0.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn embedding_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.rows * p.cols) { return; }
   let r = i / p.cols;
   let c = i - r * p.cols;
@@ -63,9 +59,9 @@ fn embedding_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
 
 // dtable[v, c] = sum_r [ids[r] == v] dout[r, c]; one invocation per table entry (small vocab).
 // Here p.rows = number of ids, output is (vocab, cols).
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn embedding_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.vocab * p.cols) { return; }
   let v = i / p.cols;
   let c = i - v * p.cols;
@@ -77,9 +73,9 @@ fn embedding_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
 }
 
 // out[r, c] = src[idx[r], c], or 0 when idx[r] < 0.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn gather_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.rows * p.cols) { return; }
   let r = i / p.cols;
   let c = i - r * p.cols;
@@ -90,9 +86,9 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
 }
 
 // out[r * dst_stride + dst_offset + c] = src[r * src_stride + src_offset + c], c < cols.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn copy_cols(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.rows * p.cols) { return; }
   let r = i / p.cols;
   let c = i - r * p.cols;
@@ -100,9 +96,9 @@ fn copy_cols(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 }
 
 // Per row b: exclusive prefix sum of mask over n entries, compaction and inverse indices.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn mask_scan(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let b = index(gid, nwg);
+  let b = flat_index(gid, nwg);
   if (b >= p.rows) { return; }
   var cnt = 0u;
   for (var j = 0u; j < p.n; j++) {
@@ -126,9 +122,9 @@ fn mask_scan(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 }
 
 // count[b] = number of set entries in row b.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn mask_count(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let b = index(gid, nwg);
+  let b = flat_index(gid, nwg);
   if (b >= p.rows) { return; }
   var cnt = 0u;
   for (var j = 0u; j < p.n; j++) {
@@ -138,9 +134,9 @@ fn mask_count(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 }
 
 // out[b, c] = sum_j mask[b, j] src[b, j, c] (/ count[b] when mean; 0 for an empty row).
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn masked_sum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.rows * p.cols) { return; }
   let b = i / p.cols;
   let c = i - b * p.cols;
@@ -153,9 +149,9 @@ fn masked_sum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 }
 
 // out[b, j, c] = mask[b, j] ? dout[b, c] (/ count[b]) : 0.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn masked_sum_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.rows * p.n * p.cols) { return; }
   let c = i % p.cols;
   let e = i / p.cols;

@@ -79,9 +79,9 @@ fn loss_grad(x: f32, t: f32) -> vec2f {
   }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = gid.x + gid.y * nwg.x * 64u;
+  let r = flat_index(gid, nwg);
   if (r >= p.rows) { return; }
   var s = 0.0;
   var n = 0.0;
@@ -96,9 +96,9 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   stats[r * 2u + 1u] = n;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 64u;
+  let i = flat_index(gid, nwg);
   if (i >= p.rows * p.cols) { return; }
   let r = i / p.cols;
   let n = total[1];

@@ -61,16 +61,16 @@ fn to_unit(x: u32) -> f32 {
   return f32(x >> 8u) * 5.9604644775390625e-8 + 2.98023223876953125e-8;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn rand_uniform(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 64u;
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   out[i] = p.a + (p.b - p.a) * to_unit(draw(i).x);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn rand_normal(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 64u;
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let r = draw(i);
   let u1 = to_unit(r.x);

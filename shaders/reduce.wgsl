@@ -26,9 +26,9 @@ struct P {
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn colsum_partial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 64u;
+  let i = flat_index(gid, nwg);
   if (i >= p.chunks * p.cols) { return; }
   let chunk = i / p.cols;
   let c = i - chunk * p.cols;
@@ -42,9 +42,9 @@ fn colsum_partial(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
   partial[i] = s;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn colsum_final(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let c = gid.x + gid.y * nwg.x * 64u;
+  let c = flat_index(gid, nwg);
   if (c >= p.cols) { return; }
   var s = 0.0;
   for (var k = 0u; k < p.chunks; k++) {

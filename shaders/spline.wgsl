@@ -36,10 +36,6 @@ struct P {
 @group(0) @binding(6) var<storage, read_write> logdet: array<f32>;
 @group(0) @binding(7) var<storage, read_write> gknots: array<f32>;
 
-fn index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
-}
-
 fn kx(i: u32, j: u32) -> f32 { return knots[i * 3u * (p.k + 1u) + j]; }
 fn ky(i: u32, j: u32) -> f32 { return knots[i * 3u * (p.k + 1u) + p.k + 1u + j]; }
 fn kd(i: u32, j: u32) -> f32 { return knots[i * 3u * (p.k + 1u) + 2u * (p.k + 1u) + j]; }
@@ -75,9 +71,9 @@ fn find_bin(i: u32, v: f32, use_y: bool) -> u32 {
   return b;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn spline_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let v = x[i];
   if (v <= kx(i, 0u) || v >= kx(i, p.k)) {
@@ -92,9 +88,9 @@ fn spline_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   logdet[i] = r[1].x;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn spline_inv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let v = x[i];
   if (v <= ky(i, 0u) || v >= ky(i, p.k)) {
@@ -124,9 +120,9 @@ fn spline_inv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 }
 
 // Gradients of L = sum(gy * y + gld * log|det|) with respect to x and the knots.
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn spline_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let stride = 3u * (p.k + 1u);
   for (var j = 0u; j < stride; j++) { gknots[i * stride + j] = 0.0; }

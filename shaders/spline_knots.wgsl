@@ -27,10 +27,6 @@ struct P {
 @group(0) @binding(2) var<storage, read> gknots: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-fn index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
-}
-
 fn softplus(v: f32) -> f32 {
   return max(v, 0.0) + log(1.0 + exp(-abs(v)));
 }
@@ -56,9 +52,9 @@ fn softmax_into(r: ptr<function, array<f32, 192>>, o: u32, s: ptr<function, arra
   for (var j = 0u; j < p.k; j++) { (*s)[j] = (*s)[j] / z; }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn knots_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let K = p.k;
   let ri = i * (3u * K - 1u);
@@ -84,9 +80,9 @@ fn knots_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(FLAT_WG)
 fn knots_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = flat_index(gid, nwg);
   if (i >= p.n) { return; }
   let K = p.k;
   let ri = i * (3u * K - 1u);

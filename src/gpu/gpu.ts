@@ -5,16 +5,15 @@
  *
  * @module
  */
-import { SHADERS } from "../_shaders.gen.ts";
+import { BindGroupCache } from "./bind_group_cache.ts";
 import { BufferPool } from "./buffer_pool.ts";
-import {
-  GpuDeviceLostError,
-  GpuUnavailableError,
-  GpuValidationError,
-  ShapeError,
-} from "./errors.ts";
-import { type KernelSpec, UNIFORM_SLOT_BYTES, type Uniforms } from "./kernel_spec.ts";
+import { GpuDeviceLostError, GpuUnavailableError, GpuValidationError } from "./errors.ts";
+import type { KernelSpec, Uniforms } from "./kernel_spec.ts";
+import { PipelineCache } from "./pipeline_cache.ts";
+import { StepEncoder } from "./step_encoder.ts";
 import { type DType, DTYPE_BYTES, numel, Tensor } from "./tensor.ts";
+import { TexturePool } from "./texture_pool.ts";
+import { UniformArena } from "./uniform_arena.ts";
 
 /** Options of {@linkcode requestGpu}. */
 export interface GpuOptions {
@@ -49,9 +48,6 @@ export interface GpuStats {
   /** Bind groups created (cache misses). */
   bindGroups: number;
 }
-
-const MAX_BIND_GROUPS = 8192;
-const UNIFORM_CHUNK_SLOTS = 256;
 
 /** Limits requested from the adapter (the WebGPU defaults are far below what GPUs offer). */
 const REQUESTED_LIMITS = [
@@ -99,7 +95,11 @@ export async function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
 }
 
 /**
- * A WebGPU device plus everything needed to run kernels efficiently on it.
+ * A WebGPU device plus everything needed to run kernels efficiently on it. It holds the pieces
+ * and keeps one public API: the buffer pool (`buffer_pool.ts`), the pipeline cache
+ * (`pipeline_cache.ts`), the bind-group cache (`bind_group_cache.ts`), the per-step uniform
+ * arena (`uniform_arena.ts`), the texture pool (`texture_pool.ts`) and the step encoder
+ * (`step_encoder.ts`).
  *
  * Kernels record dispatches into the current step (one command encoder, one compute pass);
  * {@linkcode Gpu.submit} ends the step. Nothing is read back inside a step: {@linkcode Gpu.read}
@@ -129,27 +129,14 @@ export class Gpu {
   readonly matmulPath: "texture" | "storage";
   /** Most bytes bound per storage buffer (device limit, or the lower cap from the options). */
   readonly maxBindingSize: number;
-  /** Counters for tests and benchmarks. */
-  readonly stats: GpuStats = { dispatches: 0, submits: 0, pipelines: 0, bindGroups: 0 };
+  #counters = { dispatches: 0, submits: 0 };
 
   #pool: BufferPool;
-  #modules = new Map<string, GPUShaderModule>();
-  #layouts = new Map<KernelSpec, GPUBindGroupLayout>();
-  #pipelineLayouts = new Map<KernelSpec, GPUPipelineLayout>();
-  #pipelines = new Map<string, GPUComputePipeline>();
-  #bindGroups = new Map<string, GPUBindGroup>();
-  #ids = new WeakMap<object, number>();
-  #nextId = 1;
-  #encoder: GPUCommandEncoder | null = null;
-  #pass: GPUComputePassEncoder | null = null;
-  #uniformChunks: GPUBuffer[] = [];
-  #uniformData: Uint8Array<ArrayBuffer>[] = [];
-  #uniformSlots = 0;
-  #uniformStride: number;
-  #dummies: GPUBuffer[] = [];
-  #dummyTextures = new Map<number, GPUTexture>();
-  #textures = new Map<string, GPUTexture[]>();
-  #pendingTextures: GPUTexture[] = [];
+  #pipelines: PipelineCache;
+  #bindGroups: BindGroupCache;
+  #uniforms: UniformArena;
+  #textures: TexturePool;
+  #step: StepEncoder;
   #errors: string[] = [];
   #lost: GpuDeviceLostError | null = null;
   #destroyed = false;
@@ -176,10 +163,11 @@ export class Gpu {
       options.maxBindingSize ?? Infinity,
       device.limits.maxStorageBufferBindingSize,
     );
-    this.#uniformStride = Math.max(
-      UNIFORM_SLOT_BYTES,
-      device.limits.minUniformBufferOffsetAlignment,
-    );
+    this.#pipelines = new PipelineCache(device);
+    this.#bindGroups = new BindGroupCache(device, this.#pipelines, this.maxBindingSize);
+    this.#uniforms = new UniformArena(device);
+    this.#textures = new TexturePool(device);
+    this.#step = new StepEncoder(device);
     device.addEventListener("uncapturederror", (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
       if (this.#errors.length < 8) this.#errors.push(e.message);
@@ -189,6 +177,15 @@ export class Gpu {
         this.#lost = new GpuDeviceLostError(info.reason ?? "unknown", info.message);
       }
     });
+  }
+
+  /** Counters for tests and benchmarks. */
+  get stats(): GpuStats {
+    return {
+      ...this.#counters,
+      pipelines: this.#pipelines.compiled,
+      bindGroups: this.#bindGroups.created,
+    };
   }
 
   /** The device limits in force. */
@@ -269,8 +266,7 @@ export class Gpu {
   clear(t: Tensor): void {
     const size = Math.ceil(t.byteLength / 4) * 4;
     if (size === 0) return;
-    this.#endPass();
-    this.#currentEncoder().clearBuffer(t.buffer, t.byteOffset, size);
+    this.#step.encoder().clearBuffer(t.buffer, t.byteOffset, size);
   }
 
   /** Records a buffer-to-buffer copy of `src` into `dst` (same byte length) into the step. */
@@ -278,8 +274,7 @@ export class Gpu {
     if (src.byteLength !== dst.byteLength) {
       throw new RangeError(`copy: ${src.byteLength} bytes into ${dst.byteLength}`);
     }
-    this.#endPass();
-    this.#currentEncoder().copyBufferToBuffer(
+    this.#step.encoder().copyBufferToBuffer(
       src.buffer,
       src.byteOffset,
       dst.buffer,
@@ -308,7 +303,7 @@ export class Gpu {
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
-    this.stats.submits++;
+    this.#counters.submits++;
     await staging.mapAsync(GPUMapMode.READ);
     const copy = staging.getMappedRange().slice(0);
     staging.unmap();
@@ -334,25 +329,12 @@ export class Gpu {
    */
   acquireTexture(width: number, height: number): GPUTexture {
     this.#assertAlive();
-    const w = Math.max(8, Math.ceil(width / 8) * 8);
-    const h = Math.max(64, 2 ** Math.ceil(Math.log2(height)));
-    const max = this.device.limits.maxTextureDimension2D;
-    if (w > max || Math.min(h, max) < height) {
-      throw new RangeError(`texture ${width}x${height} exceeds maxTextureDimension2D ${max}`);
-    }
-    const key = `${w}x${Math.min(h, max)}`;
-    const tex = this.#textures.get(key)?.pop();
-    if (tex) return tex;
-    return this.device.createTexture({
-      size: { width: w, height: Math.min(h, max) },
-      format: "rgba32float",
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
-    });
+    return this.#textures.acquire(width, height);
   }
 
   /** Gives a texture back; it becomes reusable after the next submit. */
   releaseTexture(tex: GPUTexture): void {
-    this.#pendingTextures.push(tex);
+    this.#textures.release(tex);
   }
 
   // ---------------------------------------------------------------- kernels
@@ -363,23 +345,7 @@ export class Gpu {
     entry: string,
     overrides: Record<string, number> = {},
   ): GPUComputePipeline {
-    const okeys = Object.keys(overrides).sort();
-    const key = `${spec.shader}:${entry}:${okeys.map((k) => `${k}=${overrides[k]}`).join(",")}`;
-    let p = this.#pipelines.get(key);
-    if (p) return p;
-    let module = this.#modules.get(spec.shader);
-    if (!module) {
-      module = this.device.createShaderModule({ label: spec.shader, code: SHADERS[spec.shader] });
-      this.#modules.set(spec.shader, module);
-    }
-    p = this.device.createComputePipeline({
-      label: key,
-      layout: this.#pipelineLayout(spec),
-      compute: { module, entryPoint: entry, constants: overrides },
-    });
-    this.#pipelines.set(key, p);
-    this.stats.pipelines++;
-    return p;
+    return this.#pipelines.pipeline(spec, entry, overrides);
   }
 
   /**
@@ -412,14 +378,14 @@ export class Gpu {
     if (x > maxWg || y > maxWg || z > maxWg) {
       throw new RangeError(`${spec.shader}.${entry}: grid ${x}x${y}x${z} exceeds ${maxWg}`);
     }
-    const pipeline = this.pipeline(spec, entry, args.overrides);
-    const { chunk, offset } = this.#uniformSlot(args.uniforms);
-    const bindGroup = this.#bindGroup(spec, chunk, args.bindings);
-    const pass = this.#currentPass();
+    const pipeline = this.#pipelines.pipeline(spec, entry, args.overrides);
+    const { chunk, buffer, offset } = this.#uniforms.slot(args.uniforms);
+    const bindGroup = this.#bindGroups.get(spec, chunk, buffer, args.bindings);
+    const pass = this.#step.pass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup, [offset]);
     pass.dispatchWorkgroups(x, y, z);
-    this.stats.dispatches++;
+    this.#counters.dispatches++;
   }
 
   /**
@@ -428,33 +394,14 @@ export class Gpu {
    */
   submit(): void {
     this.#assertAlive();
-    this.#endPass();
-    if (this.#encoder) {
-      const used = this.#uniformSlots;
-      for (let c = 0; c * UNIFORM_CHUNK_SLOTS < used; c++) {
-        const slots = Math.min(UNIFORM_CHUNK_SLOTS, used - c * UNIFORM_CHUNK_SLOTS);
-        this.device.queue.writeBuffer(
-          this.#uniformChunks[c],
-          0,
-          this.#uniformData[c],
-          0,
-          slots * this.#uniformStride,
-        );
-      }
-      this.device.queue.submit([this.#encoder.finish()]);
-      this.stats.submits++;
-      this.#encoder = null;
-      this.#uniformSlots = 0;
+    const cmd = this.#step.finish();
+    if (cmd) {
+      this.#uniforms.upload();
+      this.device.queue.submit([cmd]);
+      this.#counters.submits++;
     }
     this.#pool.afterSubmit();
-    for (const tex of this.#pendingTextures) {
-      const key = `${tex.width}x${tex.height}`;
-      let list = this.#textures.get(key);
-      if (!list) this.#textures.set(key, list = []);
-      if (list.length < 64) list.push(tex);
-      else tex.destroy();
-    }
-    this.#pendingTextures = [];
+    this.#textures.afterSubmit();
     this.#throwPendingErrors();
   }
 
@@ -470,7 +417,7 @@ export class Gpu {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#pool.trim();
-    for (const list of this.#textures.values()) for (const t of list) t.destroy();
+    this.#textures.destroy();
     this.device.destroy();
   }
 
@@ -488,153 +435,5 @@ export class Gpu {
       this.#errors = [];
       throw new GpuValidationError(msg);
     }
-  }
-
-  #currentEncoder(): GPUCommandEncoder {
-    return this.#encoder ??= this.device.createCommandEncoder();
-  }
-
-  #currentPass(): GPUComputePassEncoder {
-    return this.#pass ??= this.#currentEncoder().beginComputePass();
-  }
-
-  #endPass(): void {
-    if (this.#pass) {
-      this.#pass.end();
-      this.#pass = null;
-    }
-  }
-
-  #id(o: object): number {
-    let id = this.#ids.get(o);
-    if (id === undefined) this.#ids.set(o, id = this.#nextId++);
-    return id;
-  }
-
-  #uniformSlot(u: Uniforms): { chunk: number; offset: number } {
-    const slot = this.#uniformSlots++;
-    const chunk = Math.floor(slot / UNIFORM_CHUNK_SLOTS);
-    if (chunk >= this.#uniformChunks.length) {
-      this.#uniformChunks.push(this.device.createBuffer({
-        size: UNIFORM_CHUNK_SLOTS * this.#uniformStride,
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      }));
-      this.#uniformData.push(new Uint8Array(UNIFORM_CHUNK_SLOTS * this.#uniformStride));
-    }
-    const offset = (slot % UNIFORM_CHUNK_SLOTS) * this.#uniformStride;
-    this.#uniformData[chunk].set(u.bytes(), offset);
-    return { chunk, offset };
-  }
-
-  #dummy(i: number): GPUBuffer {
-    while (this.#dummies.length <= i) {
-      this.#dummies.push(this.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE }));
-    }
-    return this.#dummies[i];
-  }
-
-  #dummyTexture(i: number): GPUTexture {
-    let t = this.#dummyTextures.get(i);
-    if (!t) {
-      t = this.device.createTexture({
-        size: { width: 1, height: 1 },
-        format: "rgba32float",
-        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
-      });
-      this.#dummyTextures.set(i, t);
-    }
-    return t;
-  }
-
-  #bindGroupLayout(spec: KernelSpec): GPUBindGroupLayout {
-    let layout = this.#layouts.get(spec);
-    if (layout) return layout;
-    const entries: GPUBindGroupLayoutEntry[] = [{
-      binding: 0,
-      visibility: GPUShaderStage.COMPUTE,
-      buffer: { type: "uniform", hasDynamicOffset: true, minBindingSize: 0 },
-    }];
-    spec.bindings.forEach((kind, i) => {
-      const e: GPUBindGroupLayoutEntry = { binding: i + 1, visibility: GPUShaderStage.COMPUTE };
-      if (kind === "read") e.buffer = { type: "read-only-storage" };
-      else if (kind === "rw") e.buffer = { type: "storage" };
-      else if (kind === "texture") e.texture = { sampleType: "unfilterable-float" };
-      else e.storageTexture = { access: "write-only", format: "rgba32float" };
-      entries.push(e);
-    });
-    layout = this.device.createBindGroupLayout({ label: spec.shader, entries });
-    this.#layouts.set(spec, layout);
-    return layout;
-  }
-
-  #pipelineLayout(spec: KernelSpec): GPUPipelineLayout {
-    let pl = this.#pipelineLayouts.get(spec);
-    if (!pl) {
-      pl = this.device.createPipelineLayout({ bindGroupLayouts: [this.#bindGroupLayout(spec)] });
-      this.#pipelineLayouts.set(spec, pl);
-    }
-    return pl;
-  }
-
-  #bindGroup(
-    spec: KernelSpec,
-    chunk: number,
-    bindings: readonly (Tensor | GPUTexture | null)[],
-  ): GPUBindGroup {
-    let key = `${spec.shader}|${chunk}`;
-    for (const b of bindings) {
-      if (b === null) key += "|-";
-      else if (b instanceof Tensor) {
-        if (b.disposed) throw new Error(`${spec.shader}: binding a disposed tensor [${b.shape}]`);
-        key += `|${this.#id(b.buffer)}:${b.byteOffset}:${b.byteLength}`;
-      } else key += `|t${this.#id(b)}`;
-    }
-    let bg = this.#bindGroups.get(key);
-    if (bg) {
-      this.#bindGroups.delete(key);
-      this.#bindGroups.set(key, bg);
-      return bg;
-    }
-    const entries: GPUBindGroupEntry[] = [{
-      binding: 0,
-      resource: { buffer: this.#uniformChunks[chunk], offset: 0, size: UNIFORM_SLOT_BYTES },
-    }];
-    bindings.forEach((b, i) => {
-      const kind = spec.bindings[i];
-      if (kind === "texture" || kind === "storage-texture") {
-        if (b instanceof Tensor) {
-          throw new TypeError(`${spec.shader}: binding ${i + 1} needs a texture`);
-        }
-        entries.push({ binding: i + 1, resource: (b ?? this.#dummyTexture(i)).createView() });
-      } else if (b === null || (b instanceof Tensor && b.byteLength === 0)) {
-        entries.push({ binding: i + 1, resource: { buffer: this.#dummy(i) } });
-      } else if (b instanceof Tensor) {
-        const max = this.maxBindingSize;
-        if (b.byteLength > max) {
-          throw new ShapeError(
-            `${spec.shader}: tensor [${b.shape}] is ${b.byteLength} bytes, above the ${max}-byte ` +
-              "storage binding limit of this adapter (maxStorageBufferBindingSize); use a smaller " +
-              "batch, or a GPU with a larger limit",
-          );
-        }
-        entries.push({
-          binding: i + 1,
-          resource: {
-            buffer: b.buffer,
-            offset: b.byteOffset,
-            size: Math.ceil(b.byteLength / 4) * 4,
-          },
-        });
-      } else {
-        throw new TypeError(`${spec.shader}: binding ${i + 1} needs a buffer`);
-      }
-    });
-    bg = this.device.createBindGroup({ layout: this.#bindGroupLayout(spec), entries });
-    this.stats.bindGroups++;
-    this.#bindGroups.set(key, bg);
-    if (this.#bindGroups.size > MAX_BIND_GROUPS) {
-      this.#bindGroups.delete(this.#bindGroups.keys().next().value!);
-    }
-    return bg;
   }
 }

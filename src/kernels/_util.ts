@@ -1,10 +1,14 @@
 // Private helpers shared by kernel wrappers.
 import { ShapeError } from "../gpu/errors.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import { FLAT_WORKGROUP_SIZE } from "../_shaders.gen.ts";
 
-/** Workgroup counts for a 1-D grid of `n` invocations (64 per workgroup), folded into x/y. */
+/**
+ * Workgroup counts for a 1-D grid of `n` invocations (`FLAT_WORKGROUP_SIZE` per workgroup),
+ * folded into x/y; shaders unfold it with the prelude's `flat_index(gid, nwg)`.
+ */
 export function grid1d(n: number, maxPerDim = 65535): [number, number] {
-  const groups = Math.ceil(n / 64);
+  const groups = Math.ceil(n / FLAT_WORKGROUP_SIZE);
   if (groups <= maxPerDim) return [groups, 1];
   const x = maxPerDim;
   return [x, Math.ceil(groups / x)];

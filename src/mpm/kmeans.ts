@@ -9,6 +9,7 @@ import * as ops from "../autograd/ops.ts";
 import type { ParameterStore } from "../autograd/parameters.ts";
 import type { Tape } from "../autograd/tape.ts";
 import { Rng } from "../data/rng.ts";
+import { writeAtomic } from "../io/files.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { kmeansAssign, kmeansUpdate } from "../kernels/kmeans.ts";
@@ -126,9 +127,8 @@ export async function saveCodebook(
   r: KMeansResult,
   features: readonly string[],
 ): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(
-    tmp,
+  await writeAtomic(
+    path,
     JSON.stringify({
       format: "mpm-webgpu-kmeans/1",
       features,
@@ -139,7 +139,6 @@ export async function saveCodebook(
       centroids: Array.from(r.centroids),
     }),
   );
-  await Deno.rename(tmp, path);
 }
 
 /** Reads a codebook written by {@linkcode saveCodebook}. */

@@ -14,6 +14,7 @@ import { Tape } from "../autograd/tape.ts";
 import { type JetBatch, JetLoader } from "../data/loader.ts";
 import type { Preprocessor } from "../data/preprocess.ts";
 import { writeAtomic } from "../io/files.ts";
+import { LossWindow, MetricsCsv } from "./runlog.ts";
 import { lineSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { trimBatch } from "../mpm/prepare.ts";
@@ -109,87 +110,52 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<Tokenize
     seed: T.seed,
   };
   const loader = new JetLoader({ ...common, split: "train" });
-  const upload = (batch: JetBatch) => {
-    const b = trimBatch(batch), F = config.features.length;
-    const x = gpu.upload(b.x, [b.size, b.nParticles, F]);
-    const valid = new Validity(gpu, b.valid, b.size, b.nParticles);
-    return { b, x, valid };
-  };
-
-  // k-means initialisation of the codebook on the first batch's projected vectors.
-  {
-    const { b, x, valid } = upload(loader.next()!);
-    const tape = new Tape(gpu);
-    const maps = setMaps(
-      b.valid,
-      b.size,
-      b.nParticles,
-      config.registers,
-    );
-    const z = tok.encode(tape, x, valid, maps);
-    const zh = await z.read() as Float32Array;
-    tape.dispose();
-    x.dispose();
-    valid.dispose();
-    gpu.submit();
-    await tok.initCodebook(zh, 50, T.seed);
-    log(`codebook: k-means initialisation on ${maps.M} particles (${config.codebookSize} codes)`);
-  }
-
-  const metrics = `${o.out}/metrics.csv`;
-  const rows = ["step,lr,total,huber,commit,jets_per_s"];
-  const t0 = performance.now();
-  let windowStart = t0, windowJets = 0;
+  await initCodebook(tok, loader.next()!, T.seed, log);
+  const names = ["total", "huber", "commit"];
+  const csv = await MetricsCsv.create(`${o.out}/metrics.csv`, [
+    "step",
+    "lr",
+    ...names,
+    "jets_per_s",
+  ]);
+  const window = new LossWindow(gpu, T.logEvery, names);
+  const rate = { since: performance.now(), jets: 0 };
   for (let s = 0; s < T.steps; s++) {
-    const { x, valid, b } = upload(loader.next()!);
+    const batch = trimBatch(loader.next()!);
     store.zeroGrad();
     const tape = new Tape(gpu);
-    const out = tok.forward(tape, x, valid);
-    const huber = ops.pointwiseLoss(
-      tape,
-      "huber",
-      out.recon,
-      tape.keep(gpu.upload(gatherTargets(b))),
+    const x = tape.keep(
+      gpu.upload(batch.x, [batch.size, batch.nParticles, config.features.length]),
     );
+    const out = tok.forward(
+      tape,
+      x,
+      Validity.onTape(tape, batch.valid, batch.size, batch.nParticles),
+    );
+    const target = tape.keep(gpu.upload(gatherTargets(batch)));
+    const huber = ops.pointwiseLoss(tape, "huber", out.recon, target);
     const total = ops.weightedSum(tape, [[huber, 1], [out.commit, config.commitWeight]]);
     tape.backward(total);
     opt.step();
     tok.updateCodebook(out, T.seed * 1000003 + s);
-    const done = s + 1;
-    windowJets += b.size;
-    let vals: number[] | null = null;
-    if (done % T.logEvery === 0 || done === T.steps) {
-      vals = await Promise.all([total, huber, out.commit].map(async (t) => (await t.read())[0]));
-    }
+    window.record(s, [total, huber, out.commit]);
     tape.dispose();
-    x.dispose();
-    valid.dispose();
     gpu.submit();
-    if (vals) {
-      if (!vals.every(Number.isFinite)) {
-        throw new Error(
-          `tokenizer loss became ${
-            vals[0]
-          } at step ${done}; lower the learning rate (--lr) or check the data`,
-        );
-      }
-      const now = performance.now(), rate = windowJets / ((now - windowStart) / 1000);
-      windowStart = now;
-      windowJets = 0;
-      const lr = T.lr * opt.options.schedule(done - 1);
-      rows.push(
-        [done, lr.toPrecision(4), ...vals.map((v) => v.toPrecision(6)), rate.toFixed(1)].join(","),
-      );
-      const eta = ((T.steps - done) * T.batch) / Math.max(rate, 1e-9);
-      log(
-        `step ${done}/${T.steps} | ${rate.toFixed(0)} jets/s | ETA ${Math.round(eta)}s | total ${
-          vals[0].toFixed(4)
-        } huber ${vals[1].toFixed(4)} commit ${vals[2].toFixed(4)}`,
+    rate.jets += batch.size;
+    const done = s + 1;
+    if (done % T.logEvery === 0 || done === T.steps) {
+      await logTokenizer(
+        window,
+        csv,
+        done,
+        rate,
+        T,
+        (st) => T.lr * opt.options.schedule(st - 1),
+        log,
       );
     }
   }
   loader.close();
-  await writeAtomic(metrics, rows.join("\n") + "\n");
   const report = await evaluateTokenizer(tok, {
     ...common,
     split: "val",
@@ -200,9 +166,74 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<Tokenize
   report.steps = T.steps;
   await tok.save(`${o.out}/tokenizer.safetensors`, o.preprocessor, report);
   await writeAtomic(`${o.out}/vqvae.json`, JSON.stringify(report, null, 2));
-  const pts = rows.slice(1).map((r) => r.split(",").map(Number));
+  await tokenizerLossPlot(csv.path, `${o.out}/plots/train_loss.svg`);
+  window.dispose();
+  log(
+    `validation on ${report.particles} particles: huber ${report.huber.toFixed(4)}, perplexity ${
+      report.perplexity.toFixed(1)
+    } of ${config.codebookSize} codes, usage ${(100 * report.usage).toFixed(1)} %`,
+  );
+  return report;
+}
+
+/** k-means initialisation of the codebook on the first batch's projected vectors. */
+async function initCodebook(
+  tok: VQTokenizer,
+  batch: JetBatch,
+  seed: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const gpu = tok.store.gpu, config = tok.config, b = trimBatch(batch);
+  const tape = new Tape(gpu);
+  const x = tape.keep(gpu.upload(b.x, [b.size, b.nParticles, config.features.length]));
+  const maps = setMaps(b.valid, b.size, b.nParticles, config.registers);
+  const z = tok.encode(tape, x, Validity.onTape(tape, b.valid, b.size, b.nParticles), maps);
+  const zh = await z.read() as Float32Array;
+  tape.dispose();
+  gpu.submit();
+  await tok.initCodebook(zh, 50, seed);
+  log(`codebook: k-means initialisation on ${maps.M} particles (${config.codebookSize} codes)`);
+}
+
+/** Reads the loss window, appends its rows and prints the progress line. */
+async function logTokenizer(
+  window: LossWindow,
+  csv: MetricsCsv,
+  done: number,
+  rate: { since: number; jets: number },
+  T: TokenizerTrainConfig,
+  lrAt: (step: number) => number,
+  log: (line: string) => void,
+): Promise<void> {
+  const rows = await window.flush(
+    done,
+    () => "lower the learning rate (--lr) or check the data",
+  );
+  const now = performance.now(), perSec = rate.jets / ((now - rate.since) / 1000);
+  rate.since = now;
+  rate.jets = 0;
+  await csv.append(rows.map((r, k) => [
+    r.step,
+    lrAt(r.step),
+    ...r.values,
+    k === rows.length - 1 ? perSec : "",
+  ]));
+  const v = rows[rows.length - 1].values;
+  const eta = ((T.steps - done) * T.batch) / Math.max(perSec, 1e-9);
+  log(
+    `step ${done}/${T.steps} | ${perSec.toFixed(0)} jets/s | ETA ${Math.round(eta)}s | total ${
+      v[0].toFixed(4)
+    } huber ${v[1].toFixed(4)} commit ${v[2].toFixed(4)}`,
+  );
+}
+
+/** The training losses of a tokenizer run (from its metrics CSV), on a log axis. */
+async function tokenizerLossPlot(metricsCsv: string, path: string): Promise<void> {
+  const pts = (await Deno.readTextFile(metricsCsv)).trim().split("\n").slice(1).map((r) =>
+    r.split(",").map(Number)
+  );
   await writeAtomic(
-    `${o.out}/plots/train_loss.svg`,
+    path,
     lineSvg(
       ["total", "huber", "commit"].map((label, k) => ({
         label,
@@ -212,12 +243,6 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<Tokenize
       { title: "VQ-VAE tokenizer training", xLabel: "step", yLabel: "loss", logY: true },
     ),
   );
-  log(
-    `validation on ${report.particles} particles: huber ${report.huber.toFixed(4)}, perplexity ${
-      report.perplexity.toFixed(1)
-    } of ${config.codebookSize} codes, usage ${(100 * report.usage).toFixed(1)} %`,
-  );
-  return report;
 }
 
 /** The real particles' features (M, F) of a (trimmed) batch, in (jet, slot) order. */
