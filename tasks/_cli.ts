@@ -1,5 +1,28 @@
-// Shared CLI plumbing: parseArgs with unknown-flag errors, --help, one-line failures.
+// Shared CLI plumbing: the typed flag schema (--help generated from it), one-line failures.
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type CommandSpec, type FlagValues, helpText, parseCommand, UsageError } from "./_flags.ts";
+
+export { UsageError };
+
+/**
+ * Parses a command's flags against its schema; prints the generated help and exits 0 on --help.
+ * Bad values throw a {@linkcode UsageError} (exit status 2 through {@linkcode runCli}).
+ */
+export function parse<S extends CommandSpec>(
+  argv: readonly string[],
+  spec: S,
+): { values: FlagValues<S>; positionals: string[]; given: Set<string> } {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(helpText(spec));
+    Deno.exit(0);
+  }
+  return parseCommand(argv, spec);
+}
+
+/** Prints a warning line (a flag without effect, a questionable setting). */
+export function warn(message: string): void {
+  console.error(`warning: ${message}`);
+}
 
 /** Parses flags strictly; prints `help` and exits 0 on --help. */
 export function parseFlags(
@@ -28,14 +51,21 @@ export function parseFlags(
   }
 }
 
-/** Runs `main`, turning an exception into a one-line message (stack with --debug) and exit 1. */
-export async function runCli(main: () => Promise<void>): Promise<void> {
+/**
+ * Runs `main`, turning an exception into a one-line message (the stack with --debug): exit
+ * status 2 for a bad command line (with a pointer to --help), 1 for any other failure.
+ */
+export async function runCli(main: () => Promise<void>, helpHint = "--help"): Promise<void> {
   try {
     await main();
   } catch (e) {
+    const usage = e instanceof UsageError;
     if (Deno.args.includes("--debug")) console.error(e);
-    else console.error(`error: ${(e as Error).message}`);
-    Deno.exit(1);
+    else {
+      const msg = (e as Error)?.message ?? String(e);
+      console.error(`error: ${msg.split("\n")[0]}${usage ? ` (see ${helpHint})` : ""}`);
+    }
+    Deno.exit(usage ? 2 : 1);
   }
 }
 

@@ -1,91 +1,142 @@
 // `deno task evaluate`: re-evaluate a fine-tuning run on a test file, or run the
 // data-efficiency study (--sweep: metric vs labelled jets).
-import { parseFlags, runCli } from "./_cli.ts";
+import { parse, runCli, UsageError } from "./_cli.ts";
+import type { CommandSpec } from "./_flags.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
+import { DOWNSTREAM_TASKS } from "../src/train/downstream/registry.ts";
 import { evaluateRun } from "../src/train/finetune.ts";
 import { sweep } from "../src/train/sweep.ts";
+import { checkRunDir } from "../src/train/rundir.ts";
+import { checkPath } from "./_flags.ts";
 
-const HELP = `
-deno task evaluate --sweep --task classify|cwola|btag|vertex|trackid --train FILE [--val FILE]
-                   [--test FILE] --backbone LABEL=FILE [--backbone LABEL=FILE ...]
-                   [--sizes 100,300,1000] [--seeds 0,1,2] [--steps N] [--batch B] [--lr LR]
-                   [--finetune] [--max-eval-jets N] [--out DIR]
-
-Trains the task for every (backbone, size, seed), plus a randomly initialised backbone of the
-same shape as the baseline, and writes DIR/sweep.csv, DIR/sweep_summary.csv (mean and standard
-deviation) and DIR/sweep.svg (the metric against the number of labelled jets), with each run's
-metrics.json in its own folder.
-
-deno task evaluate --run DIR --test FILE [--out DIR]
-
-Re-evaluates a finished \`deno task finetune\` run (its finetune.json and head.safetensors) on
-another test file: writes metrics.json, plots/*.svg and predictions.h5 into --out (default
-DIR/eval).
-`;
+export const SPEC = {
+  name: "deno task evaluate",
+  summary: `Two modes.
+  --run DIR --test FILE  re-evaluates a finished \`deno task finetune\` run (its finetune.json and
+                         head.safetensors) on other test files: metrics.json, plots/*.svg and
+                         predictions.h5 in --out (default DIR/eval).
+  --sweep                trains the task for every (backbone, size, seed), plus a randomly
+                         initialised backbone of the same shape as the baseline, and writes
+                         sweep.csv, sweep_summary.csv (mean and standard deviation) and sweep.svg
+                         (the metric against the number of labelled jets).`,
+  flags: {
+    run: { type: "path", must: "exist", help: "a fine-tuning run to re-evaluate", meta: "DIR" },
+    sweep: { type: "bool", help: "run the data-efficiency study" },
+    task: {
+      type: "string",
+      choices: DOWNSTREAM_TASKS.map((t) => t.name),
+      default: "classify",
+      help: "--sweep: downstream task",
+    },
+    train: {
+      type: "path",
+      multiple: true,
+      must: "file",
+      help: "--sweep: training files",
+      meta: "FILE...",
+    },
+    val: {
+      type: "path",
+      multiple: true,
+      must: "file",
+      help: "--sweep: validation files",
+      meta: "FILE...",
+    },
+    test: { type: "path", multiple: true, must: "file", help: "test files", meta: "FILE..." },
+    backbone: {
+      type: "string",
+      multiple: true,
+      help: "--sweep: LABEL=FILE (repeatable; default mpm=run/backbone.safetensors)",
+      meta: "LABEL=FILE",
+    },
+    sizes: {
+      type: "list",
+      of: "int",
+      min: 1,
+      default: [100, 300, 1000],
+      help: "--sweep: labelled training jets",
+    },
+    seeds: {
+      type: "list",
+      of: "int",
+      min: 0,
+      default: [0, 1, 2],
+      help: "--sweep: seeds per point",
+    },
+    steps: { type: "int", min: 1, default: 300, help: "--sweep: optimiser steps per run" },
+    batch: { type: "int", min: 1, default: 64, help: "--sweep: jets per batch" },
+    lr: { type: "number", above: 0, max: 1, default: 1e-3, help: "--sweep: head learning rate" },
+    finetune: { type: "bool", help: "--sweep: fine-tune the backbones" },
+    "max-eval-jets": {
+      type: "int",
+      min: 1,
+      default: 2000,
+      help: "--sweep: cap on validation and test jets",
+    },
+    "val-every": { type: "int", min: 1, default: 50, help: "--sweep: steps between validations" },
+    patience: { type: "int", min: 1, default: 3, help: "--sweep: validations without improvement" },
+    out: {
+      type: "path",
+      help: "output folder (default: DIR/eval for --run, sweep for --sweep)",
+      meta: "DIR",
+    },
+    overwrite: { type: "bool", help: "replace what is already in --out" },
+  },
+} satisfies CommandSpec;
 
 if (import.meta.main) {
   await runCli(async () => {
-    const { values } = parseFlags(Deno.args, {
-      sweep: { type: "boolean" },
-      run: { type: "string" },
-      task: { type: "string", default: "classify" },
-      train: { type: "string", multiple: true },
-      val: { type: "string", multiple: true },
-      test: { type: "string", multiple: true },
-      backbone: { type: "string", multiple: true },
-      sizes: { type: "string", default: "100,300,1000" },
-      seeds: { type: "string", default: "0,1,2" },
-      steps: { type: "string", default: "300" },
-      batch: { type: "string", default: "64" },
-      lr: { type: "string", default: "1e-3" },
-      finetune: { type: "boolean" },
-      "max-eval-jets": { type: "string", default: "2000" },
-      "val-every": { type: "string", default: "50" },
-      patience: { type: "string", default: "3" },
-      seed: { type: "string" },
-      out: { type: "string", default: "sweep" },
-    }, HELP);
-    if (values.run) {
-      const test = values.test as string[] | undefined;
-      if (!test) throw new Error("--run DIR needs --test FILE");
+    const { values: v } = parse(Deno.args, SPEC);
+    if (v.run && v.sweep) throw new UsageError("--run and --sweep exclude each other");
+    if (v.run) {
+      if (!v.test) throw new UsageError("--run DIR needs --test FILE");
+      checkPath("--run", `${v.run}/finetune.json`, "file");
+      const out = v.out ?? `${v.run}/eval`;
+      await checkRunDir(out, { kind: "evaluate", overwrite: v.overwrite });
       const gpu = await requestGpu();
-      const out = values.out === "sweep" ? `${values.run}/eval` : values.out as string;
-      const m = await evaluateRun(gpu, values.run as string, test, out);
+      const m = await evaluateRun(gpu, v.run, v.test, out, {
+        overwrite: v.overwrite,
+        command: ["evaluate", ...Deno.args],
+      });
       console.log(`metrics (${out}/metrics.json):`);
-      for (const [k, v] of Object.entries(m)) {
-        console.log(`  ${k}: ${Number.isFinite(v) ? Number(v.toPrecision(4)) : v}`);
+      for (const [k, x] of Object.entries(m)) {
+        console.log(`  ${k}: ${Number.isFinite(x) ? Number(x.toPrecision(4)) : x}`);
       }
       gpu.destroy();
       return;
     }
-    if (!values.sweep) throw new Error("use --sweep or --run DIR (see --help)");
-    const train = values.train as string[] | undefined;
-    if (!train) throw new Error("--train FILE is required");
+    if (!v.sweep) throw new UsageError("use --sweep or --run DIR");
+    if (!v.train) throw new UsageError("--sweep needs --train FILE");
     const backbones = Object.fromEntries(
-      ((values.backbone as string[] | undefined) ?? ["mpm=run/backbone.safetensors"]).map((b) => {
+      (v.backbone ?? ["mpm=run/backbone.safetensors"]).map((b) => {
         const [label, path] = b.includes("=") ? b.split("=") : ["mpm", b];
+        if (!label) throw new UsageError(`--backbone ${b}: expected LABEL=FILE`);
+        checkPath(`--backbone ${label}=`, path, "file");
         return [label, path];
       }),
     );
+    const out = v.out ?? "sweep";
+    await checkRunDir(out, { kind: "sweep", overwrite: v.overwrite });
     const gpu = await requestGpu();
     await sweep(gpu, {
-      task: values.task as string,
+      task: v.task,
       backbones,
-      sizes: (values.sizes as string).split(",").map(Number),
-      seeds: (values.seeds as string).split(",").map(Number),
-      train,
-      val: values.val as string[] | undefined,
-      test: values.test as string[] | undefined,
-      steps: Number(values.steps),
-      batch: Number(values.batch),
-      lr: Number(values.lr),
-      frozen: !values.finetune,
-      maxEvalJets: Number(values["max-eval-jets"]),
-      valEvery: Number(values["val-every"]),
-      patience: Number(values.patience),
-      out: values.out as string,
+      sizes: v.sizes,
+      seeds: v.seeds,
+      train: v.train,
+      val: v.val,
+      test: v.test,
+      steps: v.steps,
+      batch: v.batch,
+      lr: v.lr,
+      frozen: !v.finetune,
+      maxEvalJets: v["max-eval-jets"],
+      valEvery: v["val-every"],
+      patience: v.patience,
+      out,
+      overwrite: v.overwrite,
     });
-    console.log(`wrote ${values.out}/sweep.csv, sweep_summary.csv, sweep.svg`);
+    console.log(`wrote ${out}/sweep.csv, sweep_summary.csv, sweep.svg`);
     gpu.destroy();
-  });
+  }, "deno task evaluate --help");
 }

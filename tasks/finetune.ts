@@ -1,78 +1,185 @@
 // `deno task finetune`: train and evaluate a head on a backbone for a downstream task.
-import { parseFlags, runCli } from "./_cli.ts";
+import { parse, runCli, UsageError, warn } from "./_cli.ts";
+import type { CommandSpec } from "./_flags.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
+import { DOWNSTREAM_TASKS } from "../src/train/downstream/registry.ts";
 import { finetune } from "../src/train/finetune.ts";
-import { DOWNSTREAM_TASKS, downstreamTask } from "../src/train/downstream/registry.ts";
+import { checkRunDir } from "../src/train/rundir.ts";
+import { checkPath } from "./_flags.ts";
 
-const HELP = `
-deno task finetune --task ${DOWNSTREAM_TASKS.map((t) => t.name).join("|")} --backbone FILE|random
-                   --train FILE --val FILE --test FILE [--n-train N] [--frozen | --finetune]
-                   [--steps N] [--batch B] [--lr LR] [--unfreeze-at U] [--catchup C]
-                   [--val-every N] [--patience P] [--like FILE] [--signal S] [--background B]
-                   [--seed S] [--out DIR]
-
-Trains a head (class attention for classify/cwola/btag, a twin network for vertex, a per-track
-MLP for trackid) on the backbone's outputs. The backbone is frozen, or with --finetune unfrozen
-at step U with its learning rate ramped to the head's over C steps. Early stopping on the
-validation loss keeps the best weights. Writes DIR/metrics.json (accuracy and per-class auc;
-sic and auc for cwola; ari and ari_standard by number of vertices; balanced_accuracy by number
-of tracks), DIR/plots/*.svg, DIR/head.safetensors, DIR/train.csv. --backbone random trains the
-same head on a randomly initialised backbone of the same shape (--like FILE) as the baseline.
-`;
+export const SPEC = {
+  name: "deno task finetune",
+  summary: `Trains a head on a backbone's outputs for a downstream task and evaluates it:
+${DOWNSTREAM_TASKS.map((t) => `  ${t.name.padEnd(9)}${t.summary}`).join("\n")}
+The backbone is frozen, or with --finetune unfrozen at step --unfreeze-at with its learning rate
+ramped to the head's over --catchup steps. Early stopping on the validation loss keeps the best
+weights. Without --val and --test the training files are split 80/10/10.`,
+  flags: {
+    task: {
+      type: "string",
+      choices: DOWNSTREAM_TASKS.map((t) => t.name),
+      default: "classify",
+      help: "downstream task",
+    },
+    backbone: {
+      type: "string",
+      default: "run/backbone.safetensors",
+      help: "backbone.safetensors, or random for the baseline",
+      meta: "FILE|random",
+    },
+    like: {
+      type: "path",
+      must: "file",
+      help: "with --backbone random: the backbone whose shape to copy",
+      meta: "FILE",
+    },
+    train: {
+      type: "path",
+      multiple: true,
+      must: "file",
+      help: "training files (HDF5)",
+      meta: "FILE...",
+    },
+    val: {
+      type: "path",
+      multiple: true,
+      must: "file",
+      help: "validation files (default: the 10 % val split)",
+      meta: "FILE...",
+    },
+    test: {
+      type: "path",
+      multiple: true,
+      must: "file",
+      help: "test files (default: the 10 % test split)",
+      meta: "FILE...",
+    },
+    "n-train": { type: "int", min: 1, help: "labelled training jets (CWoLa: signal jets)" },
+    frozen: { type: "bool", help: "keep the backbone frozen (the default)" },
+    finetune: { type: "bool", help: "unfreeze the backbone at --unfreeze-at" },
+    steps: {
+      type: "int",
+      min: 1,
+      default: 1000,
+      help: "optimiser steps (an upper bound: early stopping)",
+    },
+    batch: { type: "int", min: 1, default: 64, help: "jets per batch" },
+    lr: { type: "number", above: 0, max: 1, help: "head learning rate (default 1e-4)" },
+    "unfreeze-at": {
+      type: "int",
+      min: 0,
+      default: 100,
+      help: "--finetune: step at which the backbone unfreezes",
+    },
+    catchup: {
+      type: "int",
+      min: 0,
+      default: 100,
+      help: "--finetune: steps of the backbone's learning-rate ramp",
+    },
+    "val-every": { type: "int", min: 1, default: 50, help: "steps between validations" },
+    patience: {
+      type: "int",
+      min: 1,
+      default: 5,
+      help: "validations without improvement before stopping",
+    },
+    "max-eval-jets": { type: "int", min: 1, help: "cap on validation and test jets" },
+    classes: {
+      type: "int",
+      min: 2,
+      help: "jet classes (default: from every training file's labels)",
+    },
+    signal: { type: "int", min: 0, default: 2, help: "cwola: signal class" },
+    background: { type: "int", min: 0, default: 0, help: "cwola: background class" },
+    "n-background": { type: "int", min: 2, help: "cwola: background jets per sample" },
+    seed: {
+      type: "int",
+      min: 0,
+      default: 0,
+      help: "seed (data order, head initialisation, dropout)",
+    },
+    out: {
+      type: "path",
+      default: "finetune",
+      help: "output folder (refused if it holds another run)",
+      meta: "DIR",
+    },
+    overwrite: { type: "bool", help: "replace the run already in --out" },
+    "skip-bad-jets": { type: "bool", help: "skip and count bad jets instead of stopping" },
+    truncate: {
+      type: "bool",
+      help: "keep the hardest particles of jets longer than the backbone allows",
+    },
+  },
+  notes: `Writes DIR/metrics.json (accuracy and per-class auc; sic and auc for cwola; ari and
+ari_standard by number of vertices; balanced_accuracy by number of tracks), DIR/plots/*.svg,
+DIR/head.safetensors, DIR/train.csv, DIR/predictions.h5 and DIR/run.json.
+Next: deno task evaluate --run DIR --test FILE, or a data-efficiency study with
+deno task evaluate --sweep.`,
+} satisfies CommandSpec;
 
 if (import.meta.main) {
   await runCli(async () => {
-    const { values } = parseFlags(Deno.args, {
-      task: { type: "string" },
-      backbone: { type: "string", default: "run/backbone.safetensors" },
-      like: { type: "string" },
-      train: { type: "string", multiple: true },
-      val: { type: "string", multiple: true },
-      test: { type: "string", multiple: true },
-      "n-train": { type: "string" },
-      frozen: { type: "boolean" },
-      finetune: { type: "boolean" },
-      steps: { type: "string", default: "1000" },
-      batch: { type: "string", default: "64" },
-      lr: { type: "string" },
-      "unfreeze-at": { type: "string", default: "100" },
-      catchup: { type: "string", default: "100" },
-      "val-every": { type: "string", default: "50" },
-      patience: { type: "string", default: "5" },
-      signal: { type: "string", default: "2" },
-      background: { type: "string", default: "0" },
-      seed: { type: "string", default: "0" },
-      out: { type: "string", default: "finetune" },
-    }, HELP);
-    downstreamTask(String(values.task ?? ""));
-    const train = values.train as string[] | undefined;
-    if (!train) throw new Error("--train FILE is required (and --val, --test; see --help)");
+    const { values: v, given } = parse(Deno.args, SPEC);
+    if (!v.train) throw new UsageError("--train FILE is required");
+    if (v.frozen && v.finetune) throw new UsageError("--frozen and --finetune exclude each other");
+    if (v.backbone !== "random") checkPath("--backbone", v.backbone, "file");
+    if (v.like && v.backbone !== "random") {
+      warn("--like has no effect with a pre-trained --backbone");
+    }
+    if (!v.finetune) {
+      for (const f of ["unfreeze-at", "catchup"]) {
+        if (given.has(f)) {
+          warn(`--${f} has no effect without --finetune (the backbone stays frozen)`);
+        }
+      }
+    } else if (v.steps <= v["unfreeze-at"]) {
+      warn(
+        `--finetune with --steps ${v.steps} <= --unfreeze-at ${
+          v["unfreeze-at"]
+        }: the backbone never unfreezes`,
+      );
+    }
+    if (v.task !== "cwola") {
+      for (const f of ["signal", "background", "n-background"]) {
+        if (given.has(f)) warn(`--${f} has no effect on --task ${v.task}`);
+      }
+    }
+    await checkRunDir(v.out, { kind: "finetune", overwrite: v.overwrite });
     const gpu = await requestGpu();
     const m = await finetune({
       gpu,
-      task: values.task as string,
-      backbone: values.backbone as string,
-      like: values.like as string | undefined,
-      train,
-      val: values.val as string[] | undefined,
-      test: values.test as string[] | undefined,
-      nTrain: values["n-train"] ? Number(values["n-train"]) : undefined,
-      frozen: !values.finetune,
-      steps: Number(values.steps),
-      batch: Number(values.batch),
-      lr: values.lr ? Number(values.lr) : undefined,
-      unfreezeAt: Number(values["unfreeze-at"]),
-      catchup: Number(values.catchup),
-      valEvery: Number(values["val-every"]),
-      patience: Number(values.patience),
-      seed: Number(values.seed),
-      cwola: { signal: Number(values.signal), background: Number(values.background) },
-      out: values.out as string,
+      task: v.task,
+      backbone: v.backbone,
+      like: v.like,
+      train: v.train,
+      val: v.val,
+      test: v.test,
+      nTrain: v["n-train"],
+      frozen: !v.finetune,
+      steps: v.steps,
+      batch: v.batch,
+      lr: v.lr,
+      unfreezeAt: v["unfreeze-at"],
+      catchup: v.catchup,
+      valEvery: v["val-every"],
+      patience: v.patience,
+      maxEvalJets: v["max-eval-jets"],
+      classes: v.classes,
+      seed: v.seed,
+      cwola: { signal: v.signal, background: v.background, nBackground: v["n-background"] },
+      out: v.out,
+      overwrite: v.overwrite,
+      skipBadJets: v["skip-bad-jets"],
+      truncate: v.truncate,
+      command: ["finetune", ...Deno.args],
     });
-    console.log(`metrics (${values.out}/metrics.json):`);
-    for (const [k, v] of Object.entries(m)) {
-      console.log(`  ${k}: ${Number.isFinite(v) ? Number(v.toPrecision(4)) : v}`);
+    console.log(`metrics (${v.out}/metrics.json):`);
+    for (const [k, x] of Object.entries(m)) {
+      console.log(`  ${k}: ${Number.isFinite(x) ? Number(x.toPrecision(4)) : x}`);
     }
+    console.log(`next: deno task evaluate --run ${v.out} --test FILE`);
     gpu.destroy();
-  });
+  }, "deno task finetune --help");
 }

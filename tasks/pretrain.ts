@@ -1,170 +1,335 @@
 // `deno task pretrain`: MPM pre-training. With no arguments: generates (once, cached) a synthetic
 // JetClass-like set and pre-trains the `small` preset with the ID and regression tasks.
-import { parseFlags, runCli } from "./_cli.ts";
+import { parse, runCli, UsageError, warn } from "./_cli.ts";
+import type { CommandSpec } from "./_flags.ts";
 import { JetFileReader } from "../src/data/hdf5.ts";
-import { defaultData } from "./_synth.ts";
-import { loadPreprocessor, QuantileTransform, savePreprocessor } from "../src/data/preprocess.ts";
+import { labelSummary } from "../src/data/labels.ts";
+import { loadPreprocessor, type Preprocessor, QuantileTransform } from "../src/data/preprocess.ts";
+import { sampleJets } from "../src/data/sample.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
+import { changedFiles, fingerprintFile } from "../src/io/fingerprint.ts";
 import { adaptToData, type MPMConfig, preset, withSSFM } from "../src/mpm/config.ts";
-import { pretrain } from "../src/train/pretrain.ts";
-import { PRETRAIN_TASKS, selectTasks } from "../src/mpm/registry.ts";
+import { PRETRAIN_TASKS, selectTasks, taskNames } from "../src/mpm/registry.ts";
 import { VQTokenizer } from "../src/mpm/vqvae.ts";
+import { pretrain } from "../src/train/pretrain.ts";
+import { checkRunDir } from "../src/train/rundir.ts";
+import { defaultData } from "./_synth.ts";
 
-const HELP = `
-deno task pretrain [--data FILE...] [--val FILE] [--preset small|paper]
-                   [--tasks ${
-  PRETRAIN_TASKS.filter((t) => !t.ownsObjective).map((t) => t.name)
-},probe | --tasks ssfm[,probe]]
-                   [--steps N] [--batch B] [--mask-fraction F] [--objective mae|bert] [--seed S]
-                   [--kmeans CODEBOOK.json] [--tokenizer TOKENIZER.safetensors]
-                   [--drop-range MIN,MAX] [--sample-steps N]
-                   [--out DIR] [--resume DIR] [--config FILE.json] [--preprocessor FILE.json]
-
-Pre-trains a masked-particle-modelling backbone. Without --data it generates a synthetic
+export const SPEC = {
+  name: "deno task pretrain",
+  summary: `Pre-trains a masked-particle-modelling backbone. Without --data it generates a synthetic
 JetClass-like set (cached in .cache/) and trains the small preset for a few minutes on a CPU.
---tasks ssfm trains set-to-set flow matching (a generative decoder; each jet drops a fraction
-drawn from --drop-range, default 0,0.8); generate jets from the run with \`deno task generate\`.
-kmeans needs a codebook from \`deno task kmeans\`, vqvae a tokenizer from \`deno task vqvae\`.
-Tasks:
+Tasks (--tasks):
 ${PRETRAIN_TASKS.map((t) => `  ${t.name.padEnd(7)} ${t.summary}`).join("\n")}
-  probe   linear probe on the frozen encoder (monitoring; needs labels)
-Writes DIR/config.json, model.safetensors, optim.safetensors, state.json, backbone.safetensors,
-preprocessor.json, metrics.csv and plots/*.svg (DIR defaults to run/).
-`;
+  probe   linear probe on the frozen encoder (monitoring; needs labels)`,
+  flags: {
+    data: {
+      type: "path",
+      multiple: true,
+      must: "file",
+      help: "training files (HDF5)",
+      meta: "FILE...",
+    },
+    val: {
+      type: "path",
+      multiple: true,
+      must: "file",
+      help: "validation files (default: the 10 % val split)",
+      meta: "FILE...",
+    },
+    preset: {
+      type: "string",
+      choices: ["small", "paper"],
+      default: "small",
+      help: "model and schedule preset",
+    },
+    config: {
+      type: "path",
+      must: "file",
+      help: "a full config.json instead of a preset",
+      meta: "FILE.json",
+    },
+    tasks: { type: "list", of: "string", choices: taskNames(), help: "pre-training tasks" },
+    objective: {
+      type: "string",
+      choices: ["mae", "bert"],
+      hint: "set-to-set flow matching is --tasks ssfm",
+      help: "MPMv2 (mae) or the MPMv1-style ablation (bert)",
+    },
+    steps: { type: "int", min: 1, help: "optimiser steps (with --resume: continue to this step)" },
+    batch: { type: "int", min: 1, help: "jets per batch" },
+    lr: { type: "number", above: 0, max: 1, help: "peak learning rate" },
+    "mask-fraction": {
+      type: "number",
+      above: 0,
+      max: 0.95,
+      help: "fraction of each jet dropped",
+      meta: "F",
+    },
+    seed: { type: "int", min: 0, help: "run seed (data order, masking, initialisation)" },
+    classes: {
+      type: "int",
+      min: 2,
+      help: "jet classes of the probe (default: from every training file's labels)",
+    },
+    kmeans: {
+      type: "path",
+      must: "file",
+      help: "K-Means codebook for --tasks kmeans",
+      meta: "CODEBOOK.json",
+    },
+    tokenizer: {
+      type: "path",
+      must: "file",
+      help: "VQ-VAE tokenizer for --tasks vqvae",
+      meta: "FILE",
+    },
+    "drop-range": {
+      type: "list",
+      of: "number",
+      length: 2,
+      min: 0,
+      max: 1,
+      help: "ssfm: per-jet dropped fraction MIN,MAX",
+      meta: "MIN,MAX",
+    },
+    "sample-steps": { type: "int", min: 1, help: "ssfm/cfm: midpoint steps of the sampler" },
+    preprocessor: {
+      type: "path",
+      must: "file",
+      help: "preprocessing JSON (default: fitted on a sample of every training file)",
+      meta: "FILE.json",
+    },
+    out: {
+      type: "path",
+      default: "run",
+      help: "run folder (refused if it holds another run)",
+      meta: "DIR",
+    },
+    resume: {
+      type: "path",
+      must: "exist",
+      help: "continue the run in DIR, on the data it started with",
+      meta: "DIR",
+    },
+    overwrite: { type: "bool", help: "replace the run already in --out" },
+    "data-changed": {
+      type: "bool",
+      help: "with --resume: accept data that differs from the run's record",
+    },
+    "skip-bad-jets": { type: "bool", help: "skip and count bad jets instead of stopping" },
+    truncate: {
+      type: "bool",
+      help: "keep the hardest particles of jets longer than the model allows",
+    },
+  },
+  notes: `Writes DIR/run.json, config.json (with the inputs' fingerprints), preprocessor.json,
+metrics.csv, plots/*.svg and, at each checkpoint, model.safetensors, optim.safetensors,
+state.json and backbone.safetensors (checkpoints/ and checkpoint.json make them crash-safe).
+Resume with --resume DIR (no --data needed: the run uses the files it recorded).
+Next: deno task finetune --backbone DIR/backbone.safetensors, or deno task probe.`,
+} satisfies CommandSpec;
+
+/** Flags that would change a run that is being resumed. */
+const FIXED_ON_RESUME = [
+  "preset",
+  "config",
+  "tasks",
+  "objective",
+  "batch",
+  "lr",
+  "mask-fraction",
+  "seed",
+  "classes",
+  "kmeans",
+  "tokenizer",
+  "drop-range",
+  "sample-steps",
+  "preprocessor",
+  "out",
+  "overwrite",
+  "val",
+] as const;
+
+async function readConfig(path: string): Promise<MPMConfig> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new Error(`${path}: cannot read the config (${(e as Error).message})`);
+  }
+}
+
+type Values = ReturnType<typeof parse<typeof SPEC>>["values"];
+
+/** The configuration of a new run from the preset or --config and the flags. */
+async function newConfig(v: Values, given: Set<string>): Promise<MPMConfig> {
+  let config = v.config ? await readConfig(v.config) : preset(v.preset as "small" | "paper");
+  if (v.steps !== undefined) config.train.steps = v.steps;
+  if (v.batch !== undefined) config.train.batch = v.batch;
+  if (v.lr !== undefined) config.train.lr = v.lr;
+  if (v.seed !== undefined) config.train.seed = v.seed;
+  if (v["mask-fraction"] !== undefined) config.maskFraction = v["mask-fraction"];
+  if (v.objective) config.objective = v.objective as "mae" | "bert";
+  if (v.tasks) {
+    config = selectTasks(config, v.tasks, { codebook: v.kmeans, tokenizer: v.tokenizer });
+  }
+  if (v.tokenizer && !v.tasks) {
+    config.tasks.vqvae = { weight: config.tasks.vqvae?.weight ?? 1, tokenizer: v.tokenizer };
+  }
+  if (v.kmeans && !v.tasks) {
+    config.tasks.kmeans = { weight: config.tasks.kmeans?.weight ?? 1, codebook: v.kmeans };
+  }
+  if ((given.has("drop-range") || given.has("sample-steps")) && !config.tasks.ssfm) {
+    if (given.has("drop-range") || !config.tasks.cfm) {
+      throw new UsageError(
+        "--drop-range and --sample-steps apply to --tasks ssfm (and --sample-steps to cfm)",
+      );
+    }
+    config.tasks.cfm!.sampleSteps = v["sample-steps"];
+  }
+  if (config.tasks.ssfm) {
+    const [lo, hi] = v["drop-range"] ?? [config.tasks.ssfm.minDrop, config.tasks.ssfm.maxDrop];
+    if (!(lo <= hi)) throw new UsageError(`--drop-range ${lo},${hi}: MIN must not exceed MAX`);
+    const o = {
+      minDrop: lo,
+      maxDrop: hi,
+      sampleSteps: v["sample-steps"] ?? config.tasks.ssfm.sampleSteps,
+    };
+    if (config.objective !== "ssfm") config = withSSFM(config, o);
+    else config.tasks.ssfm = { ...config.tasks.ssfm, ...o };
+  }
+  return config;
+}
+
+/** The training files of a resumed run: the recorded ones, or the given ones if they match. */
+async function resumeFiles(config: MPMConfig, dir: string, v: Values): Promise<string[]> {
+  const recorded = config.data?.train;
+  if (!v.data) {
+    if (!recorded) {
+      throw new Error(
+        `${dir}/config.json records no data files (a run from before 0.2); pass --data with the files it used`,
+      );
+    }
+    const changed = await changedFiles(recorded);
+    if (changed.length && !v["data-changed"]) {
+      throw new Error(
+        `the run's data changed: ${
+          changed.join("; ")
+        }; restore the files, or pass --data-changed to continue anyway`,
+      );
+    }
+    return recorded.map((f) => f.path);
+  }
+  const now = await Promise.all(v.data.map((f) => fingerprintFile(f)));
+  const same = recorded && recorded.length === now.length &&
+    recorded.every((r, i) => r.sha256 === now[i].sha256 && r.bytes === now[i].bytes);
+  if (recorded && !same && !v["data-changed"]) {
+    throw new Error(
+      `--data ${v.data.join(" ")} is not the data the run started with (${
+        recorded.map((r) => r.path).join(", ")
+      }); resume without --data, or pass --data-changed to continue on other data`,
+    );
+  }
+  if (!same) config.data = { ...config.data, train: now };
+  return v.data;
+}
+
+/** Preprocessing: given, resumed, the tokenizer's, or fitted on a sample of every training file. */
+async function preprocessing(v: Values, config: MPMConfig, files: string[]): Promise<Preprocessor> {
+  if (v.resume) return await loadPreprocessor(`${v.resume}/preprocessor.json`);
+  if (v.preprocessor) return await loadPreprocessor(v.preprocessor);
+  // The tokenizer's targets only mean something in the preprocessing it was trained with.
+  if (config.tasks.vqvae) return await VQTokenizer.readPreprocessor(config.tasks.vqvae.tokenizer);
+  return QuantileTransform.fit(sampleJets(files, 20000, config.train.seed));
+}
 
 if (import.meta.main) {
   await runCli(async () => {
-    const { values } = parseFlags(Deno.args, {
-      data: { type: "string", multiple: true },
-      val: { type: "string" },
-      preset: { type: "string", default: "small" },
-      tasks: { type: "string" },
-      steps: { type: "string" },
-      batch: { type: "string" },
-      "mask-fraction": { type: "string" },
-      objective: { type: "string" },
-      seed: { type: "string" },
-      out: { type: "string", default: "run" },
-      resume: { type: "string" },
-      kmeans: { type: "string" },
-      tokenizer: { type: "string" },
-      "drop-range": { type: "string" },
-      "sample-steps": { type: "string" },
-      config: { type: "string" },
-      preprocessor: { type: "string" },
-    }, HELP);
-    const resumeDir = values.resume as string | undefined;
-    const out = resumeDir ?? (values.out as string);
+    const { values: v, given } = parse(Deno.args, SPEC);
+    const out = v.resume ?? v.out;
+    if (v.resume) {
+      const bad = FIXED_ON_RESUME.filter((f) => given.has(f));
+      if (bad.length) {
+        throw new UsageError(
+          `${
+            bad.map((f) => `--${f}`).join(", ")
+          } cannot change a resumed run (its config.json and files fix them); start a new run with --out`,
+        );
+      }
+    }
     let config: MPMConfig;
-    if (resumeDir) config = JSON.parse(await Deno.readTextFile(`${resumeDir}/config.json`));
-    else if (values.config) config = JSON.parse(await Deno.readTextFile(values.config as string));
-    else {
-      if (values.preset !== "small" && values.preset !== "paper") {
-        throw new Error(`--preset must be small or paper, got ${values.preset}`);
-      }
-      config = preset(values.preset);
-    }
-    if (!resumeDir) {
-      const num = (k: string) => (values[k] !== undefined ? Number(values[k]) : undefined);
-      if (num("steps") !== undefined) config.train.steps = num("steps")!;
-      if (num("batch") !== undefined) config.train.batch = num("batch")!;
-      if (num("seed") !== undefined) config.train.seed = num("seed")!;
-      if (num("mask-fraction") !== undefined) config.maskFraction = num("mask-fraction")!;
-      if (values.objective) {
-        if (values.objective !== "mae" && values.objective !== "bert") {
-          throw new Error(
-            `--objective must be mae or bert, got "${values.objective}" (set-to-set flow matching: --tasks ssfm)`,
-          );
+    let files: string[];
+    if (v.resume) {
+      await checkRunDir(out, {
+        kind: "pretrain",
+        resume: true,
+        required: ["config.json", "metrics.csv", "preprocessor.json"],
+      });
+      config = await readConfig(`${v.resume}/config.json`);
+      files = await resumeFiles(config, v.resume, v);
+      if (v.steps !== undefined) {
+        if (v.steps !== config.train.steps) {
+          console.log(`schedule: continuing to step ${v.steps} (was ${config.train.steps})`);
         }
-        config.objective = values.objective;
+        config.train.steps = v.steps;
       }
-      if (values.tasks) {
-        config = selectTasks(config, (values.tasks as string).split(","), {
-          codebook: values.kmeans as string | undefined,
-          tokenizer: values.tokenizer as string | undefined,
-        });
-      }
-      const range = values["drop-range"] as string | undefined;
-      const sampleSteps = num("sample-steps");
-      if ((range || sampleSteps !== undefined) && !config.tasks.ssfm) {
-        throw new Error("--drop-range and --sample-steps apply to --tasks ssfm");
-      }
-      if (config.tasks.ssfm) {
-        const [lo, hi] = range
-          ? range.split(",").map(Number)
-          : [config.tasks.ssfm.minDrop, config.tasks.ssfm.maxDrop];
-        if (!(lo >= 0 && hi <= 1 && lo <= hi)) {
-          throw new Error(
-            `--drop-range must be MIN,MAX with 0 <= MIN <= MAX <= 1, got "${range}"`,
-          );
-        }
-        if (sampleSteps !== undefined && !(sampleSteps >= 1)) {
-          throw new Error(`--sample-steps must be >= 1, got ${sampleSteps}`);
-        }
-        const o = {
-          minDrop: lo,
-          maxDrop: hi,
-          sampleSteps: sampleSteps ?? config.tasks.ssfm.sampleSteps,
-        };
-        if (config.objective !== "ssfm") config = withSSFM(config, o);
-        else config.tasks.ssfm = { ...config.tasks.ssfm, ...o };
-      }
-      if (values.kmeans) {
-        config.tasks.kmeans = {
-          weight: config.tasks.kmeans?.weight ?? 1,
-          codebook: values.kmeans as string,
-        };
-      }
-    }
-    const files = (values.data as string[] | undefined) ?? [await defaultData(config.train.seed)];
-    const info = JetFileReader.open(files[0]);
-    const { features, hasIds, hasLabels } = info.info;
-    const nLabels = hasLabels
-      ? Math.max(...info.read(0, Math.min(info.info.n, 5000)).labels!) + 1
-      : 0;
-    info.close();
-    config = adaptToData(config, features, hasIds, !!values.config);
-    if (config.tasks.probe) {
-      if (!hasLabels) delete config.tasks.probe;
-      else config.tasks.probe.classes = Math.max(config.tasks.probe.classes, nLabels);
-    }
-    // Preprocessing: given, resumed, or fitted on a sample of the training data.
-    await Deno.mkdir(out, { recursive: true });
-    const prePath = `${out}/preprocessor.json`;
-    let pre;
-    if (values.preprocessor) pre = await loadPreprocessor(values.preprocessor as string);
-    else if (resumeDir) pre = await loadPreprocessor(prePath);
-    else if (config.tasks.vqvae) {
-      // The tokenizer's targets only mean something in the preprocessing it was trained with.
-      pre = await VQTokenizer.readPreprocessor(config.tasks.vqvae.tokenizer);
     } else {
-      const r = JetFileReader.open(files[0]);
-      pre = QuantileTransform.fit([r.read(0, Math.min(r.info.n, 20000))]);
-      r.close();
+      config = await newConfig(v, given);
+      files = v.data ?? [await defaultData(config.train.seed)];
     }
-    if (!resumeDir) await savePreprocessor(prePath, pre);
+    await checkRunDir(out, {
+      kind: "pretrain",
+      overwrite: v.overwrite,
+      resume: !!v.resume,
+      required: ["config.json", "metrics.csv", "preprocessor.json"],
+    });
+
+    const info = JetFileReader.open(files[0]);
+    const { features, hasIds } = info.info;
+    info.close();
+    const labels = labelSummary(files, { classes: v.classes });
+    if (!v.resume) {
+      config = adaptToData(config, features, hasIds, !!v.config);
+      if (config.tasks.probe) {
+        if (!labels) delete config.tasks.probe;
+        else config.tasks.probe.classes = labels.classes;
+      }
+      if (v.classes !== undefined && !config.tasks.probe) {
+        warn("--classes has no effect without the probe (--tasks ...,probe) and labels");
+      }
+    }
+    const pre = await preprocessing(v, config, files);
     const gpu = await requestGpu();
     console.log(
       `adapter: ${gpu.adapterName}; preset ${config.preset}, ${config.objective}, tasks [${
-        Object.keys(config.tasks).filter((k) => (config.tasks as Record<string, unknown>)[k])
-      }], features [${config.features}]`,
+        Object.keys(config.tasks).filter((k) => config.tasks[k])
+      }], features [${config.features}]${labels ? `, ${labels.classes} classes` : ""}`,
     );
     const res = await pretrain({
       gpu,
       config,
       trainFiles: files,
-      valFiles: values.val ? [values.val as string] : undefined,
+      valFiles: v.resume ? config.data?.val?.map((f) => f.path) : v.val,
       out,
       preprocessor: pre,
-      resume: !!resumeDir,
+      resume: !!v.resume,
+      overwrite: v.overwrite,
+      skipBadJets: v["skip-bad-jets"],
+      truncate: v.truncate,
+      classes: labels?.classes,
+      command: ["pretrain", ...Deno.args],
     });
     console.log(`\ndone: ${res.step} steps.`);
     console.log(`  backbone (embedding + encoder): ${res.files.backbone}`);
     console.log(
       `  weights, optimiser, state:      ${out}/model.safetensors, optim.safetensors, state.json`,
     );
-    console.log(`  config and preprocessing:       ${res.files.config}, ${prePath}`);
+    console.log(`  config and preprocessing:       ${res.files.config}, ${out}/preprocessor.json`);
     console.log(`  metrics and plots:              ${res.files.metrics}, ${res.files.plots}/`);
+    console.log(
+      `next: deno task finetune --task classify --backbone ${res.files.backbone} --train FILE`,
+    );
+    console.log(`      deno task probe --backbone ${res.files.backbone} --data FILE`);
     gpu.destroy();
-  });
+  }, "deno task pretrain --help");
 }

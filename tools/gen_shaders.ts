@@ -33,6 +33,28 @@ fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
 // ---- end of prelude ----
 `;
 
+/** Element type of a binding as the runtime checks it against a tensor's dtype. */
+export type BindingElement = "f32" | "i32" | "u32" | "texture";
+
+/** Name and element type of bindings 1..n of a WGSL source, in binding order. */
+export function bindingElements(source: string): { name: string; elem: BindingElement }[] {
+  const re = /@group\(0\)\s*@binding\((\d+)\)\s*var(<[^>]*>)?\s+(\w+)\s*:\s*([^;]+);/g;
+  const out: { name: string; elem: BindingElement }[] = [];
+  for (const m of source.matchAll(re)) {
+    const n = Number(m[1]), type = m[4].trim();
+    if (n === 0) continue;
+    const elem: BindingElement = type.startsWith("texture")
+      ? "texture"
+      : /array<(vec\d)?(i32|vec\di)/.test(type) || /array<i32>/.test(type)
+      ? "i32"
+      : /array<u32>|array<vec\du>/.test(type)
+      ? "u32"
+      : "f32";
+    out[n - 1] = { name: m[3], elem };
+  }
+  return out;
+}
+
 /** Renders the generated module text for the given shader sources (sorted by name). */
 export function renderShaderModule(sources: Record<string, string>): string {
   const names = Object.keys(sources).sort();
@@ -48,6 +70,13 @@ export function renderShaderModule(sources: Record<string, string>): string {
     "/** WGSL source text of every shader (prelude included), keyed by file name without `.wgsl`. */",
     "export const SHADERS: Readonly<Record<ShaderName, string>> = {",
     ...names.map((n) => `  ${JSON.stringify(n)}: ${JSON.stringify(SHADER_PRELUDE + sources[n])},`),
+    "};",
+    "",
+    "/** Name and element type of bindings 1..n of every shader (checked against tensors at dispatch). */",
+    "export const SHADER_BINDINGS: Readonly<",
+    '  Record<ShaderName, readonly { name: string; elem: "f32" | "i32" | "u32" | "texture" }[]>',
+    "> = {",
+    ...names.map((n) => `  ${JSON.stringify(n)}: ${JSON.stringify(bindingElements(sources[n]))},`),
     "};",
     "",
   ];

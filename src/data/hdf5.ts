@@ -14,14 +14,11 @@
  *
  * @module
  */
-import h5wasm from "h5wasm";
+import { type H5Dataset, type H5File, h5wasm, hdf5Cause, SUPPORTED_FILTERS } from "./_h5.ts";
 import { DataError } from "./errors.ts";
 import { type JetBlock, JETCLASS_FEATURES, KINEMATIC_FEATURES } from "./types.ts";
 
-await h5wasm.ready;
-
-type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
-type H5File = InstanceType<typeof h5wasm.File>;
+export { JetFileWriter, type JetFileWriterOptions, writeJetFile } from "./hdf5_writer.ts";
 
 /** What a jet file holds. */
 export interface JetFileInfo {
@@ -43,6 +40,8 @@ export interface JetFileInfo {
   btag: boolean;
   /** Vertex slots in `vtx_pos` (BTag). */
   nVertices: number;
+  /** Number of classes declared by a `classes` attribute (on `labels` or the file), if any. */
+  classes?: number;
 }
 
 function isFloat(d: H5Dataset): boolean {
@@ -122,7 +121,7 @@ export class JetFileReader {
     } catch (e) {
       throw new DataError(
         { file: path },
-        `not a readable HDF5 file (${(e as Error).message ?? e})`,
+        `not a readable HDF5 file (${hdf5Cause(e)})`,
         "the file is corrupt or truncated; re-create or re-download it",
       );
     }
@@ -205,6 +204,19 @@ export class JetFileReader {
     check2("vtx_id", ds.vtx_id, [n, nParticles], true);
     check2("track_type", ds.track_type, [n, nParticles], true);
     check2("vtx_pos", ds.vtx_pos, [n, -1, 4], false);
+    for (const [name, d] of Object.entries(ds)) {
+      const bad = (d?.filters ?? []).find((f) => !SUPPORTED_FILTERS.has(f.id));
+      if (bad) {
+        fail(
+          name,
+          `compressed with the HDF5 filter "${bad.name}" (id ${bad.id}), which this reader cannot decode`,
+          're-save the file uncompressed or with gzip (h5repack -f GZIP=4 IN.h5 OUT.h5, or compression="gzip" in h5py)',
+        );
+      }
+    }
+    const classesAttr = Number(
+      ds.labels?.attrs?.["classes"]?.value ?? file.attrs?.["classes"]?.value,
+    );
     const btag = !!(ds.vtx_id && ds.track_type);
     return new JetFileReader(file, {
       path,
@@ -216,6 +228,7 @@ export class JetFileReader {
       hasJets: !!ds.jets,
       btag,
       nVertices: ds.vtx_pos ? (ds.vtx_pos.shape as number[])[1] : 0,
+      classes: Number.isInteger(classesAttr) && classesAttr > 0 ? classesAttr : undefined,
     }, ds);
   }
 
@@ -234,7 +247,7 @@ export class JetFileReader {
       } catch (err) {
         throw new DataError(
           { file: path, field: name, row: s },
-          `read of rows ${s}..${e} failed (${(err as Error).message ?? err})`,
+          `read of rows ${s}..${e} failed (${hdf5Cause(err)})`,
           "the file is truncated or corrupt; re-create it",
         );
       }
@@ -265,189 +278,23 @@ export class JetFileReader {
     return block;
   }
 
+  /** Every jet's label (the `labels` dataset alone, read in one piece), or null without labels. */
+  readLabels(): Int32Array | null {
+    const d = this.#ds.labels;
+    if (!d) return null;
+    try {
+      return toInt32(d.value);
+    } catch (err) {
+      throw new DataError(
+        { file: this.info.path, field: "labels" },
+        `read failed (${hdf5Cause(err)})`,
+        "the file is truncated or corrupt; re-create it",
+      );
+    }
+  }
+
   /** Closes the file. */
   close(): void {
     this.#file.close();
-  }
-}
-
-/** Options of {@linkcode JetFileWriter.create}. */
-export interface JetFileWriterOptions {
-  /** Particle slots per jet. */
-  nParticles: number;
-  /** Feature names (stored in the `features` attribute of `csts`). */
-  features: readonly string[];
-  /** Write `csts_id`. Default true. */
-  ids?: boolean;
-  /** Write `labels`. Default true. */
-  labels?: boolean;
-  /** Write `jets`. Default true. */
-  jets?: boolean;
-  /** Write the BTag datasets with this many vertex slots. */
-  btagVertices?: number;
-  /** Rows per HDF5 chunk. Default 1000 (as the reference's combined files). */
-  chunkRows?: number;
-}
-
-function int64(src: Int32Array): BigInt64Array {
-  const out = new BigInt64Array(src.length);
-  const w = new Int32Array(out.buffer);
-  for (let i = 0; i < src.length; i++) {
-    w[2 * i] = src[i];
-    w[2 * i + 1] = src[i] < 0 ? -1 : 0;
-  }
-  return out;
-}
-
-/**
- * Writes a jet file block by block into resizable chunked datasets. The file is written under
- * a temporary name and renamed on {@linkcode JetFileWriter.close}, so a crash never leaves a
- * half-written file at the target path.
- *
- * @example
- * ```ts ignore
- * const w = JetFileWriter.create("out.h5", { nParticles: 128, features: JETCLASS_FEATURES });
- * w.append(block);
- * w.close();
- * ```
- */
-export class JetFileWriter {
-  /** Target path. */
-  readonly path: string;
-  /** Jets written so far. */
-  n = 0;
-  #tmp: string;
-  #file: H5File;
-  #o: Required<JetFileWriterOptions>;
-
-  private constructor(path: string, tmp: string, file: H5File, o: Required<JetFileWriterOptions>) {
-    this.path = path;
-    this.#tmp = tmp;
-    this.#file = file;
-    this.#o = o;
-  }
-
-  /** Creates the file (under a temporary name) with empty resizable datasets. */
-  static create(path: string, options: JetFileWriterOptions): JetFileWriter {
-    const o: Required<JetFileWriterOptions> = {
-      ids: true,
-      labels: true,
-      jets: true,
-      chunkRows: 1000,
-      btagVertices: 0,
-      ...options,
-    };
-    const tmp = `${path}.partial-${Deno.pid}`;
-    const file = new h5wasm.File(tmp, "w");
-    const P = o.nParticles, F = o.features.length, c = o.chunkRows;
-    const make = (name: string, dims: number[], dtype: string, data: ArrayBufferView) => {
-      file.create_dataset({
-        name,
-        data: data as unknown as Float32Array,
-        shape: [0, ...dims],
-        maxshape: [null, ...dims],
-        chunks: [c, ...dims],
-        dtype,
-      });
-    };
-    make("csts", [P, F], "<f", new Float32Array(0));
-    (file.get("csts") as H5Dataset).create_attribute("features", o.features.join(","));
-    make("mask", [P], "|b1", new Int8Array(0));
-    if (o.ids) make("csts_id", [P], "<q", new BigInt64Array(0));
-    if (o.labels) make("labels", [], "<q", new BigInt64Array(0));
-    if (o.jets) {
-      make(
-        "jets",
-        [5],
-        o.btagVertices ? "<f" : "<d",
-        o.btagVertices ? new Float32Array(0) : new Float64Array(0),
-      );
-    }
-    if (o.btagVertices) {
-      make("vtx_id", [P], "<q", new BigInt64Array(0));
-      make("track_type", [P], "<q", new BigInt64Array(0));
-      make("vtx_pos", [o.btagVertices, 4], "<f", new Float32Array(0));
-    }
-    return new JetFileWriter(path, tmp, file, o);
-  }
-
-  /** Appends a block (its layout must match the options). */
-  append(block: JetBlock): void {
-    const o = this.#o, s = this.n, e = s + block.n;
-    if (block.nParticles !== o.nParticles || block.features.length !== o.features.length) {
-      throw new DataError(
-        { file: this.path, field: "csts" },
-        `block is (${block.nParticles}, ${block.features.length}), file is (${o.nParticles}, ${o.features.length})`,
-        "append blocks of the file's layout",
-      );
-    }
-    const put = (name: string, data: ArrayBufferView, rowShape: number[]) => {
-      const ds = this.#file.get(name) as H5Dataset;
-      ds.resize([e, ...rowShape]);
-      ds.write_slice([[s, e]], data as unknown as Float32Array);
-    };
-    put("csts", block.csts, [o.nParticles, o.features.length]);
-    put("mask", Int8Array.from(block.valid), [o.nParticles]);
-    if (o.ids) {
-      put("csts_id", int64(block.ids ?? new Int32Array(block.n * o.nParticles)), [o.nParticles]);
-    }
-    if (o.labels) put("labels", int64(block.labels ?? new Int32Array(block.n)), []);
-    if (o.jets) {
-      const j = block.jets ?? new Float32Array(block.n * 5);
-      put("jets", o.btagVertices ? j : Float64Array.from(j), [5]);
-    }
-    if (o.btagVertices) {
-      put("vtx_id", int64(block.vtxId!), [o.nParticles]);
-      put("track_type", int64(block.trackType!), [o.nParticles]);
-      const V = block.nVertices ?? o.btagVertices;
-      const vp = V === o.btagVertices
-        ? block.vtxPos!
-        : new Float32Array(block.n * o.btagVertices * 4);
-      put("vtx_pos", vp, [o.btagVertices, 4]);
-    }
-    this.n = e;
-  }
-
-  /** Flushes, closes and atomically renames the file into place. */
-  close(): void {
-    this.#file.flush();
-    this.#file.close();
-    Deno.renameSync(this.#tmp, this.path);
-  }
-
-  /** Closes and deletes the partial file (after an error). */
-  abort(): void {
-    try {
-      this.#file.close();
-    } catch { /* already closed */ }
-    try {
-      Deno.removeSync(this.#tmp);
-    } catch { /* nothing to remove */ }
-  }
-}
-
-/**
- * Writes one block to a new file.
- *
- * @example
- * ```ts ignore
- * writeJetFile("jets.h5", synthJetClass(1000));
- * ```
- */
-export function writeJetFile(path: string, block: JetBlock): void {
-  const w = JetFileWriter.create(path, {
-    nParticles: block.nParticles,
-    features: block.features,
-    ids: !!block.ids,
-    labels: !!block.labels,
-    jets: !!block.jets,
-    btagVertices: block.vtxId ? (block.nVertices ?? 4) : 0,
-  });
-  try {
-    w.append(block);
-    w.close();
-  } catch (e) {
-    w.abort();
-    throw e;
   }
 }

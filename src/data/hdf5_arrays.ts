@@ -5,12 +5,8 @@
  *
  * @module
  */
-import h5wasm from "h5wasm";
+import { type H5Dataset, h5wasm } from "./_h5.ts";
 import { tempPathFor } from "../io/files.ts";
-
-await h5wasm.ready;
-
-type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
 
 /** Element types of {@linkcode ArrayFileWriter} datasets. */
 export type ArrayDType = "f32" | "i64" | "i8" | "string";

@@ -67,8 +67,14 @@ export interface JetLoaderOptions {
   maxParticles?: number;
   /** Drop the softest particles of jets longer than `maxParticles`. */
   truncate?: boolean;
-  /** Bad jets (NaN/Inf, no particles): throw (default) or skip and count. */
+  /**
+   * Bad jets (NaN/Inf features, no particles, non-positive pT or an all-zero real particle, a
+   * particle type outside 0-7, a label outside `classes`, more particles than `maxParticles`
+   * without `truncate`): throw (default) or skip and count (`--skip-bad-jets`).
+   */
   onBadJet?: "error" | "skip";
+  /** Labels must lie in [0, classes). */
+  classes?: number;
   /** Normalises features. */
   preprocessor?: Preprocessor;
   /** Start a new epoch at the end (default true); otherwise `next()` returns null. */
@@ -345,28 +351,66 @@ export class JetLoader {
 
   /** Returns a skip reason, throws (onBadJet "error"), or returns null for a good jet. */
   #check(b: JetBlock, j: number, file: string, row: number): string | null {
-    const P = b.nParticles, F = b.features.length;
+    const P = b.nParticles, F = b.features.length, ptCol = b.features.indexOf("pt");
+    const skip = "or pass --skip-bad-jets to skip and count such jets";
     let n = 0;
     for (let k = 0; k < P; k++) {
       const i = j * P + k;
+      let nonzero = false;
       for (let c = 0; c < F; c++) {
-        if (!Number.isFinite(b.csts[i * F + c])) {
+        const v = b.csts[i * F + c];
+        if (!Number.isFinite(v)) {
           return this.#bad(
             "NaN/Inf feature",
             { file, field: "csts", row },
-            `feature "${b.features[c]}" of particle ${k} is ${b.csts[i * F + c]}`,
-            "clean the file, or pass --skip-bad-jets to skip and count such jets",
+            `feature "${b.features[c]}" of particle ${k} is ${v}`,
+            `clean the file, ${skip}`,
           );
         }
+        if (v !== 0) nonzero = true;
       }
-      n += b.valid[i];
+      if (!b.valid[i]) continue;
+      n++;
+      if (!nonzero) {
+        return this.#bad(
+          "all-zero particle",
+          { file, field: "mask", row },
+          `particle ${k} is marked real but all its features are 0`,
+          `make the mask false on padded slots, ${skip}`,
+        );
+      }
+      if (ptCol >= 0 && !(b.csts[i * F + ptCol] > 0)) {
+        return this.#bad(
+          "non-positive pT",
+          { file, field: "csts", row },
+          `particle ${k} has pt ${b.csts[i * F + ptCol]} (real particles have pt > 0)`,
+          `fix the file, ${skip}`,
+        );
+      }
+      if (b.ids && !(b.ids[i] >= 0 && b.ids[i] <= 7)) {
+        return this.#bad(
+          "particle type out of range",
+          { file, field: "csts_id", row },
+          `particle ${k} has type ${b.ids[i]} (types are 0-7)`,
+          `map the types to the 8 JetClass types, ${skip}`,
+        );
+      }
     }
     if (n === 0) {
       return this.#bad(
         "empty jet",
         { file, field: "mask", row },
         "the jet has no particles",
-        "remove empty jets, or pass --skip-bad-jets",
+        `remove empty jets, ${skip}`,
+      );
+    }
+    const C = this.options.classes, y = b.labels?.[j];
+    if (y !== undefined && (y < 0 || (C !== undefined && y >= C))) {
+      return this.#bad(
+        "label out of range",
+        { file, field: "labels", row },
+        `label ${y} is outside 0..${(C ?? 1) - 1}`,
+        `check the labels or --classes, ${skip}`,
       );
     }
     const max = this.options.maxParticles;
@@ -375,7 +419,7 @@ export class JetLoader {
         "too many particles",
         { file, field: "mask", row },
         `the jet has ${n} particles, the model allows ${max}`,
-        `raise the model's particle limit, or pass --truncate to keep the ${max} hardest`,
+        `raise the model's particle limit, pass --truncate to keep the ${max} hardest, ${skip}`,
       );
     }
     return null;

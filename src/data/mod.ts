@@ -25,3 +25,5 @@ export * from "./synth.ts";
 export * from "./types.ts";
 export * from "../io/mod.ts";
 export * from "./hdf5_arrays.ts";
+export * from "./labels.ts";
+export * from "./sample.ts";

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { writeAtomic } from "../io/files.ts";
 import { Rng } from "./rng.ts";
 import { erfc, normalQuantile } from "./calibration.ts";
 import { DataError } from "./errors.ts";
@@ -288,9 +289,7 @@ export function preprocessorFromJson(json: PreprocessorJson): Preprocessor {
 
 /** Writes a preprocessor as JSON (atomically: temporary file, then rename). */
 export async function savePreprocessor(path: string, p: Preprocessor): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(p.toJSON()));
-  await Deno.rename(tmp, path);
+  await writeAtomic(path, JSON.stringify(p.toJSON()));
 }
 
 /** Reads a preprocessor JSON file. */

@@ -5,9 +5,15 @@
  *
  * @module
  */
+import { SHADER_BINDINGS } from "../_shaders.gen.ts";
 import { BindGroupCache } from "./bind_group_cache.ts";
 import { BufferPool } from "./buffer_pool.ts";
-import { GpuDeviceLostError, GpuUnavailableError, GpuValidationError } from "./errors.ts";
+import {
+  GpuDeviceLostError,
+  GpuUnavailableError,
+  GpuValidationError,
+  ShapeError,
+} from "./errors.ts";
 import type { KernelSpec, Uniforms } from "./kernel_spec.ts";
 import { PipelineCache } from "./pipeline_cache.ts";
 import { StepEncoder } from "./step_encoder.ts";
@@ -92,6 +98,41 @@ export async function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
   if (adapter.features.has("shader-f16")) requiredFeatures.push("shader-f16");
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   return new Gpu(adapter, device, options);
+}
+
+/** Throws unless `data` is one of the typed arrays a tensor can be made of. */
+function checkTypedArray(op: string, data: unknown): void {
+  if (
+    !(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint32Array)
+  ) {
+    const got = Array.isArray(data)
+      ? "a plain array"
+      : (data as object)?.constructor?.name ?? typeof data;
+    throw new TypeError(
+      `${op}: expected a Float32Array, Int32Array or Uint32Array, got ${got}; wrap the values, e.g. new Float32Array(values)`,
+    );
+  }
+}
+
+/** Throws unless every bound tensor's dtype is the element type its shader declares. */
+function checkElements(
+  spec: KernelSpec,
+  entry: string,
+  bindings: readonly (Tensor | GPUTexture | null)[],
+): void {
+  const declared = SHADER_BINDINGS[spec.shader];
+  for (let i = 0; i < bindings.length; i++) {
+    const b = bindings[i];
+    if (!(b instanceof Tensor)) continue;
+    const want = declared[i]?.elem;
+    if (want && want !== "texture" && b.dtype !== want) {
+      throw new ShapeError(
+        `${spec.shader}.${entry}: ${
+          declared[i].name
+        } must be a ${want} tensor, got ${b.dtype} [${b.shape}]`,
+      );
+    }
+  }
 }
 
 /**
@@ -233,6 +274,7 @@ export class Gpu {
     shape: readonly number[] = [data.length],
     dtype?: DType,
   ): Tensor {
+    checkTypedArray("upload", data);
     const dt: DType = dtype ??
       (data instanceof Int32Array ? "i32" : data instanceof Uint32Array ? "u32" : "f32");
     if (numel(shape) !== data.length) {
@@ -246,6 +288,8 @@ export class Gpu {
   /** Overwrites a tensor's contents from a typed array (queue-ordered before the current step). */
   write(t: Tensor, data: Float32Array | Int32Array | Uint32Array): void {
     this.#assertAlive();
+    checkTypedArray("write", data);
+    if (t.disposed) throw new Error(`write: tensor [${t.shape}] was disposed`);
     let bytes: Uint8Array<ArrayBuffer>;
     if (t.dtype === "f16") {
       const h = new Float16Array(Math.ceil(data.length / 2) * 2);
@@ -378,6 +422,7 @@ export class Gpu {
     if (x > maxWg || y > maxWg || z > maxWg) {
       throw new RangeError(`${spec.shader}.${entry}: grid ${x}x${y}x${z} exceeds ${maxWg}`);
     }
+    checkElements(spec, entry, args.bindings);
     const pipeline = this.#pipelines.pipeline(spec, entry, args.overrides);
     const { chunk, buffer, offset } = this.#uniforms.slot(args.uniforms);
     const bindGroup = this.#bindGroups.get(spec, chunk, buffer, args.bindings);

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { ShapeError } from "./errors.ts";
 import type { Gpu } from "./gpu.ts";
 
 /** Element types a tensor can hold. `f16` needs the adapter feature `shader-f16`. */
@@ -55,6 +56,7 @@ export class Tensor {
   /** For a view made by {@linkcode Tensor.reshape}: the tensor it reshapes (same elements). */
   readonly viewOf?: Tensor;
   #disposed = false;
+  #base?: Tensor;
 
   /** Wraps a buffer; normally called by {@linkcode Gpu} rather than by users. */
   constructor(
@@ -62,8 +64,15 @@ export class Tensor {
     buffer: GPUBuffer,
     shape: readonly number[],
     dtype: DType,
-    options: { byteOffset?: number; owned?: boolean; viewOf?: Tensor } = {},
+    options: { byteOffset?: number; owned?: boolean; viewOf?: Tensor; base?: Tensor } = {},
   ) {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) {
+        throw new ShapeError(
+          `tensor shape [${shape}]: every size must be a non-negative integer, got ${d}`,
+        );
+      }
+    }
     this.gpu = gpu;
     this.buffer = buffer;
     this.shape = Object.freeze([...shape]);
@@ -72,6 +81,7 @@ export class Tensor {
     this.byteOffset = options.byteOffset ?? 0;
     this.owned = options.owned ?? true;
     this.viewOf = options.viewOf;
+    this.#base = options.base ?? options.viewOf;
   }
 
   /** Size in bytes of the tensor's elements (not of the whole buffer). */
@@ -79,9 +89,9 @@ export class Tensor {
     return this.size * DTYPE_BYTES[this.dtype];
   }
 
-  /** Whether {@linkcode Tensor.dispose} has been called. */
+  /** Whether {@linkcode Tensor.dispose} has been called (on it, or on the tensor it views). */
   get disposed(): boolean {
-    return this.#disposed;
+    return this.#disposed || (this.#base?.disposed ?? false);
   }
 
   /** Returns a non-owning tensor with a new shape over the same elements. */
@@ -134,6 +144,7 @@ export class Tensor {
     return new Tensor(this.gpu, this.buffer, shape, this.dtype, {
       byteOffset: this.byteOffset + offset * DTYPE_BYTES[this.dtype],
       owned: false,
+      base: this,
     });
   }
 

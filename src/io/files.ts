@@ -80,3 +80,34 @@ export async function exists(path: string): Promise<boolean> {
     throw e;
   }
 }
+
+let faultAt: number | null | undefined;
+let faultCount = 0;
+
+/**
+ * A fault-injection point for crash tests: when the environment variable `MPM_FAULT_AT` is `N`,
+ * the process kills itself with SIGKILL at the N-th call (counting every call in the process),
+ * as a power cut or `kill -9` would. Writers of multi-file state (checkpoints) call it after each
+ * file they create or rename; without the variable it does nothing.
+ *
+ * @param label what was just written (printed to stderr before the kill)
+ * @example
+ * ```ts
+ * import { faultPoint } from "@mpm/webgpu/io";
+ * faultPoint("checkpoint model.safetensors written"); // a no-op unless MPM_FAULT_AT is set
+ * ```
+ */
+export function faultPoint(label: string): void {
+  if (faultAt === undefined) {
+    let v: string | undefined;
+    try {
+      v = Deno.env.get("MPM_FAULT_AT");
+    } catch { /* no env permission: no faults */ }
+    faultAt = v && Number(v) > 0 ? Number(v) : null;
+  }
+  if (faultAt === null) return;
+  if (++faultCount === faultAt) {
+    console.error(`MPM_FAULT_AT=${faultAt}: killing the process after "${label}"`);
+    Deno.kill(Deno.pid, "SIGKILL");
+  }
+}

@@ -13,3 +13,4 @@
  */
 export * from "./files.ts";
 export * from "./safetensors.ts";
+export * from "./fingerprint.ts";

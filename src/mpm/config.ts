@@ -94,6 +94,16 @@ export interface TrainConfig {
   checkpointEvery: number;
 }
 
+/** The inputs a run was started with (recorded in `config.json`, checked on resume). */
+export interface RunData {
+  /** Training files with size and content fingerprint. */
+  train: { path: string; bytes: number; sha256: string }[];
+  /** Validation files, when separate. */
+  val?: { path: string; bytes: number; sha256: string }[];
+  /** Fingerprint of the run's `preprocessor.json` and its kind. */
+  preprocessor?: { kind: string; sha256: string };
+}
+
 /** Full MPM configuration (written to `run/config.json`). */
 export interface MPMConfig {
   /** Preset it was derived from. */
@@ -120,6 +130,8 @@ export interface MPMConfig {
   tasks: TaskConfig;
   /** Optimisation. */
   train: TrainConfig;
+  /** The run's inputs (set by `pretrain()` when the run starts). */
+  data?: RunData;
 }
 
 /**

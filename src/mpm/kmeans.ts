@@ -112,7 +112,8 @@ export async function fitKMeans(
     for (const t of [assign, dist, O, Off, C]) t.dispose();
     C = next;
     o.onIter?.(it, inertia);
-    if (prev - inertia <= tol * prev) break;
+    // The first pass has no previous inertia to compare with (Infinity - x <= tol * Infinity).
+    if (Number.isFinite(prev) && prev - inertia <= tol * prev) break;
     prev = inertia;
   }
   const centroids = await C.read() as Float32Array;

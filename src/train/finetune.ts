@@ -25,6 +25,9 @@ import { Validity } from "../nn/validity.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { warmupCosine } from "../optim/schedule.ts";
 import { downstreamTask } from "./downstream/registry.ts";
+import { checkRunDir, claimRunDir } from "./rundir.ts";
+import { labelSummary } from "../data/labels.ts";
+import { type FileFingerprint, fingerprintFile } from "../io/fingerprint.ts";
 import type { DownstreamTask, ForwardResult, Metrics, PreparedData } from "./downstream/task.ts";
 import { evaluateTest } from "./evaluate.ts";
 
@@ -75,12 +78,25 @@ export interface FinetuneOptions {
   cwola?: { signal: number; background: number; nBackground?: number };
   /** Load head (and fine-tuned backbone) weights from this `head.safetensors` after building. */
   restore?: string;
+  /** Replace an earlier run in `out`. */
+  overwrite?: boolean;
+  /** Skip and count bad jets instead of stopping. */
+  skipBadJets?: boolean;
+  /** Keep the hardest particles of jets longer than the backbone allows. */
+  truncate?: boolean;
+  /** Jet classes (default: from every training file's labels). */
+  classes?: number;
+  /** The command line, recorded in `run.json`. */
+  command?: string[];
   /** Progress output. */
   log?: (line: string) => void;
 }
 
 /** The settings of a run with every default filled in. */
 interface Settings {
+  skipBadJets: boolean;
+  truncate: boolean;
+  classes?: number;
   seed: number;
   batch: number;
   steps: number;
@@ -93,7 +109,10 @@ interface Settings {
 }
 
 function settings(o: FinetuneOptions): Settings {
-  return {
+  const s = {
+    skipBadJets: !!o.skipBadJets,
+    truncate: !!o.truncate,
+    classes: o.classes,
     seed: o.seed ?? 0,
     batch: o.batch ?? 64,
     steps: o.steps ?? 1000,
@@ -104,6 +123,22 @@ function settings(o: FinetuneOptions): Settings {
     valEvery: o.valEvery ?? 50,
     patience: o.patience ?? 5,
   };
+  const bad = (name: string, v: number, want: string) => {
+    throw new RangeError(`finetune: ${name} ${v} is not ${want}`);
+  };
+  if (!(s.lr > 0 && s.lr <= 1)) bad("lr", s.lr, "in (0, 1] (a negative rate trains by ascent)");
+  if (!(Number.isInteger(s.steps) && s.steps >= 0)) bad("steps", s.steps, "an integer >= 0");
+  if (!(Number.isInteger(s.batch) && s.batch >= 1)) bad("batch", s.batch, "an integer >= 1");
+  if (!(Number.isInteger(s.valEvery) && s.valEvery >= 1)) {
+    bad("valEvery", s.valEvery, "an integer >= 1");
+  }
+  if (!(Number.isInteger(s.patience) && s.patience >= 1)) {
+    bad("patience", s.patience, "an integer >= 1");
+  }
+  if (o.nTrain !== undefined && !(Number.isInteger(o.nTrain) && o.nTrain >= 1)) {
+    bad("nTrain", o.nTrain, "an integer >= 1");
+  }
+  return s;
 }
 
 /** The head's forward and loss on a batch (evaluation: no dropout, no label noise). */
@@ -128,21 +163,44 @@ export type HeadForward = (
 export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   const { gpu } = o, task = downstreamTask(o.task), s = settings(o);
   const log = o.log ?? ((line: string) => console.log(line));
+  const kind = o.restore ? "evaluate" : "finetune";
+  await checkRunDir(o.out, { kind, overwrite: o.overwrite });
+  // Backbone and head share one store: groups "backbone" and "head".
+  const store = new ParameterStore(gpu);
+  const bb = await buildBackbone(o, store, s.seed);
+  const labels = labelSummary(o.train, { classes: o.classes });
+  s.classes = labels?.classes;
+  await claimRunDir(o.out, {
+    kind,
+    command: o.command,
+    inputs: await fingerprints({ train: o.train, val: o.val, test: o.test }),
+    seed: s.seed,
+    task: task.name,
+  }, { overwrite: o.overwrite });
   await Deno.mkdir(`${o.out}/plots`, { recursive: true });
   if (!o.restore) {
     const { gpu: _g, log: _l, ...saved } = o;
     await writeAtomic(`${o.out}/finetune.json`, JSON.stringify(saved, null, 2));
   }
-  // Backbone and head share one store: groups "backbone" and "head".
-  const store = new ParameterStore(gpu);
-  const bb = await buildBackbone(o, store, s.seed);
   const data = await prepareData(task, o);
   const loader = (files: readonly string[], part: "train" | "val" | "test") =>
     dataLoader(files, part, bb.info, s, data, part === "train" ? data.nTrain : o.maxEvalJets);
   const trainLoader = loader(data.train, "train");
+  if (data.nTrain !== undefined && trainLoader.length < data.nTrain) {
+    throw new RangeError(
+      `--n-train ${data.nTrain} is larger than the ${trainLoader.length} jets of the training ${
+        data.split ? "split" : "files"
+      } (${data.train.join(", ")}); use a smaller --n-train or more data`,
+    );
+  }
+  if (trainLoader.length < s.batch && s.steps > 0) {
+    throw new RangeError(
+      `--batch ${s.batch} is larger than the ${trainLoader.length} training jets; use a smaller --batch or more data`,
+    );
+  }
   task.check(trainLoader.next()!, data.train[0]);
   trainLoader.restore({ epoch: 0, position: 0, streamIndex: 0 });
-  const outputs = task.outputs(maxLabel(data.train));
+  const outputs = task.outputs((labels?.classes ?? 1) - 1);
   const head = task.buildHead({
     store,
     rng: new InitRng(s.seed + 99),
@@ -249,6 +307,8 @@ function dataLoader(
     files,
     batchSize: s.batch,
     seed: s.seed,
+    onBadJet: s.skipBadJets ? "skip" : "error",
+    classes: s.classes,
     shuffle: train,
     loop: train,
     dropLast: train,
@@ -256,16 +316,20 @@ function dataLoader(
     split: data.split ? part : undefined,
     features: info.features,
     maxParticles: info.maxParticles,
-    truncate: true,
+    truncate: s.truncate,
     preprocessor: info.preprocessor,
   });
 }
 
-function maxLabel(files: readonly string[]): number {
-  const r = JetFileReader.open(files[0]);
-  const b = r.read(0, Math.min(r.info.n, 20000));
-  r.close();
-  return b.labels ? Math.max(...b.labels) : 0;
+/** Fingerprints of the inputs by role (for `run.json`). */
+async function fingerprints(
+  roles: Record<string, readonly string[] | undefined>,
+): Promise<Record<string, FileFingerprint[]>> {
+  const out: Record<string, FileFingerprint[]> = {};
+  for (const [role, files] of Object.entries(roles)) {
+    if (files) out[role] = await Promise.all(files.map((f) => fingerprintFile(f)));
+  }
+  return out;
 }
 
 /** The training loop: steps, validation, early stopping; the best weights end in the store. */
@@ -394,6 +458,7 @@ export async function evaluateRun(
   runDir: string,
   test: readonly string[],
   out = `${runDir}/eval`,
+  o: { overwrite?: boolean; command?: string[] } = {},
 ): Promise<Metrics> {
   let saved: Omit<FinetuneOptions, "gpu">;
   try {
@@ -413,6 +478,8 @@ export async function evaluateRun(
     steps: 0,
     restore: `${runDir}/head.safetensors`,
     out,
+    overwrite: o.overwrite,
+    command: o.command,
     log: () => {},
   });
 }

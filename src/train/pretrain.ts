@@ -15,7 +15,7 @@ import { type JetBatch, JetLoader } from "../data/loader.ts";
 import type { Preprocessor } from "../data/preprocess.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import type { MPMConfig } from "../mpm/config.ts";
+import type { MPMConfig, RunData } from "../mpm/config.ts";
 import { MPMModel, type MPMPassOutput } from "../mpm/model.ts";
 import { prepareInputs, type StepInputs } from "../mpm/prepare.ts";
 import { buildProbe, buildTasks, maskingFor } from "../mpm/registry.ts";
@@ -23,7 +23,10 @@ import type { LinearProbe, MaskingFn, PretrainTask } from "../mpm/tasks.ts";
 import { InitRng } from "../nn/init.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { warmupExpDecay } from "../optim/schedule.ts";
-import { loadCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
+import { loadCheckpoint, readCheckpoint, saveCheckpoint, type TrainState } from "./checkpoint.ts";
+import { checkRunDir, claimRunDir } from "./rundir.ts";
+import { fingerprintFile } from "../io/fingerprint.ts";
+import { savePreprocessor } from "../data/preprocess.ts";
 import { LossWindow, MetricsCsv, writePlots } from "./runlog.ts";
 import { validatePretraining } from "./pretrain_validation.ts";
 import { writeAtomic } from "../io/files.ts";
@@ -47,6 +50,16 @@ export interface PretrainOptions {
   preprocessor: Preprocessor;
   /** Continue from the checkpoint in `out`. */
   resume?: boolean;
+  /** Replace an earlier run in `out` (a new run refuses a folder holding another run). */
+  overwrite?: boolean;
+  /** Skip and count bad jets instead of stopping (`--skip-bad-jets`). */
+  skipBadJets?: boolean;
+  /** Keep the hardest `maxParticles` of longer jets instead of refusing them (`--truncate`). */
+  truncate?: boolean;
+  /** Number of jet classes (labels must lie in 0..classes-1). */
+  classes?: number;
+  /** The command line, recorded in `run.json`. */
+  command?: string[];
   /** Stop (as if interrupted) after this many steps; for tests. */
   stopAfter?: number;
   /** Progress output. Default console.log. */
@@ -61,6 +74,8 @@ export interface PretrainResult {
   val: Record<string, number>;
   /** Files written. */
   files: { config: string; model: string; backbone: string; metrics: string; plots: string };
+  /** Bad jets skipped (with `skipBadJets`), by reason. */
+  skipped: Record<string, number>;
 }
 
 /** Everything a pre-training run holds while its loop runs. */
@@ -119,6 +134,13 @@ export interface StepRecord {
  * ```
  */
 export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
+  await checkRunDir(o.out, {
+    kind: "pretrain",
+    overwrite: o.overwrite,
+    resume: o.resume,
+    required: ["config.json", "metrics.csv"],
+  });
+  if (o.resume) await readCheckpoint(o.out);
   const run = await buildRun(o), T = o.config.train;
   const { state, csv } = o.resume ? await resumeRun(run) : await startRun(run);
   const window = new LossWindow(o.gpu, T.logEvery, run.names);
@@ -156,13 +178,16 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   await writePlots(run.files.metrics, run.files.plots);
   run.loader.close();
   window.dispose();
-  return { step: run.stopAt, val, files: run.files };
+  const skipped = run.loader.skipped;
+  if (Object.keys(skipped).length) {
+    run.log(`skipped bad jets: ${Object.entries(skipped).map(([k, n]) => `${n} ${k}`).join(", ")}`);
+  }
+  return { step: run.stopAt, val, files: run.files, skipped };
 }
 
 /** Builds the model, the registry's tasks and probe, the optimiser and the data streams. */
 async function buildRun(o: PretrainOptions): Promise<PretrainRun> {
   const { gpu, config } = o, T = config.train;
-  await Deno.mkdir(`${o.out}/plots`, { recursive: true });
   const store = new ParameterStore(gpu);
   const model = new MPMModel(store, config);
   const rng = new InitRng(T.seed + 1);
@@ -179,12 +204,22 @@ async function buildRun(o: PretrainOptions): Promise<PretrainRun> {
     batchSize: T.batch,
     features: config.features,
     maxParticles: config.maxParticles,
-    truncate: true,
+    truncate: o.truncate,
+    onBadJet: o.skipBadJets ? "skip" as const : "error" as const,
+    classes: o.classes,
     preprocessor: o.preprocessor,
     seed: T.seed,
   };
   const split = o.valFiles ? undefined : "train" as const;
   const loader = new JetLoader({ ...common, files: o.trainFiles, split });
+  if (loader.length < T.batch) {
+    loader.close();
+    throw new RangeError(
+      `--batch ${T.batch} is larger than the ${loader.length} jets of the training ${
+        split ? "split" : "files"
+      } (${o.trainFiles.join(", ")}); use a smaller --batch or more data`,
+    );
+  }
   const validation = () =>
     new JetLoader({
       ...common,
@@ -223,10 +258,35 @@ function columns(run: PretrainRun): string[] {
   return ["step", "split", "lr", ...run.names, "probe_acc", "jets_per_s"];
 }
 
-/** A new run: its config and an empty metrics file. */
+/**
+ * A new run: takes the folder (inputs and device are ready), records the inputs in `run.json`
+ * and `config.json`, writes the preprocessing and an empty metrics file.
+ */
 async function startRun(run: PretrainRun): Promise<{ state: TrainState; csv: MetricsCsv }> {
-  const T = run.o.config.train;
-  await writeAtomic(run.files.config, JSON.stringify(run.o.config, null, 2));
+  const { o } = run, T = o.config.train;
+  const train = await Promise.all(o.trainFiles.map((f) => fingerprintFile(f)));
+  const val = o.valFiles ? await Promise.all(o.valFiles.map((f) => fingerprintFile(f))) : undefined;
+  const pre = JSON.stringify(o.preprocessor.toJSON());
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(pre)),
+  );
+  const data: RunData = {
+    train,
+    val,
+    preprocessor: {
+      kind: o.preprocessor.toJSON().kind,
+      sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
+    },
+  };
+  await claimRunDir(o.out, {
+    kind: "pretrain",
+    command: o.command,
+    inputs: { train, ...(val ? { val } : {}) },
+    seed: T.seed,
+  }, { overwrite: o.overwrite });
+  await Deno.mkdir(run.files.plots, { recursive: true });
+  await savePreprocessor(`${o.out}/preprocessor.json`, o.preprocessor);
+  await writeAtomic(run.files.config, JSON.stringify({ ...o.config, data }, null, 2));
   const csv = await MetricsCsv.create(run.files.metrics, columns(run));
   return { state: { step: 0, loader: run.loader.state, seed: T.seed, elapsed: 0 }, csv };
 }
@@ -234,6 +294,8 @@ async function startRun(run: PretrainRun): Promise<{ state: TrainState; csv: Met
 /** A resumed run: weights, moments, loader position and the metrics up to the checkpoint. */
 async function resumeRun(run: PretrainRun): Promise<{ state: TrainState; csv: MetricsCsv }> {
   const state = await loadCheckpoint(run.o.out, run.store);
+  // The config may carry a longer schedule (--steps) or re-recorded data (--data-changed).
+  await writeAtomic(run.files.config, JSON.stringify(run.o.config, null, 2));
   run.opt.t = state.step;
   run.loader.restore(state.loader);
   const csv = await MetricsCsv.resume(run.files.metrics, columns(run), state.step);

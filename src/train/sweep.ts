@@ -11,6 +11,7 @@ import type { Gpu } from "../gpu/gpu.ts";
 import { finetune, type FinetuneOptions } from "./finetune.ts";
 import { downstreamTask } from "./downstream/registry.ts";
 import { writeAtomic } from "../io/files.ts";
+import { claimRunDir } from "./rundir.ts";
 
 /** Options of {@linkcode sweep}. */
 export interface SweepOptions
@@ -23,6 +24,8 @@ export interface SweepOptions
   seeds: readonly number[];
   /** Output folder. */
   out: string;
+  /** Replace an earlier sweep in `out`. */
+  overwrite?: boolean;
 }
 
 /** One row of a sweep. */
@@ -52,7 +55,7 @@ export async function sweep(gpu: Gpu, o: SweepOptions): Promise<SweepRow[]> {
   const like = Object.values(o.backbones)[0];
   const rows: SweepRow[] = [];
   const log = o.log ?? ((s: string) => console.log(s));
-  await Deno.mkdir(o.out, { recursive: true });
+  await claimRunDir(o.out, { kind: "sweep", inputs: {}, task: o.task }, { overwrite: o.overwrite });
   for (const [label, path] of Object.entries(labels)) {
     for (const n of o.sizes) {
       for (const seed of o.seeds) {

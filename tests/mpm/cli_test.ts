@@ -96,11 +96,11 @@ Deno.test("pretrain, resume, embed, kmeans and probe commands run and write thei
   if (r.code !== 0 || !r.out.includes("pre-trained backbone")) throw new Error(r.err);
 });
 
-Deno.test("pretrain CLI rejects unknown flags, tasks and presets with one-line messages", async () => {
+Deno.test("pretrain CLI rejects unknown flags, tasks and presets with one-line messages (exit 2 for a bad command line)", async () => {
   let r = await run("pretrain", "--stepz", "3");
   if (r.code !== 2 || !r.err.includes("--stepz")) throw new Error(r.err);
   r = await run("pretrain", "--data", "jets.h5", "--tasks", "id,magic", "--out", "x");
-  if (r.code !== 1 || !r.err.includes(`unknown task "magic"`) || r.err.includes("    at ")) {
+  if (r.code !== 2 || !r.err.includes(`unknown "magic"`) || r.err.includes("    at ")) {
     throw new Error(r.err);
   }
   r = await run("pretrain", "--data", "jets.h5", "--tasks", "id,kmeans", "--out", "x");
@@ -110,13 +110,13 @@ Deno.test("pretrain CLI rejects unknown flags, tasks and presets with one-line m
   r = await run("pretrain", "--data", "jets.h5", "--tasks", "ssfm,reg", "--out", "x");
   if (r.code !== 1 || !r.err.includes("combines only with probe")) throw new Error(r.err);
   r = await run("pretrain", "--data", "jets.h5", "--tasks", "ssfm", "--drop-range", "0.5,0.2");
-  if (r.code !== 1 || !r.err.includes("--drop-range")) throw new Error(r.err);
+  if (r.code !== 2 || !r.err.includes("--drop-range")) throw new Error(r.err);
   r = await run("pretrain", "--data", "jets.h5", "--objective", "ssfm");
-  if (r.code !== 1 || !r.err.includes("--tasks ssfm")) throw new Error(r.err);
+  if (r.code !== 2 || !r.err.includes("--tasks ssfm")) throw new Error(r.err);
   r = await run("pretrain", "--preset", "huge");
-  if (r.code !== 1 || !r.err.includes("--preset")) throw new Error(r.err);
+  if (r.code !== 2 || !r.err.includes("--preset")) throw new Error(r.err);
   r = await run("pretrain", "--data", "missing.h5");
-  if (r.code !== 1 || !r.err.includes("missing.h5")) throw new Error(r.err);
+  if (r.code !== 2 || !r.err.includes("missing.h5")) throw new Error(r.err);
   r = await run("pretrain", "--help");
   if (r.code !== 0 || !r.out.includes("--resume")) throw new Error("help");
 });

@@ -10,6 +10,7 @@ import { gatedResidualForward, modulateBackward, modulateForward } from "../../k
 import { colSum } from "../../kernels/reduce.ts";
 import { type RandomKey, randomUniform } from "../../kernels/random.ts";
 import type { Tape } from "../tape.ts";
+import { matchesLastAxis, sameShape } from "./_checks.ts";
 
 const last = (t: Tensor) => t.shape[t.shape.length - 1];
 
@@ -22,6 +23,7 @@ const last = (t: Tensor) => t.shape[t.shape.length - 1];
  * ```
  */
 export function add(tape: Tape, a: Tensor, b: Tensor, alpha = 1, beta = 1): Tensor {
+  sameShape("add", a, b);
   const y = E.axpby(a, b, { alpha, beta });
   tape.record([a, b], [y], ([g]) => {
     if (tape.requiresGrad(a)) tape.addGrad(a, E.scale(g!, alpha));
@@ -39,6 +41,8 @@ export function add(tape: Tape, a: Tensor, b: Tensor, alpha = 1, beta = 1): Tens
  * ```
  */
 export function residualScale(tape: Tape, x: Tensor, f: Tensor, gamma: Tensor): Tensor {
+  sameShape("residualScale", x, f, ["x", "f"]);
+  matchesLastAxis("residualScale", x, gamma, "gamma");
   const y = E.residualScale(x, f, gamma);
   const c = last(x), rows = x.size / c;
   tape.record([x, f, gamma], [y], ([g]) => {
@@ -121,6 +125,7 @@ export function dropout(tape: Tape, x: Tensor, p: number, key: RandomKey): Tenso
  * ```
  */
 export function absDiff(tape: Tape, a: Tensor, b: Tensor): Tensor {
+  sameShape("absDiff", a, b);
   const y = E.absDiffForward(a, b);
   tape.record([a, b], [y], ([g]) => {
     if (tape.requiresGrad(a)) tape.addGrad(a, E.absDiffBackward(a, b, g!, 1));
@@ -138,6 +143,7 @@ export function absDiff(tape: Tape, a: Tensor, b: Tensor): Tensor {
  * ```
  */
 export function scaleColumns(tape: Tape, x: Tensor, v: Tensor): Tensor {
+  matchesLastAxis("scaleColumns", x, v, "v");
   const y = E.mulBroadcast(x, v);
   tape.record([x], [y], ([g]) => tape.addGrad(x, E.mulBroadcast(g!, v)));
   return y;
@@ -152,6 +158,7 @@ export function scaleColumns(tape: Tape, x: Tensor, v: Tensor): Tensor {
  * ```
  */
 export function addRow(tape: Tape, x: Tensor, v: Tensor): Tensor {
+  matchesLastAxis("addRow", x, v, "v");
   const y = E.addBroadcast(x, v);
   const cols = v.size, rows = x.size / cols;
   tape.record([x, v], [y], ([g]) => {
