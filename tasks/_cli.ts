@@ -1,5 +1,4 @@
 // Shared CLI plumbing: the typed flag schema (--help generated from it), one-line failures.
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { type CommandSpec, type FlagValues, helpText, parseCommand, UsageError } from "./_flags.ts";
 
 export { UsageError };
@@ -22,33 +21,6 @@ export function parse<S extends CommandSpec>(
 /** Prints a warning line (a flag without effect, a questionable setting). */
 export function warn(message: string): void {
   console.error(`warning: ${message}`);
-}
-
-/** Parses flags strictly; prints `help` and exits 0 on --help. */
-export function parseFlags(
-  argv: string[],
-  options: NonNullable<ParseArgsConfig["options"]>,
-  help: string,
-): {
-  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  positionals: string[];
-} {
-  const all = {
-    ...options,
-    help: { type: "boolean" as const },
-    debug: { type: "boolean" as const },
-  };
-  try {
-    const r = parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
-    if (r.values.help) {
-      console.log(help.trim());
-      Deno.exit(0);
-    }
-    return r as ReturnType<typeof parseFlags>;
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}\n\n${help.trim()}`);
-    Deno.exit(2);
-  }
 }
 
 /**

@@ -1,6 +1,9 @@
 // `deno task data synth|convert|inspect|fit`: make, convert, look at and fit preprocessors on
 // jet data. Every subcommand prints --help.
-import { parseFlags, Progress, runCli } from "./_cli.ts";
+import { parse, Progress, runCli, UsageError } from "./_cli.ts";
+import type { CommandSpec } from "./_flags.ts";
+import { sampleJets } from "../src/data/sample.ts";
+import { checkOutputFile } from "../src/train/rundir.ts";
 import { JetFileReader, JetFileWriter } from "../src/data/hdf5.ts";
 import { QuantileTransform, savePreprocessor, Standardization } from "../src/data/preprocess.ts";
 import { RootJetReader } from "../src/data/root.ts";
@@ -15,32 +18,36 @@ import {
 import { histogram, histogramSvg } from "../src/eval/plots.ts";
 
 const HELP = `
-deno task data <command> ...
+deno task data <command> ...    (each command prints its own --help)
 
-  synth   --kind jetclass|btag --jets N --out FILE.h5 [--seed S]
-          Generate physics-shaped synthetic jets (the built-in default data).
-  convert --from jetclass-root FILES... --out FILE.h5 [--tree NAME]
-          Convert original JetClass ROOT files (features computed as the reference does).
-  inspect FILE.h5 [--plots DIR] [--jets N]
-          Summary (jets, classes, multiplicities, feature ranges) and SVG histograms of every
-          feature, on the first N jets (default 50000).
-  fit     FILE.h5 --out PRE.json [--kind quantile|standard] [--jets N] [--levels 500]
-          Fit a preprocessor on a sample (the first N jets, default 20000) of a large file.
+  synth    Generate physics-shaped synthetic jets (the built-in default data).
+  convert  Convert original JetClass ROOT files (features computed as the reference does).
+  inspect  Summary (jets, classes, multiplicities, feature ranges) and SVG histograms.
+  fit      Fit a preprocessor on a sample of the files.
 `;
 
-function synth(argv: string[]): Promise<void> {
-  const { values } = parseFlags(argv, {
-    kind: { type: "string", default: "jetclass" },
-    jets: { type: "string", default: "100000" },
-    out: { type: "string" },
-    seed: { type: "string", default: "0" },
-  }, HELP);
-  const kind = values.kind as string, n = Number(values.jets), seed = Number(values.seed);
-  if (kind !== "jetclass" && kind !== "btag") {
-    throw new Error(`--kind must be jetclass or btag, got ${kind}`);
-  }
-  if (!(n > 0)) throw new Error(`--jets must be a positive number, got ${values.jets}`);
-  const out = (values.out as string | undefined) ?? `${kind}_synth_${n}.h5`;
+const SYNTH = {
+  name: "deno task data synth",
+  summary: "Generates physics-shaped synthetic jets (the built-in default data of every command).",
+  flags: {
+    kind: {
+      type: "string",
+      choices: ["jetclass", "btag"],
+      default: "jetclass",
+      help: "JetClass-like (10 classes) or BTag-like jets",
+    },
+    jets: { type: "int", min: 1, default: 100000, help: "jets to generate" },
+    out: { type: "path", help: "output file (default KIND_synth_N.h5)", meta: "FILE.h5" },
+    seed: { type: "int", min: 0, default: 0, help: "seed" },
+    overwrite: { type: "bool", help: "replace --out if it exists" },
+  },
+} satisfies CommandSpec;
+
+async function synth(argv: string[]): Promise<void> {
+  const { values: v } = parse(argv, SYNTH);
+  const kind = v.kind, n = v.jets, seed = v.seed;
+  const out = v.out ?? `${kind}_synth_${n}.h5`;
+  await checkOutputFile(out, { overwrite: v.overwrite });
   const gen = kind === "btag" ? synthBTag : synthJetClass;
   const first = gen(1, { seed });
   const w = JetFileWriter.create(out, {
@@ -60,25 +67,35 @@ function synth(argv: string[]): Promise<void> {
     throw e;
   }
   p.done(n, `wrote ${out}`);
-  return Promise.resolve();
 }
 
+const CONVERT = {
+  name: "deno task data convert",
+  summary:
+    `Converts original JetClass ROOT files into the HDF5 layout (features computed as the reference
+does: pT, Δη, Δφ relative to the jet axis, lifetime-signed impact parameters, 8 particle types,
+up to 128 particles in pT order). A ROOT tree whose branches have other names is read through
+the library's RootJetReader with a branch map.`,
+  positionals: { name: "FILES...", help: "ROOT files", min: 1, mustExist: true },
+  flags: {
+    from: {
+      type: "string",
+      choices: ["jetclass-root"],
+      default: "jetclass-root",
+      help: "input format",
+    },
+    out: { type: "path", help: "output HDF5 file", meta: "FILE.h5" },
+    tree: { type: "string", help: "TTree name (default: the file's first tree)" },
+    overwrite: { type: "bool", help: "replace --out if it exists" },
+  },
+} satisfies CommandSpec;
+
 async function convert(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, {
-    from: { type: "string", default: "jetclass-root" },
-    out: { type: "string" },
-    tree: { type: "string" },
-    seed: { type: "string" },
-  }, HELP);
-  if (values.from !== "jetclass-root") {
-    throw new Error(`--from ${values.from}: only jetclass-root is supported`);
-  }
-  if (!positionals.length) throw new Error("give one or more ROOT files");
-  if (!values.out) throw new Error("--out FILE.h5 is required");
+  const { values: v, positionals } = parse(argv, CONVERT);
+  if (!v.out) throw new UsageError("--out FILE.h5 is required");
+  await checkOutputFile(v.out, { overwrite: v.overwrite, inputs: positionals });
   const readers = [];
-  for (const f of positionals) {
-    readers.push(await RootJetReader.open(f, { tree: values.tree as string | undefined }));
-  }
+  for (const f of positionals) readers.push(await RootJetReader.open(f, { tree: v.tree }));
   const total = readers.reduce((s, r) => s + r.n, 0);
   const p = new Progress("convert", total);
   let w: JetFileWriter | null = null, done = 0;
@@ -86,7 +103,7 @@ async function convert(argv: string[]): Promise<void> {
     for (const r of readers) {
       for (let s = 0; s < r.n; s += 5000) {
         const block = await r.read(s, 5000);
-        w ??= JetFileWriter.create(values.out as string, {
+        w ??= JetFileWriter.create(v.out, {
           nParticles: block.nParticles,
           features: block.features,
           ids: !!block.ids,
@@ -102,23 +119,42 @@ async function convert(argv: string[]): Promise<void> {
     w?.abort();
     throw e;
   }
-  p.done(done, `wrote ${values.out}`);
+  p.done(done, `wrote ${v.out}`);
 }
 
 function quantile(sorted: Float64Array, q: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN;
 }
 
+const INSPECT = {
+  name: "deno task data inspect",
+  summary: `Prints a summary of a jet file (jets, classes, multiplicities, particle types, feature
+ranges) and writes SVG histograms of every feature, on the first N jets.`,
+  positionals: { name: "FILE.h5", help: "jet file", min: 1, max: 1, mustExist: true },
+  flags: {
+    plots: { type: "path", help: "folder for the histograms (default FILE_plots)", meta: "DIR" },
+    jets: { type: "int", min: 1, default: 50000, help: "jets summarised" },
+    overwrite: { type: "bool", help: "replace plots already in the folder" },
+  },
+} satisfies CommandSpec;
+
 async function inspect(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, {
-    plots: { type: "string" },
-    jets: { type: "string", default: "50000" },
-  }, HELP);
+  const { values, positionals } = parse(argv, INSPECT);
   const file = positionals[0];
-  if (!file) throw new Error("give an HDF5 file to inspect");
+  const dir = values.plots ?? file.replace(/\.h5$/, "") + "_plots";
+  if (!values.overwrite) {
+    const existing = [...(await safeReadDir(dir))].filter((n) => n.endsWith(".svg"));
+    if (existing.length) {
+      throw new Error(
+        `--plots ${dir} already holds plots (${
+          existing.slice(0, 3).join(", ")
+        }); pass --overwrite or choose another --plots`,
+      );
+    }
+  }
   const r = JetFileReader.open(file);
   const info = r.info;
-  const b: JetBlock = r.read(0, Math.min(info.n, Number(values.jets)));
+  const b: JetBlock = r.read(0, Math.min(info.n, values.jets));
   r.close();
   const F = b.features.length;
   const names = info.btag ? BTAG_LABELS : JETCLASS_LABELS;
@@ -149,7 +185,6 @@ async function inspect(argv: string[]): Promise<void> {
         tc.map((c, t) => `${PARTICLE_TYPES[t]} ${((100 * c) / tot).toFixed(1)}%`).join(", "),
     );
   }
-  const dir = (values.plots as string | undefined) ?? file.replace(/\.h5$/, "") + "_plots";
   await Deno.mkdir(dir, { recursive: true });
   console.log("  feature ranges (0.1 %, 50 %, 99.9 % quantiles over real particles):");
   const series = (vals: Float64Array) => vals.filter(Number.isFinite).sort();
@@ -203,26 +238,49 @@ async function inspect(argv: string[]): Promise<void> {
   console.log(`  plots: ${dir}/`);
 }
 
+const FIT = {
+  name: "deno task data fit",
+  summary: `Fits a preprocessor on a sample of N jets drawn across the files in proportion to their
+sizes (quantile-normal, as the reference, or standardisation).`,
+  positionals: { name: "FILES...", help: "jet files (HDF5)", min: 1, mustExist: true },
+  flags: {
+    out: { type: "path", help: "preprocessor JSON to write", meta: "PRE.json" },
+    kind: {
+      type: "string",
+      choices: ["quantile", "standard"],
+      default: "quantile",
+      help: "preprocessing",
+    },
+    jets: { type: "int", min: 1, default: 20000, help: "jets in the sample" },
+    levels: { type: "int", min: 10, default: 500, help: "quantile levels" },
+    seed: { type: "int", min: 0, default: 0, help: "sample seed" },
+    overwrite: { type: "bool", help: "replace --out if it exists" },
+  },
+} satisfies CommandSpec;
+
 async function fit(argv: string[]): Promise<void> {
-  const { values, positionals } = parseFlags(argv, {
-    out: { type: "string" },
-    kind: { type: "string", default: "quantile" },
-    jets: { type: "string", default: "20000" },
-    levels: { type: "string", default: "500" },
-  }, HELP);
-  const file = positionals[0];
-  if (!file || !values.out) throw new Error("usage: deno task data fit FILE.h5 --out PRE.json");
-  const r = JetFileReader.open(file);
-  const n = Math.min(r.info.n, Number(values.jets));
-  const blocks = function* () {
-    for (let s = 0; s < n; s += 5000) yield r.read(s, Math.min(5000, n - s));
-  };
-  const pre = values.kind === "standard"
-    ? Standardization.fit(blocks())
-    : QuantileTransform.fit(blocks(), { levels: Number(values.levels) });
-  r.close();
-  await savePreprocessor(values.out as string, pre);
-  console.log(`fitted a ${values.kind} preprocessor on ${n} jets of ${file}: ${values.out}`);
+  const { values: v, positionals } = parse(argv, FIT);
+  if (!v.out) throw new UsageError("--out PRE.json is required");
+  await checkOutputFile(v.out, { overwrite: v.overwrite, inputs: positionals });
+  const blocks = sampleJets(positionals, v.jets, v.seed);
+  const n = blocks.reduce((s, b) => s + b.n, 0);
+  const pre = v.kind === "standard"
+    ? Standardization.fit(blocks)
+    : QuantileTransform.fit(blocks, { levels: v.levels });
+  await savePreprocessor(v.out, pre);
+  console.log(
+    `fitted a ${v.kind} preprocessor on ${n} jets of ${positionals.join(", ")}: ${v.out}`,
+  );
+}
+
+async function safeReadDir(dir: string): Promise<string[]> {
+  try {
+    const out: string[] = [];
+    for await (const e of Deno.readDir(dir)) out.push(e.name);
+    return out;
+  } catch {
+    return [];
+  }
 }
 
 if (import.meta.main) {
@@ -240,8 +298,8 @@ if (import.meta.main) {
     }
     const run = commands[cmd];
     if (!run) {
-      throw new Error(`unknown command "${cmd}"; use synth, convert, inspect or fit (--help)`);
+      throw new UsageError(`unknown command "${cmd}"; use synth, convert, inspect or fit`);
     }
-    await run(rest.filter((a) => a !== "--debug"));
-  });
+    await run(rest);
+  }, "deno task data --help");
 }

@@ -1,8 +1,11 @@
 // `deno task generate`: whole jets from a set-to-set flow-matching run, written to HDF5, with a
 // generation-quality report against held-out real jets and the marginal baseline.
-import { formatDuration, parseFlags, Progress, runCli } from "./_cli.ts";
+import { formatDuration, parse, Progress, runCli, UsageError } from "./_cli.ts";
+import type { CommandSpec } from "./_flags.ts";
+import { checkOutputFile, checkRunDir } from "../src/train/rundir.ts";
 import { defaultData } from "./_synth.ts";
 import { writeAtomic } from "../src/io/files.ts";
+import { claimRunDir } from "../src/train/rundir.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import {
   generateJets,
@@ -13,61 +16,74 @@ import {
   readRealJets,
 } from "../src/train/generate.ts";
 
-const HELP = `
-deno task generate --run DIR [--jets N] [--multiplicity N] [--data FILE...] [--steps S]
-                   [--seed S] [--batch B] [--out FILE.h5] [--report DIR] [--no-report]
-
-Generates whole jets with a run of \`deno task pretrain --tasks ssfm\` (everything dropped: the
+export const SPEC = {
+  name: "deno task generate",
+  summary:
+    `Generates whole jets with a run of \`deno task pretrain --tasks ssfm\` (everything dropped: the
 decoder builds each jet from noise given only the encoder's registers) and writes them, in
 physical units and pT order, to FILE.h5 (default DIR/generated.h5; the reference layout: csts,
 csts_id, mask).
-
 Multiplicities: --multiplicity N for every jet, else those of the training split of --data
 (default: the run's synthetic default data). The report compares the generated jets with as
 many held-out real jets (the test split of --data) and with a baseline that draws every
 feature independently from its marginal: per-feature and jet-observable 1-Wasserstein
 distances (REPORT/generation.json) and histograms side by side (REPORT/*.svg; default
-DIR/generation/).
-`;
+DIR/generation/).`,
+  flags: {
+    run: {
+      type: "path",
+      must: "exist",
+      help: "a run of deno task pretrain --tasks ssfm",
+      meta: "DIR",
+    },
+    jets: { type: "int", min: 1, default: 1000, help: "jets to generate" },
+    multiplicity: {
+      type: "int",
+      min: 1,
+      help: "particles per jet (default: the data's multiplicities)",
+    },
+    data: {
+      type: "path",
+      multiple: true,
+      must: "file",
+      help: "real jets (multiplicities, report)",
+      meta: "FILE...",
+    },
+    steps: { type: "int", min: 1, help: "midpoint steps of the sampler (default: the run's)" },
+    seed: { type: "int", min: 0, default: 0, help: "noise seed" },
+    batch: { type: "int", min: 1, default: 256, help: "jets per generation batch" },
+    out: { type: "path", help: "generated jets (default DIR/generated.h5)", meta: "FILE.h5" },
+    report: { type: "path", help: "report folder (default DIR/generation)", meta: "DIR" },
+    "no-report": { type: "bool", help: "skip the comparison with real jets" },
+    overwrite: { type: "bool", help: "replace --out and the report if they exist" },
+  },
+} satisfies CommandSpec;
 
 if (import.meta.main) {
   await runCli(async () => {
-    const { values } = parseFlags(Deno.args, {
-      run: { type: "string" },
-      jets: { type: "string", default: "1000" },
-      multiplicity: { type: "string" },
-      data: { type: "string", multiple: true },
-      steps: { type: "string" },
-      seed: { type: "string", default: "0" },
-      batch: { type: "string", default: "256" },
-      out: { type: "string" },
-      report: { type: "string" },
-      "no-report": { type: "boolean" },
-    }, HELP);
-    const dir = values.run as string | undefined;
+    const { values } = parse(Deno.args, SPEC);
+    const dir = values.run;
     if (!dir) {
-      throw new Error("--run DIR is required (a folder of `deno task pretrain --tasks ssfm`)");
+      throw new UsageError("--run DIR is required (a folder of `deno task pretrain --tasks ssfm`)");
     }
-    const int = (k: string, min: number) => {
-      const v = Number(values[k]);
-      if (!Number.isInteger(v) || v < min) {
-        throw new Error(`--${k} must be an integer >= ${min}, got "${values[k]}"`);
-      }
-      return v;
-    };
-    const jets = int("jets", 1), seed = int("seed", 0), batch = int("batch", 1);
-    const steps = values.steps !== undefined ? int("steps", 1) : undefined;
+    const jets = values.jets, seed = values.seed, batch = values.batch, steps = values.steps;
+    const out = values.out ?? `${dir}/generated.h5`;
+    const repDir = values.report ?? `${dir}/generation`;
+    await checkOutputFile(out, { overwrite: values.overwrite, inputs: values.data });
+    if (!values["no-report"]) {
+      await checkRunDir(repDir, { kind: "generate", overwrite: values.overwrite });
+    }
     const gpu = await requestGpu();
     const run = await loadSSFMRun(gpu, dir);
     const { config } = run;
-    const fixed = values.multiplicity !== undefined ? int("multiplicity", 1) : undefined;
+    const fixed = values.multiplicity;
     if (fixed !== undefined && fixed > config.maxParticles) {
       throw new Error(
         `--multiplicity ${fixed} exceeds the model's particle limit (${config.maxParticles})`,
       );
     }
     const report = !values["no-report"];
-    const files = (values.data as string[] | undefined) ??
+    const files = values.data ??
       (report || fixed === undefined ? [await defaultData(config.train.seed)] : []);
     const read = (split: "train" | "test") =>
       readRealJets(files, {
@@ -78,7 +94,6 @@ if (import.meta.main) {
       });
     const train = files.length ? read("train") : null;
     const mult = fixed ?? multiplicities(train!);
-    const out = (values.out as string | undefined) ?? `${dir}/generated.h5`;
     console.log(
       `adapter: ${gpu.adapterName}; generating ${jets} jets (${
         fixed ? `${fixed} particles each` : "multiplicities of the training split"
@@ -110,7 +125,9 @@ if (import.meta.main) {
     if (n < block.n) console.log(`comparing with the ${n} real jets of the test split`);
     const cut = <T extends { n: number }>(b: T, k: number): T => ({ ...b, n: k });
     const baseline = marginalJets(block, train!, seed);
-    const repDir = (values.report as string | undefined) ?? `${dir}/generation`;
+    await claimRunDir(repDir, { kind: "generate", inputs: {}, seed, run: dir }, {
+      overwrite: values.overwrite,
+    });
     const rep = await generationReport({
       generated: cut(block, n),
       real: cut(real, n),
@@ -146,5 +163,5 @@ if (import.meta.main) {
     }
     console.log(`report: ${repDir}/generation.json and ${repDir}/*.svg`);
     gpu.destroy();
-  });
+  }, "deno task generate --help");
 }

@@ -11,6 +11,7 @@ import { changedFiles, fingerprintFile } from "../src/io/fingerprint.ts";
 import { adaptToData, type MPMConfig, preset, withSSFM } from "../src/mpm/config.ts";
 import { PRETRAIN_TASKS, selectTasks, taskNames } from "../src/mpm/registry.ts";
 import { VQTokenizer } from "../src/mpm/vqvae.ts";
+import { loadCodebook } from "../src/mpm/kmeans.ts";
 import { pretrain } from "../src/train/pretrain.ts";
 import { checkRunDir } from "../src/train/rundir.ts";
 import { defaultData } from "./_synth.ts";
@@ -240,6 +241,10 @@ async function preprocessing(v: Values, config: MPMConfig, files: string[]): Pro
   if (v.preprocessor) return await loadPreprocessor(v.preprocessor);
   // The tokenizer's targets only mean something in the preprocessing it was trained with.
   if (config.tasks.vqvae) return await VQTokenizer.readPreprocessor(config.tasks.vqvae.tokenizer);
+  if (config.tasks.kmeans) {
+    const cb = await loadCodebook(config.tasks.kmeans.codebook);
+    if (cb.preprocessor) return cb.preprocessor;
+  }
   return QuantileTransform.fit(sampleJets(files, 20000, config.train.seed));
 }
 

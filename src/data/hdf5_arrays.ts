@@ -83,6 +83,8 @@ export class ArrayFileWriter {
       name: spec.name,
       data: encode(spec.dtype, new Float32Array(n)) as unknown as Float32Array,
       shape: [this.rows, ...spec.rowShape],
+      maxshape: [null, ...spec.rowShape],
+      chunks: [Math.max(1, Math.min(this.rows, 1024)), ...spec.rowShape],
       dtype: H5_DTYPE[spec.dtype],
     });
     this.#specs.set(spec.name, spec);
@@ -117,8 +119,16 @@ export class ArrayFileWriter {
     this.#file.create_attribute(name, value);
   }
 
-  /** Flushes, closes and renames the file into place. */
-  close(): void {
+  /**
+   * Flushes, closes and renames the file into place; `rows` (fewer than created, e.g. after
+   * skipped jets) cuts every dataset to its first `rows` rows.
+   */
+  close(rows = this.rows): void {
+    if (rows < this.rows) {
+      for (const spec of this.#specs.values()) {
+        (this.#file.get(spec.name) as H5Dataset).resize([rows, ...spec.rowShape]);
+      }
+    }
     this.#file.flush();
     this.#file.close();
     Deno.renameSync(this.#tmp, this.path);

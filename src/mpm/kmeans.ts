@@ -10,6 +10,7 @@ import type { ParameterStore } from "../autograd/parameters.ts";
 import type { Tape } from "../autograd/tape.ts";
 import { Rng } from "../data/rng.ts";
 import { writeAtomic } from "../io/files.ts";
+import { type Preprocessor, preprocessorFromJson } from "../data/preprocess.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { kmeansAssign, kmeansUpdate } from "../kernels/kmeans.ts";
@@ -122,11 +123,15 @@ export async function fitKMeans(
   return { centroids, dim, iters: Math.min(it, maxIter), inertia };
 }
 
-/** Writes a codebook as JSON (features names it was fitted on, centroids). */
+/**
+ * Writes a codebook as JSON: the feature names and preprocessing it was fitted in (a codebook
+ * only means something in that preprocessing), and the centroids.
+ */
 export async function saveCodebook(
   path: string,
   r: KMeansResult,
   features: readonly string[],
+  preprocessor?: Preprocessor,
 ): Promise<void> {
   await writeAtomic(
     path,
@@ -137,6 +142,7 @@ export async function saveCodebook(
       dim: r.dim,
       iters: r.iters,
       inertia: r.inertia,
+      preprocessor: preprocessor?.toJSON(),
       centroids: Array.from(r.centroids),
     }),
   );
@@ -145,7 +151,15 @@ export async function saveCodebook(
 /** Reads a codebook written by {@linkcode saveCodebook}. */
 export async function loadCodebook(
   path: string,
-): Promise<{ features: string[]; k: number; dim: number; centroids: Float32Array }> {
+): Promise<
+  {
+    features: string[];
+    k: number;
+    dim: number;
+    centroids: Float32Array;
+    preprocessor?: Preprocessor;
+  }
+> {
   let j;
   try {
     j = JSON.parse(await Deno.readTextFile(path));
@@ -157,7 +171,13 @@ export async function loadCodebook(
     );
   }
   if (j.format !== "mpm-webgpu-kmeans/1") throw new Error(`${path}: not a K-Means codebook`);
-  return { features: j.features, k: j.k, dim: j.dim, centroids: Float32Array.from(j.centroids) };
+  return {
+    features: j.features,
+    k: j.k,
+    dim: j.dim,
+    centroids: Float32Array.from(j.centroids),
+    preprocessor: j.preprocessor ? preprocessorFromJson(j.preprocessor) : undefined,
+  };
 }
 
 /**
@@ -212,6 +232,14 @@ export const KMEANS_TASK: PretrainTaskDef = defineTask<{ weight: number; codeboo
     if (cb.features.join() !== ctx.config.features.join()) {
       throw new Error(
         `${s.codebook}: codebook fitted on [${cb.features}], the model uses [${ctx.config.features}]; re-run \`deno task kmeans\``,
+      );
+    }
+    if (
+      cb.preprocessor &&
+      JSON.stringify(cb.preprocessor.toJSON()) !== JSON.stringify(ctx.preprocessor.toJSON())
+    ) {
+      throw new Error(
+        `${s.codebook}: the codebook was fitted in another preprocessing than this run's; pre-train with its preprocessing (deno task pretrain picks it up from --kmeans unless --preprocessor is given), or fit the codebook again`,
       );
     }
     const centroids = ctx.gpu.upload(cb.centroids, [cb.k, cb.dim]);

@@ -136,8 +136,15 @@ export async function probeStudy(
   gpu: Gpu,
   backbonePath: string,
   files: readonly string[],
-  o: { trainJets?: number; testJets?: number; seeds?: readonly number[] } = {},
+  o: {
+    trainJets?: number;
+    testJets?: number;
+    seeds?: readonly number[];
+    /** Progress lines (one per backbone embedded and probed). */
+    log?: (line: string) => void;
+  } = {},
 ): Promise<ProbeStudyResult> {
+  const log = o.log ?? (() => {});
   const bb = await Backbone.load(gpu, backbonePath);
   const loader = (split: "train" | "test", maxJets: number) =>
     new JetLoader({
@@ -150,7 +157,6 @@ export async function probeStudy(
       dropLast: false,
       features: bb.info.features,
       maxParticles: bb.info.maxParticles,
-      truncate: true,
       preprocessor: bb.info.preprocessor,
       seed: 12345,
     });
@@ -161,13 +167,22 @@ export async function probeStudy(
     te.close();
     return [a, t] as const;
   };
+  const t0 = performance.now();
   const [tr, te] = await run(bb);
   const classes = Math.max(...tr.y, ...te.y) + 1;
   const pretrained = softmaxProbe(tr, te, classes);
+  const seeds = o.seeds ?? [0, 1, 2];
+  const perBackbone = (performance.now() - t0) / 1000;
+  log(
+    `pre-trained backbone: ${(100 * pretrained).toFixed(1)} % (${perBackbone.toFixed(0)} s; ETA ${
+      (perBackbone * seeds.length).toFixed(0)
+    } s for the random backbones)`,
+  );
   const random: number[] = [];
-  for (const s of o.seeds ?? [0, 1, 2]) {
+  for (const [k, s] of seeds.entries()) {
     const [rtr, rte] = await run(Backbone.random(gpu, bb.info, 1000 + s));
     random.push(softmaxProbe(rtr, rte, classes));
+    log(`random backbone ${k + 1}/${seeds.length} (seed ${s}): ${(100 * random[k]).toFixed(1)} %`);
   }
   return { pretrained, random, nTrain: tr.y.length, nTest: te.y.length, classes };
 }

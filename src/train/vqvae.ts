@@ -15,6 +15,8 @@ import { type JetBatch, JetLoader } from "../data/loader.ts";
 import type { Preprocessor } from "../data/preprocess.ts";
 import { writeAtomic } from "../io/files.ts";
 import { LossWindow, MetricsCsv } from "./runlog.ts";
+import { checkRunDir, claimRunDir } from "./rundir.ts";
+import { fingerprintFile } from "../io/fingerprint.ts";
 import { lineSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { trimBatch } from "../mpm/prepare.ts";
@@ -75,6 +77,8 @@ export interface TrainTokenizerOptions {
   preprocessor: Preprocessor;
   /** Output folder: tokenizer.safetensors, vqvae.json, metrics.csv, plots. */
   out: string;
+  /** Replace an earlier run in `out`. */
+  overwrite?: boolean;
   /** Progress output. */
   log?: (line: string) => void;
 }
@@ -90,7 +94,7 @@ export interface TrainTokenizerOptions {
 export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TokenizerReport> {
   const { gpu, config, train: T } = o;
   const log = o.log ?? ((s: string) => console.log(s));
-  await Deno.mkdir(`${o.out}/plots`, { recursive: true });
+  await checkRunDir(o.out, { kind: "vqvae", overwrite: o.overwrite });
   const store = new ParameterStore(gpu);
   const tok = new VQTokenizer(store, config, new InitRng(T.seed));
   store.finalize();
@@ -110,6 +114,9 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<Tokenize
     seed: T.seed,
   };
   const loader = new JetLoader({ ...common, split: "train" });
+  const inputs = { train: await Promise.all(o.files.map((f) => fingerprintFile(f))) };
+  await claimRunDir(o.out, { kind: "vqvae", inputs, seed: T.seed }, { overwrite: o.overwrite });
+  await Deno.mkdir(`${o.out}/plots`, { recursive: true });
   await initCodebook(tok, loader.next()!, T.seed, log);
   const names = ["total", "huber", "commit"];
   const csv = await MetricsCsv.create(`${o.out}/metrics.csv`, [

@@ -48,8 +48,9 @@ Deno.test("data CLI: --help, unknown flags and bad input fail with one-line mess
   if (r.code !== 2 || !r.err.includes("--jetz")) {
     throw new Error(`unknown flag: ${r.code} ${r.err}`);
   }
+  // A path that does not exist is a bad command line: exit 2, naming it.
   r = await run("inspect", "missing.h5");
-  if (r.code !== 1 || !r.err.includes("missing.h5") || r.err.includes("    at ")) {
+  if (r.code !== 2 || !r.err.includes("missing.h5") || r.err.includes("    at ")) {
     throw new Error(`missing file: ${r.err}`);
   }
   r = await run(
@@ -60,5 +61,5 @@ Deno.test("data CLI: --help, unknown flags and bad input fail with one-line mess
   );
   if (r.code !== 1 || !r.err.includes("part_px")) throw new Error(`convert: ${r.err}`);
   r = await run("frobnicate");
-  if (r.code !== 1 || !r.err.includes("unknown command")) throw new Error(r.err);
+  if (r.code !== 2 || !r.err.includes("unknown command")) throw new Error(r.err);
 });

@@ -242,7 +242,7 @@ Deno.test("vqvae, pretrain --tasks vqvae, pretrain --tasks ssfm, generate and fi
   r = await run("generate", "--run", "run-ssfm", "--multiplicity", "500", "--no-report");
   if (r.code !== 1 || !r.err.includes("particle limit")) throw new Error(r.err);
   r = await run("generate", "--run", "nowhere");
-  if (r.code !== 1 || !r.err.includes("nowhere/config.json")) throw new Error(r.err);
+  if (r.code !== 2 || !r.err.includes("--run nowhere")) throw new Error(r.err);
   r = await run("generate");
-  if (r.code !== 1 || !r.err.includes("--run DIR")) throw new Error(r.err);
+  if (r.code !== 2 || !r.err.includes("--run DIR")) throw new Error(r.err);
 });
