@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parse } from "../tasks/_cli.ts";
+import type { CommandSpec } from "../tasks/_flags.ts";
 import { ParameterStore } from "../src/autograd/parameters.ts";
 import * as ops from "../src/autograd/ops.ts";
 import { Tape } from "../src/autograd/tape.ts";
@@ -32,57 +33,53 @@ interface Figure {
   adapter: string;
 }
 
-const HELP = `deno task bench [options]: kernel, training-step and data benchmarks on this adapter.
-
-  --json              one JSON object per figure: {"name","shape","value","unit","adapter"}
-  --only KIND         gpu (kernels, a training step, CNF) | ssfm | presets | data (default: all)
-  --quick             fewer shapes and repetitions
-  --tiny              tiny shapes, one repetition (a smoke test of every figure; bench/device.sh --dry-run)
-  --paper-shapes      also time matmul and attention at the paper preset's shapes (batch 1000)
-  --paper-batch N     batch of the paper preset in --only presets (default 16; 1000 in the paper)
-  --peer-device DEV   where the PyTorch peer runs: cpu (default) or cuda (fp32 eager and bf16 + SDPA)
-  --help              this text
-`;
-let args;
-try {
-  args = parseArgs({
-    args: Deno.args,
-    options: {
-      json: { type: "boolean" },
-      quick: { type: "boolean" },
-      tiny: { type: "boolean" },
-      "paper-shapes": { type: "boolean" },
-      only: { type: "string" },
-      "paper-batch": { type: "string" },
-      "peer-device": { type: "string" },
-      help: { type: "boolean" },
+const SPEC = {
+  name: "deno task bench",
+  summary:
+    "Kernel, training-step and data benchmarks on this adapter, next to PyTorch where installed.",
+  flags: {
+    json: {
+      type: "bool",
+      help: 'one JSON object per figure: {"name","shape","value","unit","adapter"}',
     },
-  });
+    only: {
+      type: "string",
+      choices: ["gpu", "ssfm", "presets", "data"],
+      help: "one group (gpu: kernels, a training step, CNF)",
+    },
+    quick: { type: "bool", help: "fewer shapes and repetitions" },
+    tiny: {
+      type: "bool",
+      help: "tiny shapes, one repetition (a smoke test; bench/device.sh --dry-run)",
+    },
+    "paper-shapes": {
+      type: "bool",
+      help: "also time matmul and attention at the paper preset's shapes (batch 1000)",
+    },
+    "paper-batch": {
+      type: "int",
+      min: 1,
+      help: "batch of the paper preset in --only presets (default 16; 1000 in the paper)",
+    },
+    "peer-device": {
+      type: "string",
+      choices: ["cpu", "cuda"],
+      help: "where the PyTorch peer runs (cuda: fp32 eager and bf16 + SDPA)",
+    },
+  },
+} satisfies CommandSpec;
+
+let parsed;
+try {
+  parsed = parse(Deno.args, SPEC);
 } catch (e) {
-  console.error(`bench: ${(e as Error).message}\n\n${HELP}`);
+  console.error(`error: ${(e as Error).message} (see deno task bench --help)`);
   Deno.exit(2);
 }
-if (args.values.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
+const args = { values: parsed.values };
 const only = args.values.only;
-if (only !== undefined && !["gpu", "ssfm", "presets", "data"].includes(only)) {
-  console.error(`bench: --only ${only} is not one of gpu, ssfm, presets, data`);
-  Deno.exit(2);
-}
-const paperBatch = args.values["paper-batch"] === undefined
-  ? undefined
-  : Number(args.values["paper-batch"]);
-if (paperBatch !== undefined && !(Number.isInteger(paperBatch) && paperBatch > 0)) {
-  console.error(`bench: --paper-batch ${args.values["paper-batch"]} is not a positive integer`);
-  Deno.exit(2);
-}
+const paperBatch = args.values["paper-batch"];
 const peerDevice = args.values["peer-device"];
-if (peerDevice !== undefined && !/^(cpu|cuda(:\d+)?)$/.test(peerDevice)) {
-  console.error(`bench: --peer-device ${peerDevice} is not cpu or cuda`);
-  Deno.exit(2);
-}
 const json = !!args.values.json, tiny = !!args.values.tiny;
 const paperShapes = !!args.values["paper-shapes"];
 const quick = tiny || !!args.values.quick;

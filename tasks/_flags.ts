@@ -83,7 +83,7 @@ export type FlagValues<S extends CommandSpec> = {
 
 /** A bad command line: printed as one line with a pointer to --help, exit status 2. */
 export class UsageError extends Error {
-  /** @param message what is wrong and what is allowed */
+  /** The error, its message naming the flag, the value and what is allowed. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

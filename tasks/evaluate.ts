@@ -81,6 +81,7 @@ export const SPEC = {
       meta: "DIR",
     },
     overwrite: { type: "bool", help: "replace what is already in --out" },
+    "skip-bad-jets": { type: "bool", help: "skip and count bad jets instead of stopping" },
   },
 } satisfies CommandSpec;
 
@@ -135,6 +136,7 @@ if (import.meta.main) {
       patience: v.patience,
       out,
       overwrite: v.overwrite,
+      skipBadJets: v["skip-bad-jets"],
     });
     console.log(`wrote ${out}/sweep.csv, sweep_summary.csv, sweep.svg`);
     gpu.destroy();

@@ -56,6 +56,7 @@ DIR/generation/).`,
     report: { type: "path", help: "report folder (default DIR/generation)", meta: "DIR" },
     "no-report": { type: "bool", help: "skip the comparison with real jets" },
     overwrite: { type: "bool", help: "replace --out and the report if they exist" },
+    "skip-bad-jets": { type: "bool", help: "skip and count bad real jets instead of stopping" },
   },
 } satisfies CommandSpec;
 
@@ -91,6 +92,7 @@ if (import.meta.main) {
         n: jets,
         features: config.features,
         maxParticles: config.maxParticles,
+        skipBadJets: values["skip-bad-jets"],
       });
     const train = files.length ? read("train") : null;
     const mult = fixed ?? multiplicities(train!);

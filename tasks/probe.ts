@@ -35,6 +35,7 @@ synthetic set of \`deno task pretrain\`.`,
     seeds: { type: "list", of: "int", min: 0, default: [0, 1, 2], help: "random-backbone seeds" },
     out: { type: "path", help: "write the result as JSON", meta: "FILE.json" },
     overwrite: { type: "bool", help: "replace --out if it exists" },
+    "skip-bad-jets": { type: "bool", help: "skip and count bad jets instead of stopping" },
   },
 } satisfies CommandSpec;
 
@@ -59,6 +60,7 @@ if (import.meta.main) {
       testJets: v["test-jets"],
       seeds: v.seeds,
       log: (line) => console.log(`  ${line}`),
+      skipBadJets: v["skip-bad-jets"],
     });
     const mean = r.random.reduce((a, b) => a + b, 0) / r.random.length;
     const sd = Math.sqrt(

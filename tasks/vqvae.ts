@@ -38,6 +38,7 @@ real particles of the training split. Without --data it uses the synthetic defau
       meta: "DIR",
     },
     overwrite: { type: "bool", help: "replace the run already in --out" },
+    "skip-bad-jets": { type: "bool", help: "skip and count bad jets instead of stopping" },
     preprocessor: {
       type: "path",
       must: "file",
@@ -86,6 +87,7 @@ if (import.meta.main) {
       preprocessor: pre,
       out: v.out,
       overwrite: v.overwrite,
+      skipBadJets: v["skip-bad-jets"],
     });
     console.log(`\nwrote ${v.out}/tokenizer.safetensors, ${v.out}/vqvae.json, ${v.out}/plots/`);
     console.log(

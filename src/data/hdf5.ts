@@ -75,6 +75,49 @@ function toMask(data: unknown): Uint8Array {
   return out;
 }
 
+/** Opens an HDF5 file for reading, with one clear error for a missing, odd or corrupt file. */
+function openHdf5(path: string): H5File {
+  let stat: Deno.FileInfo;
+  try {
+    stat = Deno.statSync(path);
+  } catch {
+    throw new DataError(
+      { file: path },
+      "file not found",
+      "check the path (or create data with `deno task data synth`)",
+    );
+  }
+  if (!stat.isFile) throw new DataError({ file: path }, "not a file", "pass an .h5 file");
+  try {
+    const file = new h5wasm.File(path, "r");
+    file.keys();
+    return file;
+  } catch (e) {
+    throw new DataError(
+      { file: path },
+      `not a readable HDF5 file (${hdf5Cause(e)})`,
+      "the file is corrupt or truncated; re-create or re-download it",
+    );
+  }
+}
+
+/** Fails for a dataset compressed with a filter this HDF5 build cannot decode. */
+function checkFilters(
+  ds: Record<string, H5Dataset | undefined>,
+  fail: (field: string, problem: string, fix: string) => never,
+): void {
+  for (const [name, d] of Object.entries(ds)) {
+    const bad = (d?.filters ?? []).find((f) => !SUPPORTED_FILTERS.has(f.id));
+    if (bad) {
+      fail(
+        name,
+        `compressed with the HDF5 filter "${bad.name}" (id ${bad.id}), which this reader cannot decode`,
+        're-save the file uncompressed or with gzip (h5repack -f GZIP=4 IN.h5 OUT.h5, or compression="gzip" in h5py)',
+      );
+    }
+  }
+}
+
 /**
  * Reads a jet file block by block.
  *
@@ -103,28 +146,7 @@ export class JetFileReader {
    * @throws {DataError} naming the file, dataset and fix when anything is missing or wrong.
    */
   static open(path: string): JetFileReader {
-    let stat: Deno.FileInfo;
-    try {
-      stat = Deno.statSync(path);
-    } catch {
-      throw new DataError(
-        { file: path },
-        "file not found",
-        "check the path (or create data with `deno task data synth`)",
-      );
-    }
-    if (!stat.isFile) throw new DataError({ file: path }, "not a file", "pass an .h5 file");
-    let file: H5File;
-    try {
-      file = new h5wasm.File(path, "r");
-      file.keys();
-    } catch (e) {
-      throw new DataError(
-        { file: path },
-        `not a readable HDF5 file (${hdf5Cause(e)})`,
-        "the file is corrupt or truncated; re-create or re-download it",
-      );
-    }
+    const file = openHdf5(path);
     const keys = new Set(file.keys());
     const get = (name: string) => (keys.has(name) ? file.get(name) as H5Dataset : undefined);
     const fail = (field: string, problem: string, fix: string): never => {

@@ -123,8 +123,9 @@ export class JetLoader {
   readonly nParticles: number;
   /** Feature names of batches. */
   readonly features: readonly string[];
-  /** Bad jets skipped so far, by reason. */
+  /** Bad jets skipped so far (each jet counted once, however often it is read), by reason. */
   readonly skipped: Record<string, number> = {};
+  #skippedRows = new Set<string>();
   #readers: JetFileReader[];
   #offsets: number[];
   #start: number;
@@ -341,8 +342,11 @@ export class JetLoader {
     for (const p of parts) {
       for (let j = 0; j < p.block.n; j++) {
         const bad = this.#check(p.block, j, p.file, p.first + j);
-        if (bad) this.skipped[bad] = (this.skipped[bad] ?? 0) + 1;
-        else keep.push([p.block, j]);
+        if (!bad) keep.push([p.block, j]);
+        else if (!this.#skippedRows.has(`${p.file}:${p.first + j}`)) {
+          this.#skippedRows.add(`${p.file}:${p.first + j}`);
+          this.skipped[bad] = (this.skipped[bad] ?? 0) + 1;
+        }
       }
     }
     if (parts.length === 1 && keep.length === parts[0].block.n) return parts[0].block;

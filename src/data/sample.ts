@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { DataError } from "./errors.ts";
 import { JetFileReader } from "./hdf5.ts";
 import { Rng } from "./rng.ts";
 import type { JetBlock } from "./types.ts";
@@ -29,7 +30,22 @@ const BLOCK = 500;
 export function sampleJets(files: readonly string[], n: number, seed = 0): JetBlock[] {
   const readers = files.map((f) => JetFileReader.open(f));
   try {
+    const first = readers[0].info;
+    for (const r of readers) {
+      if (
+        r.info.nParticles !== first.nParticles || r.info.features.join() !== first.features.join()
+      ) {
+        throw new DataError(
+          { file: r.info.path, field: "csts" },
+          `layout (${r.info.nParticles} particles, [${r.info.features}]) differs from ${first.path} (${first.nParticles}, [${first.features}])`,
+          "load files of one layout together",
+        );
+      }
+    }
     const total = readers.reduce((s, r) => s + r.info.n, 0);
+    if (total === 0) {
+      throw new DataError({ file: files.join(", ") }, "holds no jets", "give files with jets");
+    }
     const out: JetBlock[] = [];
     readers.forEach((r, f) => {
       const want = Math.min(r.info.n, Math.max(1, Math.round((n * r.info.n) / Math.max(total, 1))));

@@ -81,6 +81,46 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Makes `dest` name the file at `src` atomically: a hard link (no copy, same content), or a copy
+ * where the file system has no links.
+ *
+ * @param src existing file
+ * @param dest path to (re)point
+ * @example
+ * ```ts ignore
+ * import { linkAtomic } from "@mpm/webgpu/io";
+ * await linkAtomic("run/checkpoints/step-000000100/model.safetensors", "run/model.safetensors");
+ * ```
+ */
+export async function linkAtomic(src: string, dest: string): Promise<void> {
+  const tmp = tempPathFor(dest);
+  try {
+    await Deno.link(src, tmp);
+    await Deno.rename(tmp, dest);
+  } catch {
+    await Deno.remove(tmp).catch(() => {});
+    await writeAtomic(dest, await Deno.readFile(src));
+  }
+}
+
+/**
+ * Moves a fully written folder into place (replacing an earlier folder of that name): readers see
+ * the old folder or the complete new one.
+ *
+ * @param tmp the written folder
+ * @param dest its final name
+ * @example
+ * ```ts ignore
+ * import { publishDir } from "@mpm/webgpu/io";
+ * await publishDir("run/checkpoints/.step-100.tmp-42", "run/checkpoints/step-100");
+ * ```
+ */
+export async function publishDir(tmp: string, dest: string): Promise<void> {
+  await Deno.remove(dest, { recursive: true }).catch(() => {});
+  await Deno.rename(tmp, dest);
+}
+
 let faultAt: number | null | undefined;
 let faultCount = 0;
 

@@ -8,7 +8,7 @@
 
 /** What a run records about one input file. */
 export interface FileFingerprint {
-  /** The path as given. */
+  /** The absolute path (so a run resumes from any working folder). */
   path: string;
   /** Size in bytes. */
   bytes: number;

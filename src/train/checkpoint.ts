@@ -21,7 +21,7 @@
 import type { ParameterStore } from "../autograd/parameters.ts";
 import { collectWeights, loadWeights, readWeights, writeWeights } from "../autograd/weights.ts";
 import type { LoaderState } from "../data/loader.ts";
-import { exists, faultPoint, tempPathFor, writeAtomic } from "../io/files.ts";
+import { exists, faultPoint, linkAtomic, publishDir, writeAtomic } from "../io/files.ts";
 import type { NamedTensor } from "../io/safetensors.ts";
 
 /** Resumable training state. */
@@ -61,7 +61,7 @@ export interface CheckpointManifest {
 
 /** A checkpoint that cannot be used: the files concerned, and the fix. */
 export class CheckpointError extends Error {
-  /** @param message what is wrong, naming the files */
+  /** The error, its message naming the files and the fix. */
   constructor(message: string) {
     super(message);
     this.name = "CheckpointError";
@@ -114,8 +114,7 @@ export async function saveCheckpoint(
   faultPoint("checkpoint backbone.safetensors");
   await writeAtomic(`${tmp}/state.json`, JSON.stringify(state, null, 1));
   faultPoint("checkpoint state.json");
-  await Deno.remove(final, { recursive: true }).catch(() => {});
-  await Deno.rename(tmp, final);
+  await publishDir(tmp, final);
   faultPoint("checkpoint folder renamed");
   const files: Record<string, number> = {};
   for (const f of CHECKPOINT_FILES) files[f] = (await Deno.stat(`${final}/${f}`)).size;
@@ -128,22 +127,10 @@ export async function saveCheckpoint(
   await writeAtomic(`${dir}/checkpoint.json`, JSON.stringify(manifest, null, 1));
   faultPoint("checkpoint.json switched");
   for (const f of CHECKPOINT_FILES) {
-    await exportFile(`${final}/${f}`, `${dir}/${f}`);
+    await linkAtomic(`${final}/${f}`, `${dir}/${f}`);
     faultPoint(`checkpoint export ${f}`);
   }
   await pruneCheckpoints(dir, rel);
-}
-
-/** Makes `dest` the file at `src` (a hard link, or a copy where links are impossible), atomically. */
-async function exportFile(src: string, dest: string): Promise<void> {
-  const tmp = tempPathFor(dest);
-  try {
-    await Deno.link(src, tmp);
-    await Deno.rename(tmp, dest);
-  } catch {
-    await Deno.remove(tmp).catch(() => {});
-    await writeAtomic(dest, await Deno.readFile(src));
-  }
 }
 
 /** Removes step folders other than `keep`, and leftovers of interrupted writes. */
@@ -246,6 +233,10 @@ async function verifyFiles(dir: string, m: CheckpointManifest): Promise<void> {
  */
 export async function loadCheckpoint(dir: string, store: ParameterStore): Promise<TrainState> {
   const m = await readCheckpoint(dir), base = `${dir}/${m.dir}`;
+  // A kill after the manifest switch can leave the top-level copies at the previous step.
+  if (m.dir !== ".") {
+    for (const f of Object.keys(m.files)) await linkAtomic(`${base}/${f}`, `${dir}/${f}`);
+  }
   const fix = "resume from another run folder";
   const cfg = { fix: "a different model config? resume with the run's own config.json" };
   loadWeights(store, await readWeights(`${base}/model.safetensors`, { fix }), cfg);

@@ -170,18 +170,22 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   const bb = await buildBackbone(o, store, s.seed);
   const labels = labelSummary(o.train, { classes: o.classes });
   s.classes = labels?.classes;
-  await claimRunDir(o.out, {
-    kind,
-    command: o.command,
-    inputs: await fingerprints({ train: o.train, val: o.val, test: o.test }),
-    seed: s.seed,
-    task: task.name,
-  }, { overwrite: o.overwrite });
-  await Deno.mkdir(`${o.out}/plots`, { recursive: true });
-  if (!o.restore) {
-    const { gpu: _g, log: _l, ...saved } = o;
-    await writeAtomic(`${o.out}/finetune.json`, JSON.stringify(saved, null, 2));
-  }
+  const claim = async () => {
+    await claimRunDir(o.out, {
+      kind,
+      command: o.command,
+      inputs: await fingerprints({ train: o.train, val: o.val, test: o.test }),
+      seed: s.seed,
+      task: task.name,
+    }, { overwrite: o.overwrite });
+    await Deno.mkdir(`${o.out}/plots`, { recursive: true });
+    if (!o.restore) {
+      const { gpu: _g, log: _l, ...saved } = o;
+      await writeAtomic(`${o.out}/finetune.json`, JSON.stringify(saved, null, 2));
+    }
+  };
+  // A task that builds its own samples (CWoLa) writes them into the run folder: claim it first.
+  if (task.prepare) await claim();
   const data = await prepareData(task, o);
   const loader = (files: readonly string[], part: "train" | "val" | "test") =>
     dataLoader(files, part, bb.info, s, data, part === "train" ? data.nTrain : o.maxEvalJets);
@@ -200,6 +204,7 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   }
   task.check(trainLoader.next()!, data.train[0]);
   trainLoader.restore({ epoch: 0, position: 0, streamIndex: 0 });
+  if (!task.prepare) await claim();
   const outputs = task.outputs((labels?.classes ?? 1) - 1);
   const head = task.buildHead({
     store,

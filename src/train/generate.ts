@@ -214,6 +214,8 @@ export function readRealJets(
     n: number;
     features: readonly string[];
     maxParticles: number;
+    /** Skip and count bad jets instead of stopping. */
+    skipBadJets?: boolean;
   },
 ): JetBlock {
   const loader = new JetLoader({
@@ -223,6 +225,7 @@ export function readRealJets(
     features: o.features,
     maxParticles: o.maxParticles,
     truncate: true,
+    onBadJet: o.skipBadJets ? "skip" : "error",
     shuffle: false,
     loop: false,
     dropLast: false,

@@ -212,6 +212,11 @@ async function buildRun(o: PretrainOptions): Promise<PretrainRun> {
   };
   const split = o.valFiles ? undefined : "train" as const;
   const loader = new JetLoader({ ...common, files: o.trainFiles, split });
+  // Read (and validate) the first window now, before anything is written: a bad file fails the
+  // run before it touches its folder.
+  const start = loader.state;
+  loader.next();
+  loader.restore(start);
   if (loader.length < T.batch) {
     loader.close();
     throw new RangeError(

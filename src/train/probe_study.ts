@@ -142,6 +142,8 @@ export async function probeStudy(
     seeds?: readonly number[];
     /** Progress lines (one per backbone embedded and probed). */
     log?: (line: string) => void;
+    /** Skip and count bad jets instead of stopping. */
+    skipBadJets?: boolean;
   } = {},
 ): Promise<ProbeStudyResult> {
   const log = o.log ?? (() => {});
@@ -158,6 +160,7 @@ export async function probeStudy(
       features: bb.info.features,
       maxParticles: bb.info.maxParticles,
       preprocessor: bb.info.preprocessor,
+      onBadJet: o.skipBadJets ? "skip" : "error",
       seed: 12345,
     });
   const run = async (b: Backbone) => {

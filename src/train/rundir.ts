@@ -40,7 +40,7 @@ export interface RunRecord {
 
 /** A run folder that cannot be used as asked: names the folder, what is in it, and the flag. */
 export class RunDirError extends Error {
-  /** @param message what is wrong and what to do */
+  /** The error, its message naming the folder and the flag to use. */
   constructor(message: string) {
     super(message);
     this.name = "RunDirError";

@@ -79,6 +79,8 @@ export interface TrainTokenizerOptions {
   out: string;
   /** Replace an earlier run in `out`. */
   overwrite?: boolean;
+  /** Skip and count bad jets instead of stopping. */
+  skipBadJets?: boolean;
   /** Progress output. */
   log?: (line: string) => void;
 }
@@ -112,6 +114,7 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<Tokenize
     truncate: true,
     preprocessor: o.preprocessor,
     seed: T.seed,
+    onBadJet: o.skipBadJets ? "skip" as const : "error" as const,
   };
   const loader = new JetLoader({ ...common, split: "train" });
   const inputs = { train: await Promise.all(o.files.map((f) => fingerprintFile(f))) };
