@@ -226,16 +226,7 @@ export class JetFileReader {
     check2("vtx_id", ds.vtx_id, [n, nParticles], true);
     check2("track_type", ds.track_type, [n, nParticles], true);
     check2("vtx_pos", ds.vtx_pos, [n, -1, 4], false);
-    for (const [name, d] of Object.entries(ds)) {
-      const bad = (d?.filters ?? []).find((f) => !SUPPORTED_FILTERS.has(f.id));
-      if (bad) {
-        fail(
-          name,
-          `compressed with the HDF5 filter "${bad.name}" (id ${bad.id}), which this reader cannot decode`,
-          're-save the file uncompressed or with gzip (h5repack -f GZIP=4 IN.h5 OUT.h5, or compression="gzip" in h5py)',
-        );
-      }
-    }
+    checkFilters(ds, fail);
     const classesAttr = Number(
       ds.labels?.attrs?.["classes"]?.value ?? file.attrs?.["classes"]?.value,
     );
