@@ -5,6 +5,7 @@ import type { CommandSpec } from "./_flags.ts";
 import { sampleJets } from "../src/data/sample.ts";
 import { checkOutputFile } from "../src/train/rundir.ts";
 import { JetFileReader, JetFileWriter } from "../src/data/hdf5.ts";
+import { JetLoader } from "../src/data/loader.ts";
 import { QuantileTransform, savePreprocessor, Standardization } from "../src/data/preprocess.ts";
 import { RootJetReader } from "../src/data/root.ts";
 import { synthBTag, synthJetClass } from "../src/data/synth.ts";
@@ -22,6 +23,7 @@ deno task data <command> ...    (each command prints its own --help)
 
   synth    Generate physics-shaped synthetic jets (the built-in default data).
   convert  Convert original JetClass ROOT files (features computed as the reference does).
+  combine  Write one shuffled file from many (per-process files interleaved in proportion).
   inspect  Summary (jets, classes, multiplicities, feature ranges) and SVG histograms.
   fit      Fit a preprocessor on a sample of the files.
 `;
@@ -120,6 +122,73 @@ async function convert(argv: string[]): Promise<void> {
     throw e;
   }
   p.done(done, `wrote ${v.out}`);
+}
+
+const COMBINE = {
+  name: "deno task data combine",
+  summary: `Writes one shuffled file from many, as the reference's combine_jetclass.py does for the
+per-process JetClass files: the files are interleaved in proportion to their sizes (every
+stretch of the output holds every file) and shuffled within each file in seeded windows, in
+bounded memory. The output is exactly the stream \`deno task pretrain\` would read from the inputs.`,
+  positionals: { name: "FILES...", help: "jet files of one layout", min: 1, mustExist: true },
+  flags: {
+    out: { type: "path", help: "output HDF5 file", meta: "FILE.h5" },
+    seed: { type: "int", min: 0, default: 0, help: "shuffle seed" },
+    window: { type: "int", min: 64, default: 8192, help: "jets in memory (shared by the files)" },
+    overwrite: { type: "bool", help: "replace --out if it exists" },
+  },
+} satisfies CommandSpec;
+
+async function combine(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parse(argv, COMBINE);
+  if (!v.out) throw new UsageError("--out FILE.h5 is required");
+  await checkOutputFile(v.out, { overwrite: v.overwrite, inputs: positionals });
+  const loader = new JetLoader({
+    files: positionals,
+    batchSize: 1000,
+    seed: v.seed,
+    window: v.window,
+    loop: false,
+    dropLast: false,
+  });
+  const info = JetFileReader.open(positionals[0]).info;
+  const w = JetFileWriter.create(v.out, {
+    nParticles: loader.nParticles,
+    features: loader.features,
+    ids: info.hasIds,
+    labels: info.hasLabels,
+    jets: info.hasJets,
+    btagVertices: info.btag ? info.nVertices : 0,
+  });
+  const p = new Progress("combine", loader.length);
+  let done = 0;
+  try {
+    for (let b = loader.next(); b; b = loader.next()) {
+      w.append({
+        n: b.size,
+        nParticles: b.nParticles,
+        features: b.features,
+        csts: b.raw,
+        valid: Uint8Array.from(b.valid),
+        ids: info.hasIds ? b.ids : undefined,
+        labels: b.labels,
+        jets: b.jets,
+        vtxId: b.vtxId,
+        trackType: b.trackType,
+        vtxPos: b.vtxPos,
+        nVertices: b.nVertices,
+      });
+      done += b.size;
+      p.update(done);
+    }
+    w.close();
+  } catch (e) {
+    w.abort();
+    throw e;
+  } finally {
+    loader.close();
+  }
+  p.done(done, `wrote ${v.out} (${positionals.length} files)`);
 }
 
 function quantile(sorted: Float64Array, q: number): number {
@@ -289,6 +358,7 @@ if (import.meta.main) {
     const commands: Record<string, (a: string[]) => Promise<void>> = {
       synth,
       convert,
+      combine,
       inspect,
       fit,
     };
@@ -298,7 +368,7 @@ if (import.meta.main) {
     }
     const run = commands[cmd];
     if (!run) {
-      throw new UsageError(`unknown command "${cmd}"; use synth, convert, inspect or fit`);
+      throw new UsageError(`unknown command "${cmd}"; use synth, convert, combine, inspect or fit`);
     }
     await run(rest);
   }, "deno task data --help");

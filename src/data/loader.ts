@@ -1,17 +1,23 @@
 /**
  * A streaming batch loader over one or many jet files, with bounded memory.
  *
- * The files are one concatenated index space. A split (`train`/`val`/`test` fractions, or an
- * explicit range) selects a contiguous part of it; `maxJets` keeps only its first n jets (the
- * data-efficiency studies). Shuffling is two-level and seeded per epoch: the order of windows
- * of `window` jets is permuted, then the jets within each window. Only one window is in memory,
- * and the position (epoch, jets consumed) restores the stream exactly.
+ * Each file is split on its own (`train`/`val`/`test` fractions of every file), so per-process
+ * files (JetClass ships one file per class) give every split every class; `maxJets` keeps n jets
+ * in proportion to the files' sizes, and within a file in proportion to its classes (a stratified
+ * labelled subset for the data-efficiency studies). An epoch interleaves the files in proportion
+ * to their sizes ({@linkcode Interleave}): every batch draws from every file. Within a file,
+ * shuffling is two-level and seeded per epoch ({@linkcode FileStream}): the order of windows is
+ * permuted, then the jets within each window; one window per file is in memory (the `window`
+ * budget is shared by the files). The position (epoch, jets consumed) restores the stream
+ * exactly. Every jet read is validated ({@linkcode checkJet}).
  *
  * @module
  */
-import { Rng } from "./rng.ts";
 import { DataError } from "./errors.ts";
+import { FileStream, type Selection } from "./file_stream.ts";
 import { JetFileReader } from "./hdf5.ts";
+import { Interleave } from "./interleave.ts";
+import { checkJet } from "./jet_checks.ts";
 import type { Preprocessor } from "./preprocess.ts";
 import type { JetBlock } from "./types.ts";
 
@@ -39,6 +45,10 @@ export interface JetBatch {
   vtxId?: Int32Array;
   /** (B, N) BTag track origins. */
   trackType?: Int32Array;
+  /** (B, V, 4) BTag true vertex positions (x, y, z, L3D), V = `nVertices`. */
+  vtxPos?: Float32Array;
+  /** Vertex slots of `vtxPos`. */
+  nVertices?: number;
   /** Index of the first jet in this run's stream (seeds per-jet masking and noise). */
   streamIndex: number;
 }
@@ -55,11 +65,14 @@ export interface JetLoaderOptions {
   shuffle?: boolean;
   /** Jets per shuffle window (memory bound). Default 8192. */
   window?: number;
-  /** Named split of the concatenated files by `splitFractions`. Default: everything. */
+  /** Named split of every file by `splitFractions`. Default: everything. */
   split?: "train" | "val" | "test";
   /** Fractions of train/val/test. Default [0.8, 0.1, 0.1]. */
   splitFractions?: readonly [number, number, number];
-  /** Keep only the first n jets of the selected range. */
+  /**
+   * Keep n jets of the selected range, shared by the files in proportion to their sizes and, in a
+   * file with labels, by its classes in proportion (the first jets of each class).
+   */
   maxJets?: number;
   /** Required features, in the order the model wants them (a subset of the file's). */
   features?: readonly string[];
@@ -93,17 +106,6 @@ export interface LoaderState {
   streamIndex: number;
 }
 
-function permutation(n: number, r: Rng): Int32Array {
-  const p = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r.u() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
-}
-
 /**
  * Streams batches of jets from HDF5 files.
  *
@@ -127,15 +129,10 @@ export class JetLoader {
   readonly skipped: Record<string, number> = {};
   #skippedRows = new Set<string>();
   #readers: JetFileReader[];
-  #offsets: number[];
-  #start: number;
   #columns: number[];
+  #streams: FileStream[];
   #state: LoaderState = { epoch: 0, position: 0, streamIndex: 0 };
-  #windowOrder: Int32Array | null = null;
-  #windowIndex = -1;
-  #windowJets: JetBlock | null = null;
-  #windowPerm: Int32Array = new Int32Array(0);
-  #windowStarts: Int32Array = new Int32Array(0);
+  #schedule: Interleave | null = null;
 
   /** Opens the files and validates their layouts and features. */
   constructor(options: JetLoaderOptions) {
@@ -178,27 +175,48 @@ export class JetLoader {
     });
     this.features = want;
     this.nParticles = Math.min(first.nParticles, options.maxParticles ?? Infinity);
-    this.#offsets = [0];
-    for (const r of this.#readers) {
-      this.#offsets.push(this.#offsets[this.#offsets.length - 1] + r.info.n);
-    }
-    const total = this.#offsets[this.#offsets.length - 1];
-    let [a, b] = [0, total];
-    if (options.split) {
-      const [ft, fv] = options.splitFractions ?? [0.8, 0.1, 0.1];
-      const t = Math.floor(ft * total), v = Math.floor((ft + fv) * total);
-      [a, b] = options.split === "train" ? [0, t] : options.split === "val" ? [t, v] : [v, total];
-    }
-    if (options.maxJets !== undefined) b = Math.min(b, a + options.maxJets);
-    this.#start = a;
-    this.length = b - a;
+    const selections = this.#selections();
+    this.length = selections.reduce((s, x) => s + ("rows" in x ? x.rows.length : x.count), 0);
     if (this.length <= 0) {
       throw new DataError(
-        { file: first.path },
-        `the selected range holds no jets (split ${options.split ?? "all"}, ${total} jets in all)`,
+        { file: options.files.join(", ") },
+        `the selected range holds no jets (split ${options.split ?? "all"}, ${
+          this.#readers.reduce((s, r) => s + r.info.n, 0)
+        } jets in all)`,
         "use more data or another split",
       );
     }
+    const window = Math.max(256, Math.floor(this.options.window! / this.#readers.length));
+    this.#streams = this.#readers.map((r, f) =>
+      new FileStream(r, selections[f], {
+        window: this.#readers.length === 1 ? this.options.window! : window,
+        shuffle: !!this.options.shuffle,
+        seed: this.options.seed!,
+        file: f,
+        validate: (b, j, row) => this.#keep(b, j, r.info.path, row),
+      })
+    );
+  }
+
+  /** Each file's selected jets: its split, then its share of `maxJets` (stratified by class). */
+  #selections(): Selection[] {
+    const o = this.options;
+    const ranges = this.#readers.map((r) => {
+      const n = r.info.n;
+      if (!o.split) return { start: 0, count: n };
+      const [ft, fv] = o.splitFractions ?? [0.8, 0.1, 0.1];
+      const t = Math.floor(ft * n), v = Math.floor((ft + fv) * n);
+      const [a, b] = o.split === "train" ? [0, t] : o.split === "val" ? [t, v] : [v, n];
+      return { start: a, count: b - a };
+    });
+    if (o.maxJets === undefined) return ranges;
+    const quotas = largestRemainder(ranges.map((r) => r.count), o.maxJets);
+    return ranges.map((r, f): Selection => {
+      const q = quotas[f];
+      const labels = this.#readers[f].readLabels();
+      if (!labels || q >= r.count) return { start: r.start, count: Math.min(q, r.count) };
+      return { rows: stratifiedRows(labels, r.start, r.count, q) };
+    });
   }
 
   /** The resumable position. */
@@ -209,14 +227,23 @@ export class JetLoader {
   /** Restores a position saved from {@linkcode JetLoader.state}. */
   restore(state: LoaderState): void {
     this.#state = { ...state };
-    this.#windowOrder = null;
-    this.#windowIndex = -1;
-    this.#windowJets = null;
+    this.#schedule = null;
   }
 
   /** Number of full batches per epoch. */
   get batchesPerEpoch(): number {
     return Math.floor(this.length / this.options.batchSize);
+  }
+
+  /** The epoch's schedule, positioned at the current state. */
+  #scheduleNow(): Interleave {
+    if (!this.#schedule) {
+      const e = this.#state.epoch;
+      this.#schedule = new Interleave(this.#streams.map((s) => s.length), this.options.seed!, e);
+      this.#schedule.seek(this.#state.position);
+      for (const s of this.#streams) s.setEpoch(e);
+    }
+    return this.#schedule;
   }
 
   /** The next batch, or null at the end of a non-looping pass. */
@@ -229,11 +256,27 @@ export class JetLoader {
       if (!this.options.loop) return null;
       this.#state.epoch++;
       this.#state.position = 0;
-      this.#windowOrder = null;
-      this.#windowIndex = -1;
+      this.#schedule = null;
     }
     const take = Math.min(B, this.length - this.#state.position);
-    const N = this.nParticles, F = this.features.length;
+    const batch = this.#emptyBatch(take);
+    const schedule = this.#scheduleNow();
+    const picked: [JetBlock, number][] = [];
+    while (picked.length < take && this.#state.position < this.length) {
+      const [f, k] = schedule.next()!;
+      const jet = this.#streams[f].at(k);
+      if (jet) picked.push(jet);
+      this.#state.position++;
+    }
+    picked.forEach(([blk, j], b) => this.#copyJet(blk, j, batch, b));
+    batch.size = picked.length;
+    this.#state.streamIndex += batch.size;
+    this.#preprocess(batch);
+    return batch;
+  }
+
+  #emptyBatch(take: number): JetBatch {
+    const N = this.nParticles, F = this.features.length, info = this.#readers[0].info;
     const batch: JetBatch = {
       size: 0,
       nParticles: N,
@@ -244,33 +287,28 @@ export class JetLoader {
       valid: new Uint32Array(take * N),
       streamIndex: this.#state.streamIndex,
     };
-    const info = this.#readers[0].info;
     if (info.hasLabels) batch.labels = new Int32Array(take);
     if (info.hasJets) batch.jets = new Float32Array(take * 5);
     if (info.btag) {
       batch.vtxId = new Int32Array(take * N);
       batch.trackType = new Int32Array(take * N).fill(-1);
     }
-    const picked: [JetBlock, number][] = [];
-    while (picked.length < take && this.#state.position < this.length) {
-      const w = this.#windowAt(this.#state.position);
-      this.#ensureWindow(w);
-      const inWindow = this.#state.position - this.#windowStarts[w];
-      if (inWindow < this.#windowPerm.length) {
-        picked.push([this.#windowJets!, this.#windowPerm[inWindow]]);
-      }
-      this.#state.position++;
+    if (info.nVertices) {
+      batch.nVertices = info.nVertices;
+      batch.vtxPos = new Float32Array(take * info.nVertices * 4);
     }
-    picked.forEach(([blk, j], b) => this.#copyJet(blk, j, batch, b));
-    batch.size = picked.length;
-    this.#state.streamIndex += batch.size;
+    return batch;
+  }
+
+  #preprocess(batch: JetBatch): void {
+    const N = this.nParticles, info = this.#readers[0].info;
     if (this.options.preprocessor && batch.size > 0) {
       const view: JetBlock = {
         n: batch.size,
         nParticles: N,
         features: this.features,
-        csts: batch.raw,
-        valid: Uint8Array.from(batch.valid),
+        csts: batch.raw.subarray(0, batch.size * N * this.features.length),
+        valid: Uint8Array.from(batch.valid.subarray(0, batch.size * N)),
         ids: info.hasIds ? batch.ids : undefined,
       };
       batch.x = this.options.preprocessor.transform(view, {
@@ -278,7 +316,6 @@ export class JetLoader {
         jetIndex: batch.streamIndex,
       });
     } else batch.x = batch.raw.slice();
-    return batch;
   }
 
   /** Closes the files. */
@@ -286,157 +323,16 @@ export class JetLoader {
     for (const r of this.#readers) r.close();
   }
 
-  /** Epoch-order window holding position `pos` (window sizes differ only for the last source window). */
-  #windowAt(pos: number): number {
-    this.#ensureOrder();
-    let w = Math.max(0, this.#windowIndex);
-    while (this.#windowStarts[w] > pos) w--;
-    while (this.#windowStarts[w + 1] <= pos) w++;
-    return w;
-  }
-
-  #ensureOrder(): void {
-    if (this.#windowOrder) return;
-    const W = this.options.window!, nWin = Math.ceil(this.length / W);
-    this.#windowOrder = this.options.shuffle
-      ? permutation(nWin, new Rng(this.options.seed! ^ 0x77696e64, this.#state.epoch))
-      : Int32Array.from({ length: nWin }, (_, i) => i);
-    this.#windowStarts = new Int32Array(nWin + 1);
-    for (let w = 0; w < nWin; w++) {
-      const src = this.#windowOrder[w];
-      this.#windowStarts[w + 1] = this.#windowStarts[w] + Math.min(W, this.length - src * W);
+  /** Validates a jet as it is read; counts a skipped one once, however often it is read. */
+  #keep(b: JetBlock, j: number, file: string, row: number): boolean {
+    const reason = checkJet(b, j, file, row, this.options);
+    if (!reason) return true;
+    const key = `${file}:${row}`;
+    if (!this.#skippedRows.has(key)) {
+      this.#skippedRows.add(key);
+      this.skipped[reason] = (this.skipped[reason] ?? 0) + 1;
     }
-  }
-
-  #ensureWindow(w: number): void {
-    if (w === this.#windowIndex) return;
-    const W = this.options.window!;
-    const seed = this.options.seed!, epoch = this.#state.epoch;
-    const src = this.#windowOrder![w];
-    const block = this.#read(this.#start + src * W, Math.min(W, this.length - src * W));
-    this.#windowJets = block;
-    this.#windowIndex = w;
-    // Slots past the window's usable jets (skipped bad jets) are ignored by next().
-    this.#windowPerm = this.options.shuffle
-      ? permutation(block.n, new Rng(seed ^ 0x6a657473, epoch * 1_000_003 + src))
-      : Int32Array.from({ length: block.n }, (_, i) => i);
-  }
-
-  /** Reads global jets [g, g + count) across files, validated (bad jets removed when skipping). */
-  #read(g: number, count: number): JetBlock {
-    const parts: { block: JetBlock; file: string; first: number }[] = [];
-    let pos = g;
-    while (pos < g + count) {
-      let f = 0;
-      while (this.#offsets[f + 1] <= pos) f++;
-      const local = pos - this.#offsets[f];
-      const n = Math.min(g + count - pos, this.#offsets[f + 1] - pos);
-      parts.push({
-        block: this.#readers[f].read(local, n),
-        file: this.#readers[f].info.path,
-        first: local,
-      });
-      pos += n;
-    }
-    const keep: [JetBlock, number][] = [];
-    for (const p of parts) {
-      for (let j = 0; j < p.block.n; j++) {
-        const bad = this.#check(p.block, j, p.file, p.first + j);
-        if (!bad) keep.push([p.block, j]);
-        else if (!this.#skippedRows.has(`${p.file}:${p.first + j}`)) {
-          this.#skippedRows.add(`${p.file}:${p.first + j}`);
-          this.skipped[bad] = (this.skipped[bad] ?? 0) + 1;
-        }
-      }
-    }
-    if (parts.length === 1 && keep.length === parts[0].block.n) return parts[0].block;
-    return gatherJets(keep);
-  }
-
-  /** Returns a skip reason, throws (onBadJet "error"), or returns null for a good jet. */
-  #check(b: JetBlock, j: number, file: string, row: number): string | null {
-    const P = b.nParticles, F = b.features.length, ptCol = b.features.indexOf("pt");
-    const skip = "or pass --skip-bad-jets to skip and count such jets";
-    let n = 0;
-    for (let k = 0; k < P; k++) {
-      const i = j * P + k;
-      let nonzero = false;
-      for (let c = 0; c < F; c++) {
-        const v = b.csts[i * F + c];
-        if (!Number.isFinite(v)) {
-          return this.#bad(
-            "NaN/Inf feature",
-            { file, field: "csts", row },
-            `feature "${b.features[c]}" of particle ${k} is ${v}`,
-            `clean the file, ${skip}`,
-          );
-        }
-        if (v !== 0) nonzero = true;
-      }
-      if (!b.valid[i]) continue;
-      n++;
-      if (!nonzero) {
-        return this.#bad(
-          "all-zero particle",
-          { file, field: "mask", row },
-          `particle ${k} is marked real but all its features are 0`,
-          `make the mask false on padded slots, ${skip}`,
-        );
-      }
-      if (ptCol >= 0 && !(b.csts[i * F + ptCol] > 0)) {
-        return this.#bad(
-          "non-positive pT",
-          { file, field: "csts", row },
-          `particle ${k} has pt ${b.csts[i * F + ptCol]} (real particles have pt > 0)`,
-          `fix the file, ${skip}`,
-        );
-      }
-      if (b.ids && !(b.ids[i] >= 0 && b.ids[i] <= 7)) {
-        return this.#bad(
-          "particle type out of range",
-          { file, field: "csts_id", row },
-          `particle ${k} has type ${b.ids[i]} (types are 0-7)`,
-          `map the types to the 8 JetClass types, ${skip}`,
-        );
-      }
-    }
-    if (n === 0) {
-      return this.#bad(
-        "empty jet",
-        { file, field: "mask", row },
-        "the jet has no particles",
-        `remove empty jets, ${skip}`,
-      );
-    }
-    const C = this.options.classes, y = b.labels?.[j];
-    if (y !== undefined && (y < 0 || (C !== undefined && y >= C))) {
-      return this.#bad(
-        "label out of range",
-        { file, field: "labels", row },
-        `label ${y} is outside 0..${(C ?? 1) - 1}`,
-        `check the labels or --classes, ${skip}`,
-      );
-    }
-    const max = this.options.maxParticles;
-    if (max !== undefined && n > max && !this.options.truncate) {
-      return this.#bad(
-        "too many particles",
-        { file, field: "mask", row },
-        `the jet has ${n} particles, the model allows ${max}`,
-        `raise the model's particle limit, pass --truncate to keep the ${max} hardest, ${skip}`,
-      );
-    }
-    return null;
-  }
-
-  #bad(
-    reason: string,
-    loc: { file: string; field: string; row: number },
-    problem: string,
-    fix: string,
-  ): string {
-    if (this.options.onBadJet === "skip") return reason;
-    throw new DataError(loc, problem, fix);
+    return false;
   }
 
   #copyJet(src: JetBlock, j: number, dst: JetBatch, b: number): void {
@@ -455,43 +351,49 @@ export class JetLoader {
     }
     if (src.labels) dst.labels![b] = src.labels[j];
     if (src.jets) dst.jets!.set(src.jets.subarray(j * 5, j * 5 + 5), b * 5);
+    if (src.vtxPos && dst.vtxPos) {
+      const V = dst.nVertices! * 4;
+      dst.vtxPos.set(src.vtxPos.subarray(j * V, (j + 1) * V), b * V);
+    }
   }
 }
 
-/** Builds one block from selected jets of several blocks (same layout). */
-function gatherJets(jets: [JetBlock, number][]): JetBlock {
-  const n = jets.length;
-  const proto = jets[0]?.[0];
-  if (!proto) {
-    return {
-      n: 0,
-      nParticles: 0,
-      features: [],
-      csts: new Float32Array(0),
-      valid: new Uint8Array(0),
-    };
+/** Integer shares of `total` in proportion to `sizes` (largest remainder; each at most its size). */
+export function largestRemainder(sizes: readonly number[], total: number): number[] {
+  const sum = sizes.reduce((a, b) => a + b, 0);
+  if (total >= sum) return [...sizes];
+  const exact = sizes.map((n) => (n * total) / sum);
+  const out = exact.map(Math.floor);
+  let left = total - out.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i]).sort((a, b) =>
+    b[0] - a[0] || a[1] - b[1]
+  );
+  for (const [, i] of order) {
+    if (left <= 0) break;
+    if (out[i] < sizes[i]) (out[i]++, left--);
   }
-  const P = proto.nParticles, F = proto.features.length;
-  const out: JetBlock = {
-    n,
-    nParticles: P,
-    features: proto.features,
-    csts: new Float32Array(n * P * F),
-    valid: new Uint8Array(n * P),
-    ids: proto.ids ? new Int32Array(n * P) : undefined,
-    labels: proto.labels ? new Int32Array(n) : undefined,
-    jets: proto.jets ? new Float32Array(n * 5) : undefined,
-    vtxId: proto.vtxId ? new Int32Array(n * P) : undefined,
-    trackType: proto.trackType ? new Int32Array(n * P) : undefined,
-  };
-  jets.forEach(([b, j], i) => {
-    out.csts.set(b.csts.subarray(j * P * F, (j + 1) * P * F), i * P * F);
-    out.valid.set(b.valid.subarray(j * P, (j + 1) * P), i * P);
-    out.ids?.set(b.ids!.subarray(j * P, (j + 1) * P), i * P);
-    if (out.labels) out.labels[i] = b.labels![j];
-    out.jets?.set(b.jets!.subarray(j * 5, j * 5 + 5), i * 5);
-    out.vtxId?.set(b.vtxId!.subarray(j * P, (j + 1) * P), i * P);
-    out.trackType?.set(b.trackType!.subarray(j * P, (j + 1) * P), i * P);
-  });
   return out;
+}
+
+/**
+ * `q` rows of [start, start + count) keeping the class proportions of that range: the first rows
+ * of each class, in file order.
+ */
+export function stratifiedRows(
+  labels: Int32Array,
+  start: number,
+  count: number,
+  q: number,
+): Int32Array {
+  const byClass = new Map<number, number[]>();
+  for (let i = start; i < start + count; i++) {
+    const y = labels[i];
+    let list = byClass.get(y);
+    if (!list) byClass.set(y, list = []);
+    list.push(i);
+  }
+  const classes = [...byClass.keys()].sort((a, b) => a - b);
+  const quotas = largestRemainder(classes.map((c) => byClass.get(c)!.length), q);
+  const rows = classes.flatMap((c, k) => byClass.get(c)!.slice(0, quotas[k]));
+  return Int32Array.from(rows.sort((a, b) => a - b));
 }

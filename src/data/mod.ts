@@ -27,3 +27,5 @@ export * from "../io/mod.ts";
 export * from "./hdf5_arrays.ts";
 export * from "./labels.ts";
 export * from "./sample.ts";
+export * from "./interleave.ts";
+export * from "./jet_checks.ts";

@@ -65,7 +65,7 @@ Deno.test("loader resumes exactly from a saved state", () => {
   b.close();
 });
 
-Deno.test("loader splits are disjoint and the cap keeps the first n jets of the split", () => {
+Deno.test("loader splits are disjoint, per file, and the cap takes n jets in proportion to the files and their classes", () => {
   const seen = new Set<number>();
   for (const split of ["train", "val", "test"] as const) {
     const l = new JetLoader({ files, batchSize: 1, split, shuffle: false, loop: false });
@@ -76,6 +76,13 @@ Deno.test("loader splits are disjoint and the cap keeps the first n jets of the 
     l.close();
   }
   if (seen.size !== 207) throw new Error(`splits cover ${seen.size} jets`);
+  // Each file is split on its own: the train split holds 80 % of a (0..103) and of b (130..190).
+  const train = new JetLoader({ files, batchSize: 1, split: "train", shuffle: false, loop: false });
+  const trainIds = new Set(epochIds(train, train.length));
+  train.close();
+  if (train.length !== 104 + 61 || ![0, 103, 130, 190].every((i) => trainIds.has(i))) {
+    throw new Error(`per-file train split: ${train.length} jets`);
+  }
   const capped = new JetLoader({
     files,
     batchSize: 5,
@@ -85,11 +92,19 @@ Deno.test("loader splits are disjoint and the cap keeps the first n jets of the 
     loop: false,
   });
   const ids = epochIds(capped, 5);
-  if (
-    capped.length !== 25 ||
-    [...ids].sort((x, y) => x - y).join() !== Array.from({ length: 25 }, (_, i) => i).join()
-  ) {
-    throw new Error(`cap: ${ids}`);
+  const fromA = ids.filter((i) => i < 130).length;
+  if (capped.length !== 25 || new Set(ids).size !== 25 || fromA !== 16) {
+    throw new Error(`cap: ${capped.length} jets, ${fromA} from a (want 16 of 25): ${ids}`);
+  }
+  if (!ids.every((i) => trainIds.has(i))) throw new Error("the cap leaves the train split");
+  // Within a file the cap keeps the class proportions of its split (largest remainder).
+  const labelsA = all.labels!.subarray(0, 104);
+  const share = (c: number, src: ArrayLike<number>) =>
+    Array.from(src).filter((y) => y === c).length;
+  for (let c = 0; c < 10; c++) {
+    const want = (share(c, labelsA) * 16) / 104;
+    const got = share(c, ids.filter((i) => i < 130).map((i) => all.labels![i]));
+    if (Math.abs(got - want) > 1) throw new Error(`class ${c}: ${got} of 16, want about ${want}`);
   }
   capped.close();
 });

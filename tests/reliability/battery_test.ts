@@ -235,7 +235,7 @@ Deno.test("battery: every flag value is checked before any work, naming the flag
       task: "data",
       args: ["frobnicate"],
       code: 2,
-      says: ["frobnicate", "synth, convert, inspect or fit"],
+      says: ["frobnicate", "synth, convert, combine, inspect or fit"],
     },
   ]);
 });
