@@ -5,6 +5,8 @@ import type { CommandSpec } from "./_flags.ts";
 import { JetFileReader } from "../src/data/hdf5.ts";
 import { labelSummary } from "../src/data/labels.ts";
 import { loadPreprocessor, type Preprocessor, QuantileTransform } from "../src/data/preprocess.ts";
+import { JETCLASS_REFERENCE, resolvePreprocessor } from "../src/data/reference_preprocessing.ts";
+import { checkPath } from "./_flags.ts";
 import { sampleJets } from "../src/data/sample.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import { changedFiles, fingerprintFile } from "../src/io/fingerprint.ts";
@@ -97,9 +99,9 @@ ${PRETRAIN_TASKS.map((t) => `  ${t.name.padEnd(7)} ${t.summary}`).join("\n")}
     "sample-steps": { type: "int", min: 1, help: "ssfm/cfm: midpoint steps of the sampler" },
     preprocessor: {
       type: "path",
-      must: "file",
-      help: "preprocessing JSON (default: fitted on a sample of every training file)",
-      meta: "FILE.json",
+      help: `preprocessing JSON, or ${JETCLASS_REFERENCE} for the reference's quantiles fitted on ` +
+        "real JetClass (default: fitted on a sample of every training file)",
+      meta: "FILE.json|NAME",
     },
     out: {
       type: "path",
@@ -235,17 +237,47 @@ async function resumeFiles(config: MPMConfig, dir: string, v: Values): Promise<s
   return v.data;
 }
 
-/** Preprocessing: given, resumed, the tokenizer's, or fitted on a sample of every training file. */
-async function preprocessing(v: Values, config: MPMConfig, files: string[]): Promise<Preprocessor> {
-  if (v.resume) return await loadPreprocessor(`${v.resume}/preprocessor.json`);
-  if (v.preprocessor) return await loadPreprocessor(v.preprocessor);
-  // The tokenizer's targets only mean something in the preprocessing it was trained with.
-  if (config.tasks.vqvae) return await VQTokenizer.readPreprocessor(config.tasks.vqvae.tokenizer);
-  if (config.tasks.kmeans) {
-    const cb = await loadCodebook(config.tasks.kmeans.codebook);
-    if (cb.preprocessor) return cb.preprocessor;
+/**
+ * Preprocessing: resumed, given (a file or the reference's JetClass quantiles), the tokenizer's
+ * or codebook's, or fitted on a sample drawn across every training file; with where it came from.
+ */
+async function preprocessing(
+  v: Values,
+  config: MPMConfig,
+  files: string[],
+): Promise<{ pre: Preprocessor; source: string }> {
+  if (v.resume) {
+    return { pre: await loadPreprocessor(`${v.resume}/preprocessor.json`), source: "the run's" };
   }
-  return QuantileTransform.fit(sampleJets(files, 20000, config.train.seed));
+  if (v.preprocessor) {
+    return {
+      pre: await resolvePreprocessor(v.preprocessor, config.features),
+      source: v.preprocessor,
+    };
+  }
+  const pre = await fromTask(config);
+  if (pre) return pre;
+  const n = 20000;
+  return {
+    pre: QuantileTransform.fit(sampleJets(files, n, config.train.seed)),
+    source: `quantiles fitted on about ${n} jets drawn across ${files.length} file(s)`,
+  };
+}
+
+/** The preprocessing a tokenizer or a codebook was made in (their targets mean nothing in another). */
+async function fromTask(config: MPMConfig): Promise<{ pre: Preprocessor; source: string } | null> {
+  const t = config.tasks;
+  if (t.vqvae) {
+    return {
+      pre: await VQTokenizer.readPreprocessor(t.vqvae.tokenizer),
+      source: t.vqvae.tokenizer,
+    };
+  }
+  if (t.kmeans) {
+    const cb = await loadCodebook(t.kmeans.codebook);
+    if (cb.preprocessor) return { pre: cb.preprocessor, source: t.kmeans.codebook };
+  }
+  return null;
 }
 
 if (import.meta.main) {
@@ -303,7 +335,11 @@ if (import.meta.main) {
         warn("--classes has no effect without the probe (--tasks ...,probe) and labels");
       }
     }
-    const pre = await preprocessing(v, config, files);
+    if (v.preprocessor && v.preprocessor !== JETCLASS_REFERENCE) {
+      checkPath("--preprocessor", v.preprocessor, "file");
+    }
+    const { pre, source } = await preprocessing(v, config, files);
+    if (!v.resume) console.log(`preprocessing: ${source}`);
     const gpu = await requestGpu();
     console.log(
       `adapter: ${gpu.adapterName}; preset ${config.preset}, ${config.objective}, tasks [${
@@ -317,6 +353,7 @@ if (import.meta.main) {
       valFiles: v.resume ? config.data?.val?.map((f) => f.path) : v.val,
       out,
       preprocessor: pre,
+      preprocessorSource: source,
       resume: !!v.resume,
       overwrite: v.overwrite,
       skipBadJets: v["skip-bad-jets"],

@@ -29,3 +29,4 @@ export * from "./labels.ts";
 export * from "./sample.ts";
 export * from "./interleave.ts";
 export * from "./jet_checks.ts";
+export * from "./reference_preprocessing.ts";

@@ -143,6 +143,32 @@ export function sicAt(roc: Roc, targetFpr = 0.01): { sic: number; fpr: number; t
   return { sic: roc.tpr[best] / Math.sqrt(roc.fpr[best]), fpr: roc.fpr[best], tpr: roc.tpr[best] };
 }
 
+/**
+ * Background rejection 1/εB at signal efficiency `eff` (the top-tagging landscape's headline
+ * numbers at εS = 0.3 and 0.5): the false-positive rate is interpolated linearly in the true-positive
+ * rate between the ROC points around `eff`. Infinite when no background passes.
+ *
+ * @param roc a ROC curve ({@linkcode rocCurve})
+ * @param eff signal efficiency in (0, 1]
+ * @returns 1 / εB
+ * @example
+ * ```ts
+ * import { rejectionAt, rocCurve } from "@mpm/webgpu/eval";
+ * const roc = rocCurve([0.9, 0.8, 0.7, 0.3, 0.2, 0.1], [1, 1, 0, 1, 0, 0]);
+ * console.assert(rejectionAt(roc, 0.5) === Infinity && Math.abs(rejectionAt(roc, 1) - 3) < 1e-12);
+ * ```
+ */
+export function rejectionAt(roc: Roc, eff: number): number {
+  for (let k = 1; k < roc.tpr.length; k++) {
+    if (roc.tpr[k] >= eff) {
+      const t0 = roc.tpr[k - 1], t1 = roc.tpr[k], f0 = roc.fpr[k - 1], f1 = roc.fpr[k];
+      const fpr = t1 > t0 ? f0 + ((eff - t0) / (t1 - t0)) * (f1 - f0) : f1;
+      return 1 / fpr;
+    }
+  }
+  return NaN;
+}
+
 /** Bell numbers B_0..B_15 (partitions of a set), as hard-coded by the reference. */
 export const BELL: readonly number[] = [
   1,
@@ -261,7 +287,7 @@ export function adjustedRandIndex(a: ArrayLike<number>, b: ArrayLike<number>): n
  * @example
  * ```ts
  * import { balancedAccuracy } from "@mpm/webgpu/eval";
- * console.assert(balancedAccuracy([0, 0, 0, 1], [0, 0, 0, 0]) === 0.5);
+ * console.assert(balancedAccuracy([0, 0, 0, 1], [0, 0, 0, 0]) === 0.75);
  * ```
  */
 export function balancedAccuracy(pred: ArrayLike<number>, labels: ArrayLike<number>): number {

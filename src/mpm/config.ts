@@ -100,8 +100,8 @@ export interface RunData {
   train: { path: string; bytes: number; sha256: string }[];
   /** Validation files, when separate. */
   val?: { path: string; bytes: number; sha256: string }[];
-  /** Fingerprint of the run's `preprocessor.json` and its kind. */
-  preprocessor?: { kind: string; sha256: string };
+  /** Fingerprint of the run's `preprocessor.json`, its kind, and where it came from. */
+  preprocessor?: { kind: string; sha256: string; source?: string };
 }
 
 /** Full MPM configuration (written to `run/config.json`). */

@@ -48,6 +48,8 @@ export interface PretrainOptions {
   out: string;
   /** Feature preprocessing (saved next to the backbone). */
   preprocessor: Preprocessor;
+  /** Where the preprocessing came from (recorded in `config.json`). */
+  preprocessorSource?: string;
   /** Continue from the checkpoint in `out`. */
   resume?: boolean;
   /** Replace an earlier run in `out` (a new run refuses a folder holding another run). */
@@ -280,6 +282,7 @@ async function startRun(run: PretrainRun): Promise<{ state: TrainState; csv: Met
     val,
     preprocessor: {
       kind: o.preprocessor.toJSON().kind,
+      source: o.preprocessorSource ?? "given by the caller",
       sha256: [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""),
     },
   };

@@ -21,7 +21,9 @@ Deno.test("interleave: every batch of 64 from ten one-class files holds several 
   let batches = 0;
   for (let b = l.next(); b; b = l.next(), batches++) {
     const classes = new Set(b.labels!);
-    if (b.size === 64 && classes.size < 5) throw new Error(`batch ${batches}: only classes ${[...classes]}`);
+    if (b.size === 64 && classes.size < 5) {
+      throw new Error(`batch ${batches}: only classes ${[...classes]}`);
+    }
     for (const y of b.labels!) counts[y]++;
   }
   l.close();

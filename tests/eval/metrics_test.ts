@@ -6,6 +6,7 @@ import {
   componentsFromEdges,
   perClassAuc,
   referenceAri,
+  rejectionAt,
   rocAuc,
   rocCurve,
   sicAt,
@@ -42,6 +43,26 @@ Deno.test("SIC = TPR / sqrt(FPR) at the ROC point with FPR closest to 1 %", () =
   assertClose([r.fpr, r.tpr, r.sic], [0.01, 0.5, 5], { atol: 1e-12 });
   if (!Number.isNaN(sicAt(rocCurve([1, 2], [1, 1])).sic)) {
     throw new Error("no background: SIC undefined");
+  }
+});
+
+Deno.test("background rejection at a signal efficiency interpolates the ROC linearly in TPR", () => {
+  // ROC (0,0), (0,0.5), (0.5,1), (1,1): at TPR 0.75 the FPR is halfway along the tied segment.
+  const roc = rocCurve([0.9, 0.5, 0.5, 0.1], [1, 1, 0, 0]);
+  assertClose([rejectionAt(roc, 0.75), rejectionAt(roc, 1)], [4, 2]);
+  if (rejectionAt(roc, 0.5) !== Infinity) throw new Error("no background passes at 50 %: want inf");
+  if (!Number.isNaN(rejectionAt(rocCurve([1, 2], [0, 0]), 0.5))) {
+    throw new Error("no signal: rejection undefined");
+  }
+  // Brute force on a random sample: the rejection is between those of the ROC points around 30 %.
+  let s = 7;
+  const u = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const labels = Array.from({ length: 500 }, () => (u() < 0.4 ? 1 : 0));
+  const scores = labels.map((l) => u() + 0.4 * l);
+  const r = rocCurve(scores, labels), k = r.tpr.findIndex((t) => t >= 0.3);
+  const got = 1 / rejectionAt(r, 0.3);
+  if (!(got >= r.fpr[k - 1] - 1e-15 && got <= r.fpr[k] + 1e-15)) {
+    throw new Error(`FPR ${got} outside [${r.fpr[k - 1]}, ${r.fpr[k]}]`);
   }
 });
 

@@ -7,7 +7,7 @@
  */
 import * as ops from "../../autograd/ops.ts";
 import type { JetBatch } from "../../data/loader.ts";
-import { accuracy, perClassAuc, rocCurve } from "../../eval/metrics.ts";
+import { accuracy, perClassAuc, rejectionAt, rocCurve } from "../../eval/metrics.ts";
 import { lineSvg } from "../../eval/plots.ts";
 import { ClassAttentionHead } from "../../heads/heads.ts";
 import { writeAtomic } from "../../io/files.ts";
@@ -44,6 +44,13 @@ export class JetClassCollector implements Collector {
     auc.forEach((a, c) => (m[`auc_class_${c}`] = a));
     const finite = auc.filter(Number.isFinite);
     m.auc = finite.reduce((s, v) => s + v, 0) / finite.length;
+    if (C === 2) {
+      // Binary tagging (signal = class 1): background rejection at 30 % and 50 % efficiency.
+      const score = this.labels.map((_, i) => this.logits[i * 2 + 1] - this.logits[i * 2]);
+      const roc = rocCurve(score, this.labels);
+      m.rejection_at_eff_0_3 = rejectionAt(roc, 0.3);
+      m.rejection_at_eff_0_5 = rejectionAt(roc, 0.5);
+    }
     return m;
   }
 
