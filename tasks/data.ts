@@ -7,7 +7,8 @@ import { checkOutputFile } from "../src/train/rundir.ts";
 import { JetFileReader, JetFileWriter } from "../src/data/hdf5.ts";
 import { JetLoader } from "../src/data/loader.ts";
 import { QuantileTransform, savePreprocessor, Standardization } from "../src/data/preprocess.ts";
-import { RootJetReader } from "../src/data/root.ts";
+import { DATASET_FORMATS, datasetFormat } from "../src/data/datasets/formats.ts";
+import type { JetSource } from "../src/data/datasets/source.ts";
 import { synthBTag, synthJetClass } from "../src/data/synth.ts";
 import {
   BTAG_LABELS,
@@ -22,7 +23,7 @@ const HELP = `
 deno task data <command> ...    (each command prints its own --help)
 
   synth    Generate physics-shaped synthetic jets (the built-in default data).
-  convert  Convert original JetClass ROOT files (features computed as the reference does).
+  convert  Convert public datasets (JetClass ROOT, Top Tagging, quark-gluon, JetNet, BTag ROOT).
   combine  Write one shuffled file from many (per-process files interleaved in proportion).
   inspect  Summary (jets, classes, multiplicities, feature ranges) and SVG histograms.
   fit      Fit a preprocessor on a sample of the files.
@@ -73,21 +74,37 @@ async function synth(argv: string[]): Promise<void> {
 
 const CONVERT = {
   name: "deno task data convert",
-  summary:
-    `Converts original JetClass ROOT files into the HDF5 layout (features computed as the reference
-does: pT, Δη, Δφ relative to the jet axis, lifetime-signed impact parameters, 8 particle types,
-up to 128 particles in pT order). A ROOT tree whose branches have other names is read through
-the library's RootJetReader with a branch map.`,
-  positionals: { name: "FILES...", help: "ROOT files", min: 1, mustExist: true },
+  summary: `Converts the public jet datasets into the library's HDF5 layout, with the kinematics
+computed as the reference does (pT, Δη, Δφ relative to the jet axis; lifetime-signed impact
+parameters and 8 particle types where the data has them; particles in decreasing pT). Several
+input files of one format go into one output (use \`data combine\` to mix per-process files).
+Formats:
+${
+    DATASET_FORMATS.map((f) =>
+      `  ${f.name.padEnd(14)}${f.summary}\n${" ".repeat(16)}${f.files}; ${f.download}`
+    ).join("\n")
+  }`,
+  positionals: { name: "FILES...", help: "input files of one format", min: 1, mustExist: true },
   flags: {
     from: {
       type: "string",
-      choices: ["jetclass-root"],
+      choices: DATASET_FORMATS.map((f) => f.name),
       default: "jetclass-root",
       help: "input format",
     },
     out: { type: "path", help: "output HDF5 file", meta: "FILE.h5" },
-    tree: { type: "string", help: "TTree name (default: the file's first tree)" },
+    particles: {
+      type: "int",
+      min: 1,
+      help: "particle slots kept (default 128; btag-root 15; jetnet the file's 30 or 150)",
+    },
+    tree: { type: "string", help: "ROOT: TTree name (default: tree, or the file's only tree)" },
+    key: { type: "string", help: "toptag: pandas frame key (default table)" },
+    "jet-type": {
+      type: "string",
+      choices: ["g", "q", "t", "w", "z"],
+      help: "jetnet: the jet type when the file name does not say it",
+    },
     overwrite: { type: "bool", help: "replace --out if it exists" },
   },
 } satisfies CommandSpec;
@@ -96,32 +113,61 @@ async function convert(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, CONVERT);
   if (!v.out) throw new UsageError("--out FILE.h5 is required");
   await checkOutputFile(v.out, { overwrite: v.overwrite, inputs: positionals });
-  const readers = [];
-  for (const f of positionals) readers.push(await RootJetReader.open(f, { tree: v.tree }));
-  const total = readers.reduce((s, r) => s + r.n, 0);
-  const p = new Progress("convert", total);
-  let w: JetFileWriter | null = null, done = 0;
+  const format = datasetFormat(v.from);
+  const sources: JetSource[] = [];
   try {
-    for (const r of readers) {
+    for (const f of positionals) {
+      sources.push(
+        await format.open(f, {
+          nParticles: v.particles,
+          tree: v.tree,
+          key: v.key,
+          jetType: v["jet-type"],
+        }),
+      );
+    }
+    await convertSources(sources, v.out, format.name);
+  } finally {
+    for (const s of sources) s.close();
+  }
+}
+
+/** Streams every source into one file (layout from the first block), with progress. */
+async function convertSources(sources: JetSource[], out: string, name: string): Promise<void> {
+  const total = sources.reduce((s, r) => s + r.n, 0);
+  const p = new Progress(`convert ${name}`, total);
+  let w: JetFileWriter | null = null, done = 0, layout = "";
+  try {
+    for (const r of sources) {
       for (let s = 0; s < r.n; s += 5000) {
         const block = await r.read(s, 5000);
-        w ??= JetFileWriter.create(v.out, {
+        const here = [block.nParticles, block.features, !!block.ids, !!block.labels].join("/");
+        if (w && here !== layout) {
+          throw new UsageError(
+            `${r.path} has another layout (${here}) than the first file (${layout}); convert it separately`,
+          );
+        }
+        layout = here;
+        w ??= JetFileWriter.create(out, {
           nParticles: block.nParticles,
           features: block.features,
           ids: !!block.ids,
           labels: !!block.labels,
+          btagVertices: block.vtxId ? Math.max(...sources.map((x) => x.nVertices ?? 0), 1) : 0,
+          classNames: r.classNames,
         });
         w.append(block);
         done += block.n;
         p.update(done);
       }
     }
-    w?.close();
+    if (!w) throw new UsageError("the input files hold no jets");
+    w.close();
   } catch (e) {
     w?.abort();
     throw e;
   }
-  p.done(done, `wrote ${v.out}`);
+  p.done(done, `wrote ${out}`);
 }
 
 const COMBINE = {

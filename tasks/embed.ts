@@ -5,6 +5,7 @@ import type { CommandSpec } from "./_flags.ts";
 import { ArrayFileWriter } from "../src/data/hdf5_arrays.ts";
 import { JetLoader } from "../src/data/loader.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
+import { QuantileTransform } from "../src/data/preprocess.ts";
 import { Backbone } from "../src/mpm/backbone.ts";
 import { checkOutputFile } from "../src/train/rundir.ts";
 
@@ -26,6 +27,10 @@ export const SPEC = {
       default: 0,
       help: "seed of the neutral-particle noise of the preprocessing",
     },
+    "no-neutral-noise": {
+      type: "bool",
+      help: "map neutral particles' impact parameters like the others (no training noise)",
+    },
     overwrite: { type: "bool", help: "replace --out if it exists" },
     "skip-bad-jets": { type: "bool", help: "skip and count bad jets instead of stopping" },
     truncate: {
@@ -44,6 +49,8 @@ if (import.meta.main) {
     await checkOutputFile(v.out, { overwrite: v.overwrite, inputs: [v.data, v.backbone] });
     const gpu = await requestGpu();
     const bb = await Backbone.load(gpu, v.backbone);
+    const pre = bb.info.preprocessor;
+    if (v["no-neutral-noise"] && pre instanceof QuantileTransform) pre.neutralNoise = false;
     const loader = new JetLoader({
       files: [v.data],
       batchSize: v.batch,

@@ -163,6 +163,17 @@ if (import.meta.main) {
           : "   NOT better than the baseline",
       );
     }
+    if (rep.jetnet) {
+      console.log("  JetNet metrics (relative coordinates; FPD/KPD on the 4 jet observables):");
+      for (const k of Object.keys(rep.jetnet.model)) {
+        const m = rep.jetnet.model[k], b = rep.jetnet.baseline[k];
+        console.log(
+          `  ${k.padEnd(16)} ${m.value.toPrecision(4).padStart(10)} ± ${m.error.toPrecision(2)} | ${
+            b.value.toPrecision(4)
+          } ± ${b.error.toPrecision(2)}`,
+        );
+      }
+    }
     console.log(`report: ${repDir}/generation.json and ${repDir}/*.svg`);
     gpu.destroy();
   }, "deno task generate --help");

@@ -99,7 +99,8 @@ ${PRETRAIN_TASKS.map((t) => `  ${t.name.padEnd(7)} ${t.summary}`).join("\n")}
     "sample-steps": { type: "int", min: 1, help: "ssfm/cfm: midpoint steps of the sampler" },
     preprocessor: {
       type: "path",
-      help: `preprocessing JSON, or ${JETCLASS_REFERENCE} for the reference's quantiles fitted on ` +
+      help:
+        `preprocessing JSON, or ${JETCLASS_REFERENCE} for the reference's quantiles fitted on ` +
         "real JetClass (default: fitted on a sample of every training file)",
       meta: "FILE.json|NAME",
     },

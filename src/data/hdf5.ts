@@ -42,6 +42,8 @@ export interface JetFileInfo {
   nVertices: number;
   /** Number of classes declared by a `classes` attribute (on `labels` or the file), if any. */
   classes?: number;
+  /** Class names by label, from a `class_names` attribute on `labels`, if any. */
+  classNames?: readonly string[];
 }
 
 function isFloat(d: H5Dataset): boolean {
@@ -231,6 +233,7 @@ export class JetFileReader {
       ds.labels?.attrs?.["classes"]?.value ?? file.attrs?.["classes"]?.value,
     );
     const btag = !!(ds.vtx_id && ds.track_type);
+    const names = ds.labels?.attrs?.["class_names"]?.value;
     return new JetFileReader(file, {
       path,
       n,
@@ -242,6 +245,7 @@ export class JetFileReader {
       btag,
       nVertices: ds.vtx_pos ? (ds.vtx_pos.shape as number[])[1] : 0,
       classes: Number.isInteger(classesAttr) && classesAttr > 0 ? classesAttr : undefined,
+      classNames: typeof names === "string" ? names.split(",") : undefined,
     }, ds);
   }
 

@@ -25,6 +25,11 @@ export interface JetFileWriterOptions {
   btagVertices?: number;
   /** Rows per HDF5 chunk. Default 1000 (as the reference's combined files). */
   chunkRows?: number;
+  /**
+   * Class names by label: stored on `labels` as the attributes `classes` (their number, which
+   * fixes the label space) and `class_names` (comma-separated).
+   */
+  classNames?: readonly string[];
 }
 
 function int64(src: Int32Array): BigInt64Array {
@@ -73,6 +78,7 @@ export class JetFileWriter {
       jets: true,
       chunkRows: 1000,
       btagVertices: 0,
+      classNames: [],
       ...options,
     };
     const tmp = tempPathFor(path);
@@ -92,7 +98,14 @@ export class JetFileWriter {
     (file.get("csts") as H5Dataset).create_attribute("features", o.features.join(","));
     make("mask", [P], "|b1", new Int8Array(0));
     if (o.ids) make("csts_id", [P], "<q", new BigInt64Array(0));
-    if (o.labels) make("labels", [], "<q", new BigInt64Array(0));
+    if (o.labels) {
+      make("labels", [], "<q", new BigInt64Array(0));
+      if (o.classNames.length) {
+        const labels = file.get("labels") as H5Dataset;
+        labels.create_attribute("classes", o.classNames.length, null, "<i");
+        labels.create_attribute("class_names", o.classNames.join(","));
+      }
+    }
     if (o.jets) {
       make(
         "jets",
@@ -137,11 +150,7 @@ export class JetFileWriter {
     if (o.btagVertices) {
       put("vtx_id", int64(block.vtxId!), [o.nParticles]);
       put("track_type", int64(block.trackType!), [o.nParticles]);
-      const V = block.nVertices ?? o.btagVertices;
-      const vp = V === o.btagVertices
-        ? block.vtxPos!
-        : new Float32Array(block.n * o.btagVertices * 4);
-      put("vtx_pos", vp, [o.btagVertices, 4]);
+      put("vtx_pos", padVertices(this.path, block, o.btagVertices), [o.btagVertices, 4]);
     }
     this.n = e;
   }
@@ -162,6 +171,24 @@ export class JetFileWriter {
       Deno.removeSync(this.#tmp);
     } catch { /* nothing to remove */ }
   }
+}
+
+/** The block's `vtxPos` with `V` vertex slots per jet (zero-padded; never truncated). */
+function padVertices(path: string, block: JetBlock, V: number): Float32Array {
+  const W = block.nVertices ?? V;
+  if (W === V) return block.vtxPos!;
+  if (W > V) {
+    throw new DataError(
+      { file: path, field: "vtx_pos" },
+      `block has ${W} vertex slots, the file ${V}`,
+      "create the file with btagVertices at least the largest vertex count",
+    );
+  }
+  const out = new Float32Array(block.n * V * 4);
+  for (let j = 0; j < block.n; j++) {
+    out.set(block.vtxPos!.subarray(j * W * 4, (j + 1) * W * 4), j * V * 4);
+  }
+  return out;
 }
 
 /**

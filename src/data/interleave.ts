@@ -32,6 +32,8 @@ export class Interleave {
   #phase: number[];
 
   /**
+   * A schedule over streams of the given sizes.
+   *
    * @param sizes items per stream
    * @param seed run seed
    * @param epoch epoch (the phases change every epoch)

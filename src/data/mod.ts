@@ -30,3 +30,5 @@ export * from "./sample.ts";
 export * from "./interleave.ts";
 export * from "./jet_checks.ts";
 export * from "./reference_preprocessing.ts";
+export * from "./datasets/mod.ts";
+export * from "./root_tree.ts";

@@ -17,9 +17,8 @@
  *
  * @module
  */
-import { openFile } from "jsroot/io";
-import { treeProcess, TSelector } from "jsroot/tree";
 import { DataError } from "./errors.ts";
+import { type RootEntry, RootTree } from "./root_tree.ts";
 import { signedD0, signedZ0 } from "./lifetime.ts";
 import { type JetBlock, JETCLASS_FEATURES, KINEMATIC_FEATURES } from "./types.ts";
 
@@ -60,8 +59,7 @@ export const JETCLASS_LABEL_BRANCHES: readonly string[] = [
   "label_Hqql",
 ];
 
-/** One tree entry: branch name -> value (arrays for vector branches). */
-export type RootEntry = Record<string, ArrayLike<number> | number | boolean | undefined>;
+export type { RootEntry } from "./root_tree.ts";
 
 const num = (v: unknown): number => {
   const x = Number(v);
@@ -211,11 +209,6 @@ export interface RootJetReaderOptions {
   nParticles?: number;
 }
 
-interface JsrootTree {
-  fEntries: number;
-  fBranches: { arr: { fName: string }[] };
-}
-
 /**
  * Reads jets from a ROOT file in entry ranges.
  *
@@ -234,17 +227,12 @@ export class RootJetReader {
   readonly branches: readonly [string, string][];
   /** Particle slots. */
   readonly nParticles: number;
-  #tree: JsrootTree;
+  #tree: RootTree;
 
-  private constructor(
-    path: string,
-    tree: JsrootTree,
-    branches: [string, string][],
-    nParticles: number,
-  ) {
-    this.path = path;
+  private constructor(tree: RootTree, branches: [string, string][], nParticles: number) {
+    this.path = tree.path;
     this.#tree = tree;
-    this.n = tree.fEntries;
+    this.n = tree.n;
     this.branches = branches;
     this.nParticles = nParticles;
   }
@@ -255,92 +243,30 @@ export class RootJetReader {
    * @throws {DataError} for a missing or unreadable file, a missing tree, or missing px/py.
    */
   static async open(path: string, options: RootJetReaderOptions = {}): Promise<RootJetReader> {
-    try {
-      Deno.statSync(path);
-    } catch {
-      throw new DataError({ file: path }, "file not found", "check the path");
-    }
-    // deno-lint-ignore no-explicit-any
-    let file: any;
-    try {
-      file = await openFile(path);
-    } catch (e) {
-      throw new DataError(
-        { file: path },
-        `not a readable ROOT file (${(e as Error).message ?? e})`,
-        "the file is corrupt or truncated; re-download it",
-      );
-    }
-    const trees = (file.fKeys as { fName: string; fClassName: string }[]).filter((k) =>
-      k.fClassName === "TTree"
-    ).map((k) => k.fName);
-    const name = options.tree ??
-      (trees.includes("tree") ? "tree" : trees.length === 1 ? trees[0] : undefined);
-    if (!name || !trees.includes(name)) {
-      throw new DataError(
-        { file: path, field: options.tree ?? "tree" },
-        `TTree not found (file has [${trees}])`,
-        "pass the tree name (--tree)",
-      );
-    }
-    let tree: JsrootTree;
-    try {
-      tree = await file.readObject(name);
-    } catch (e) {
-      throw new DataError(
-        { file: path, field: name },
-        `cannot read the TTree (${(e as Error).message ?? e})`,
-        "the file is corrupt or truncated",
-      );
-    }
-    const present = new Set(tree.fBranches.arr.map((b) => b.fName));
+    const tree = await RootTree.open(path, { tree: options.tree });
     const map = options.branchMap ?? {};
     const branches: [string, string][] = [];
     for (const logical of [...JETCLASS_BRANCHES, ...JETCLASS_LABEL_BRANCHES]) {
       const actual = map[logical] ?? logical;
-      if (present.has(actual)) branches.push([logical, actual]);
+      if (tree.branches.has(actual)) branches.push([logical, actual]);
     }
     for (const need of ["part_px", "part_py"]) {
       if (!branches.some(([l]) => l === need)) {
         throw new DataError(
           { file: path, field: map[need] ?? need },
-          `branch missing in TTree "${name}"`,
+          `branch missing in TTree "${tree.name}"`,
           `map it with branchMap (e.g. { ${need}: "<your branch>" })`,
         );
       }
     }
-    return new RootJetReader(path, tree, branches, options.nParticles ?? 128);
+    return new RootJetReader(tree, branches, options.nParticles ?? 128);
   }
 
   /** Reads entries [start, start + count) (clamped) and converts them. */
   async read(start: number, count: number): Promise<JetBlock> {
-    const s = Math.max(0, Math.min(start, this.n)), num = Math.min(count, this.n - s);
-    const entries: RootEntry[] = [];
-    if (num > 0) {
-      const sel = new TSelector();
-      for (const [, actual] of this.branches) sel.addBranch(actual);
-      const branches = this.branches;
-      sel.Process = function (this: { tgtobj: Record<string, unknown> }) {
-        const e: RootEntry = {};
-        for (const [logical, actual] of branches) {
-          const v = this.tgtobj[actual];
-          // jsroot reuses its arrays between entries: copy.
-          e[logical] = v !== null && typeof v === "object"
-            ? Float64Array.from(v as ArrayLike<number>, Number)
-            : v as number;
-        }
-        entries.push(e);
-      };
-      try {
-        await treeProcess(this.#tree, sel, { firstentry: s, numentries: num });
-      } catch (e) {
-        throw new DataError(
-          { file: this.path, row: s },
-          `reading entries ${s}..${s + num} failed (${(e as Error).message ?? e})`,
-          "the file is corrupt or truncated",
-        );
-      }
-    }
-    return jetClassFromEntries(entries, this.nParticles);
+    return jetClassFromEntries(await this.#tree.read(this.branches, start, count), this.nParticles);
   }
+
+  /** Nothing to release (jsroot reads on demand). */
+  close(): void {}
 }

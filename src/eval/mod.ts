@@ -13,3 +13,4 @@
 export * from "./plots.ts";
 export * from "./metrics.ts";
 export * from "./generation.ts";
+export * from "./jetnet_metrics.ts";

@@ -137,7 +137,8 @@ export class Backbone {
 
   /**
    * Embeds a batch (already preprocessed with `info.preprocessor`): per-particle features
-   * (B, N, dim) without registers, and the per-jet mean over registers and particles (B, dim).
+   * (B, N, dim) without registers, zero at padded slots, and the per-jet mean over registers
+   * and real particles (B, dim).
    */
   async embedBatch(
     batch: JetBatch,
@@ -156,9 +157,15 @@ export class Backbone {
     const [tokens, pool] = [await out.read() as Float32Array, await pooled.read() as Float32Array];
     tape.dispose();
     gpu.submit();
+    // Per-particle outputs without the registers; zero at padded slots (their tokens carry
+    // whatever attention computed for a query nobody reads).
     const particles = new Float32Array(B * N * D);
     for (let b = 0; b < B; b++) {
-      particles.set(tokens.subarray((b * (R + N) + R) * D, (b + 1) * (R + N) * D), b * N * D);
+      for (let p = 0; p < N; p++) {
+        if (!batch.valid[b * N + p]) continue;
+        const src = (b * (R + N) + R + p) * D;
+        particles.set(tokens.subarray(src, src + D), (b * N + p) * D);
+      }
     }
     return { particles, pooled: pool, dim: D };
   }

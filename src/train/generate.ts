@@ -16,6 +16,15 @@ import { loadWeights, readWeights } from "../autograd/weights.ts";
 import { writeAtomic } from "../io/files.ts";
 import type { JetBlock } from "../data/types.ts";
 import { jetObservables, marginalBaseline, wasserstein1 } from "../eval/generation.ts";
+import {
+  fpd,
+  jetFeatureVectors,
+  kpd,
+  type MetricValue,
+  relativeJets,
+  w1m,
+  w1p,
+} from "../eval/jetnet_metrics.ts";
 import { histogram, histogramSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { MPMConfig } from "../mpm/config.ts";
@@ -197,6 +206,12 @@ export interface GenerationReport {
   jet: Record<string, GenerationMetric>;
   /** Particle-type fractions (real, generated, baseline), when the model uses types. */
   types?: { real: number[]; model: number[]; baseline: number[] };
+  /**
+   * The JetNet metrics in relative coordinates (pTrel = pT / the jet's scalar pT sum): W1M,
+   * W1P of ηrel, φrel, pTrel, and FPD / KPD on the library's four jet observables (not on the
+   * EFPs of published tables). Each { value, error }.
+   */
+  jetnet?: Record<"model" | "baseline", Record<string, MetricValue>>;
 }
 
 /**
@@ -340,6 +355,35 @@ function typeFractions(b: JetBlock): number[] {
   return c.map((v) => v / Math.max(n, 1));
 }
 
+/** JetNet's W1M, W1P and FPD / KPD of `gen` against `real`, sample sizes capped by the data. */
+function jetnetMetrics(real: JetBlock, gen: JetBlock): Record<string, MetricValue> {
+  const rel = (b: JetBlock) =>
+    relativeJets({
+      n: b.n,
+      nParticles: b.nParticles,
+      features: b.features,
+      x: b.csts,
+      valid: b.valid,
+    });
+  const r = rel(real), g = rel(gen), n = Math.max(real.n, gen.n);
+  const w = { samples: Math.min(50_000, n), batches: 5 };
+  const [eta, phi, pt] = w1p(r, g, w);
+  const fr = jetFeatureVectors(r), fg = jetFeatureVectors(g);
+  return {
+    w1m: w1m(r, g, w),
+    w1p_eta: eta,
+    w1p_phi: phi,
+    w1p_pt: pt,
+    fpd: fpd(fr, fg, 4, {
+      minSamples: Math.min(20_000, n),
+      maxSamples: Math.min(50_000, n),
+      batches: 5,
+      points: 5,
+    }),
+    kpd: kpd(fr, fg, 4, { batchSize: Math.min(5000, n), batches: 10 }),
+  };
+}
+
 /**
  * Compares generated jets with real ones and the marginal baseline; writes
  * `<plots>/generated_<feature>.svg`, `<plots>/generated_jet_<observable>.svg` (real, generated
@@ -412,6 +456,9 @@ export async function generationReport(o: {
     }
   }
   const out: GenerationReport = { jets: g.n, features, jet };
+  if (["pt", "deta", "dphi"].every((f) => g.features.includes(f))) {
+    out.jetnet = { model: jetnetMetrics(real, g), baseline: jetnetMetrics(real, baseline) };
+  }
   if (g.ids && real.ids) {
     out.types = {
       real: typeFractions(real),

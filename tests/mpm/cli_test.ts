@@ -210,6 +210,12 @@ Deno.test("vqvae, pretrain --tasks vqvae, pretrain --tasks ssfm, generate and fi
   if (!(rep.jet.mass.model >= 0 && rep.jet.mass.baseline >= 0 && rep.jets_per_s > 0)) {
     throw new Error("report");
   }
+  for (const k of ["w1m", "w1p_eta", "w1p_phi", "w1p_pt", "fpd", "kpd"]) {
+    const v = rep.jetnet?.model?.[k];
+    if (!(Number.isFinite(v?.value) && Number.isFinite(v?.error))) {
+      throw new Error(`JetNet metric ${k}: ${JSON.stringify(v)}`);
+    }
+  }
   await Deno.stat(`${tmp}/run-ssfm/generation/generated_jet_mass.svg`);
   // Both generative-era backbones feed the downstream test bed.
   for (const bb of ["run-ssfm", "run-vq"]) {

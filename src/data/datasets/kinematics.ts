@@ -25,6 +25,8 @@ export interface JetKinematics {
   jet: { pt: number; eta: number; phi: number; mass: number };
   /** Indices of the kept constituents, by decreasing pT. */
   order: number[];
+  /** Constituents with pT > 0 before truncation to `nParticles`. */
+  total: number;
   /** pT of the kept constituents. */
   pt: Float64Array;
   /** Δη to the jet axis. */
@@ -33,7 +35,30 @@ export interface JetKinematics {
   dphi: Float64Array;
 }
 
-/** `x` wrapped into (−π, π]. */
+/**
+ * η as the reference's converters compute it: artanh(pz / (|p| + 1e-8)) with the argument
+ * clipped to ±0.9999 (|η| ≤ 4.95), equal to asinh(pz / pT) within that range.
+ *
+ * @example
+ * ```ts
+ * import { referenceEta } from "@mpm/webgpu/data";
+ * console.assert(Math.abs(referenceEta(1, 0, 1) - Math.asinh(1)) < 1e-7);
+ * ```
+ */
+export function referenceEta(px: number, py: number, pz: number): number {
+  const r = pz / (Math.hypot(px, py, pz) + 1e-8);
+  return Math.atanh(Math.max(-0.9999, Math.min(0.9999, r)));
+}
+
+/**
+ * `x` wrapped into (−π, π].
+ *
+ * @example
+ * ```ts
+ * import { wrapPhi } from "@mpm/webgpu/data";
+ * console.assert(Math.abs(wrapPhi(3 * Math.PI / 2) + Math.PI / 2) < 1e-12);
+ * ```
+ */
 export function wrapPhi(x: number): number {
   let y = x - 2 * Math.PI * Math.floor((x + Math.PI) / (2 * Math.PI));
   if (y === -Math.PI) y = Math.PI;
@@ -46,6 +71,8 @@ export function wrapPhi(x: number): number {
  *
  * @param c the constituents (padding entries have px = py = 0)
  * @param nParticles slots kept
+ * @param o `referenceEta`: η as the reference's `pxpypz_to_ptetaphi` computes it
+ *   ({@linkcode referenceEta}) instead of the exact asinh(pz / pT)
  * @returns the jet and its constituents around it
  * @example
  * ```ts
@@ -54,8 +81,15 @@ export function wrapPhi(x: number): number {
  * console.assert(k.order.join() === "0,2" && k.jet.pt === 15 && k.dphi[0] === 0);
  * ```
  */
-export function jetKinematics(c: Constituents, nParticles: number): JetKinematics {
+export function jetKinematics(
+  c: Constituents,
+  nParticles: number,
+  o: { referenceEta?: boolean } = {},
+): JetKinematics {
   const m = c.px.length;
+  const etaOf = o.referenceEta
+    ? referenceEta
+    : (px: number, py: number, pz: number) => Math.asinh(pz / Math.hypot(px, py));
   let sx = 0, sy = 0, sz = 0, se = 0;
   const pt = new Float64Array(m);
   for (let i = 0; i < m; i++) {
@@ -70,18 +104,18 @@ export function jetKinematics(c: Constituents, nParticles: number): JetKinematic
   const jpt = Math.hypot(sx, sy);
   const jet = {
     pt: jpt,
-    eta: jpt > 0 ? Math.asinh(sz / jpt) : 0,
+    eta: jpt > 0 ? etaOf(sx, sy, sz) : 0,
     phi: Math.atan2(sy, sx),
     mass: Math.sqrt(Math.max(se * se - sx * sx - sy * sy - sz * sz, 0)),
   };
-  const order = Array.from({ length: m }, (_, i) => i).filter((i) => pt[i] > 0)
-    .sort((a, b) => pt[b] - pt[a] || a - b).slice(0, nParticles);
+  const real = Array.from({ length: m }, (_, i) => i).filter((i) => pt[i] > 0);
+  const order = real.sort((a, b) => pt[b] - pt[a] || a - b).slice(0, nParticles);
   const n = order.length;
   const out = { pt: new Float64Array(n), deta: new Float64Array(n), dphi: new Float64Array(n) };
   order.forEach((i, k) => {
     out.pt[k] = pt[i];
-    out.deta[k] = Math.asinh(c.pz[i] / pt[i]) - jet.eta;
+    out.deta[k] = etaOf(c.px[i], c.py[i], c.pz[i]) - jet.eta;
     out.dphi[k] = wrapPhi(Math.atan2(c.py[i], c.px[i]) - jet.phi);
   });
-  return { jet, order, ...out };
+  return { jet, order, total: real.length, ...out };
 }
