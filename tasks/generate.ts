@@ -3,7 +3,7 @@
 import { formatDuration, parse, Progress, runCli, UsageError } from "./_cli.ts";
 import type { CommandSpec } from "./_flags.ts";
 import { checkOutputFile, checkRunDir } from "../src/train/rundir.ts";
-import { defaultData } from "./_synth.ts";
+import { CACHE_FLAG, defaultData } from "./_synth.ts";
 import { writeAtomic } from "../src/io/files.ts";
 import { claimRunDir } from "../src/train/rundir.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
@@ -30,6 +30,7 @@ feature independently from its marginal: per-feature and jet-observable 1-Wasser
 distances (REPORT/generation.json) and histograms side by side (REPORT/*.svg; default
 DIR/generation/).`,
   flags: {
+    "cache-dir": CACHE_FLAG,
     run: {
       type: "path",
       must: "exist",
@@ -85,7 +86,9 @@ if (import.meta.main) {
     }
     const report = !values["no-report"];
     const files = values.data ??
-      (report || fixed === undefined ? [await defaultData(config.train.seed)] : []);
+      (report || fixed === undefined
+        ? [await defaultData(config.train.seed, values["cache-dir"])]
+        : []);
     const read = (split: "train" | "test") =>
       readRealJets(files, {
         split,

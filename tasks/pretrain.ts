@@ -16,7 +16,7 @@ import { VQTokenizer } from "../src/mpm/vqvae.ts";
 import { loadCodebook } from "../src/mpm/kmeans.ts";
 import { pretrain } from "../src/train/pretrain.ts";
 import { checkRunDir } from "../src/train/rundir.ts";
-import { defaultData } from "./_synth.ts";
+import { CACHE_FLAG, defaultData } from "./_synth.ts";
 
 export const SPEC = {
   name: "deno task pretrain",
@@ -26,6 +26,7 @@ Tasks (--tasks):
 ${PRETRAIN_TASKS.map((t) => `  ${t.name.padEnd(7)} ${t.summary}`).join("\n")}
   probe   linear probe on the frozen encoder (monitoring; needs labels)`,
   flags: {
+    "cache-dir": CACHE_FLAG,
     data: {
       type: "path",
       multiple: true,
@@ -313,7 +314,7 @@ if (import.meta.main) {
       }
     } else {
       config = await newConfig(v, given);
-      files = v.data ?? [await defaultData(config.train.seed)];
+      files = v.data ?? [await defaultData(config.train.seed, v["cache-dir"])];
     }
     await checkRunDir(out, {
       kind: "pretrain",

@@ -2,7 +2,7 @@
 // the frozen pre-trained backbone and on random backbones of the same shape.
 import { parse, runCli } from "./_cli.ts";
 import type { CommandSpec } from "./_flags.ts";
-import { defaultData } from "./_synth.ts";
+import { CACHE_FLAG, defaultData } from "./_synth.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import { probeStudy } from "../src/train/probe_study.ts";
 import { checkOutputFile } from "../src/train/rundir.ts";
@@ -16,6 +16,7 @@ jets of the train split) and reports its accuracy on the test split, next to the
 randomly initialised backbones of the same shape (one per seed). Default data: the cached
 synthetic set of \`deno task pretrain\`.`,
   flags: {
+    "cache-dir": CACHE_FLAG,
     backbone: {
       type: "path",
       must: "file",
@@ -48,7 +49,7 @@ if (import.meta.main) {
         inputs: [v.backbone, ...(v.data ?? [])],
       });
     }
-    const files = v.data ?? [await defaultData(42)];
+    const files = v.data ?? [await defaultData(42, v["cache-dir"])];
     const gpu = await requestGpu();
     console.log(
       `probe: embedding ${v["train-jets"]} + ${

@@ -2,7 +2,7 @@
 // task predicts.
 import { parse, runCli } from "./_cli.ts";
 import type { CommandSpec } from "./_flags.ts";
-import { defaultData } from "./_synth.ts";
+import { CACHE_FLAG, defaultData } from "./_synth.ts";
 import { JetFileReader } from "../src/data/hdf5.ts";
 import { loadPreprocessor, QuantileTransform } from "../src/data/preprocess.ts";
 import { sampleJets } from "../src/data/sample.ts";
@@ -20,6 +20,7 @@ real particles of the training split. Without --data it uses the synthetic defau
 \`deno task pretrain\`; the preprocessing is fitted as there, so the tokenizer plugs into
   deno task pretrain --tasks id,vqvae,probe --tokenizer DIR/tokenizer.safetensors`,
   flags: {
+    "cache-dir": CACHE_FLAG,
     data: { type: "path", multiple: true, must: "file", help: "jet files (HDF5)", meta: "FILE..." },
     preset: {
       type: "string",
@@ -55,7 +56,7 @@ if (import.meta.main) {
   await runCli(async () => {
     const { values: v } = parse(Deno.args, SPEC);
     await checkRunDir(v.out, { kind: "vqvae", overwrite: v.overwrite });
-    const files = v.data ?? [await defaultData(v.seed)];
+    const files = v.data ?? [await defaultData(v.seed, v["cache-dir"])];
     const config = tokenizerPreset(v.preset as "small" | "paper");
     const r = JetFileReader.open(files[0]);
     const missing = config.features.filter((f) => !r.info.features.includes(f));

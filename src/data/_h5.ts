@@ -7,10 +7,54 @@
  */
 import h5wasm from "h5wasm";
 
-const module = await h5wasm.ready as unknown as { activate_throwing_error_handler?: () => number };
-module.activate_throwing_error_handler?.();
+// The HDF5 runtime reads the whole environment when it starts, so it starts only when the
+// program may read it (`--allow-env`); otherwise importing the library needs no permission and
+// the first HDF5 call says what to add.
+const envGranted = Deno.permissions.querySync?.({ name: "env" }).state === "granted";
+let ready = false;
+if (envGranted) {
+  const module = await h5wasm.ready as unknown as {
+    activate_throwing_error_handler?: () => number;
+  };
+  module.activate_throwing_error_handler?.();
+  ready = true;
+} else {
+  // The runtime starts itself on import and fails without the permission: keep that quiet.
+  (h5wasm.ready as Promise<unknown>).catch(() => {});
+}
 
 export { h5wasm };
+
+/**
+ * Error of an HDF5 call in a program without the permission the HDF5 runtime needs.
+ *
+ * @example
+ * ```ts
+ * import { Hdf5PermissionError } from "@mpm/webgpu/data";
+ * console.assert(new Hdf5PermissionError("a.h5").message.includes("--allow-env"));
+ * ```
+ */
+export class Hdf5PermissionError extends Error {
+  /** The error for an HDF5 call on `path`. */
+  constructor(path: string) {
+    super(
+      `${path}: reading or writing HDF5 files needs --allow-env (the HDF5 runtime reads the ` +
+        "environment when it starts) as well as --allow-read/--allow-write; run with " +
+        "`deno run --allow-env --allow-read --allow-write ...`",
+    );
+    this.name = "Hdf5PermissionError";
+  }
+}
+
+/**
+ * Opens an HDF5 file ("r" read, "w" create), once the runtime is started.
+ *
+ * @throws {Hdf5PermissionError} when the program lacks `--allow-env`
+ */
+export function openH5(path: string, mode: "r" | "w"): H5File {
+  if (!ready) throw new Hdf5PermissionError(path);
+  return new h5wasm.File(path, mode);
+}
 
 /** A dataset handle. */
 export type H5Dataset = InstanceType<typeof h5wasm.Dataset>;

@@ -1,6 +1,6 @@
 /**
  * HDF5 jet files in the reference layouts (mattcleigh/jetssl), read in chunks and written in
- * chunks through h5wasm, so files larger than memory stream.
+ * chunks through so files larger than memory stream.
  *
  * - JetClass-like: `csts` (N, P, F) float, `csts_id` (N, P) int, `mask` (N, P) bool,
  *   `labels` (N,) int, `jets` (N, 5) [pt, eta, phi, sdmass, n_csts].
@@ -14,7 +14,15 @@
  *
  * @module
  */
-import { type H5Dataset, type H5File, h5wasm, hdf5Cause, SUPPORTED_FILTERS } from "./_h5.ts";
+import {
+  type H5Dataset,
+  type H5File,
+  hdf5Cause,
+  Hdf5PermissionError,
+  openH5,
+  SUPPORTED_FILTERS,
+} from "./_h5.ts";
+export { Hdf5PermissionError } from "./_h5.ts";
 import { DataError } from "./errors.ts";
 import { type JetBlock, JETCLASS_FEATURES, KINEMATIC_FEATURES } from "./types.ts";
 
@@ -82,7 +90,10 @@ function openHdf5(path: string): H5File {
   let stat: Deno.FileInfo;
   try {
     stat = Deno.statSync(path);
-  } catch {
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) {
+      throw new DataError({ file: path }, "no permission to read it", "run with --allow-read");
+    }
     throw new DataError(
       { file: path },
       "file not found",
@@ -91,10 +102,11 @@ function openHdf5(path: string): H5File {
   }
   if (!stat.isFile) throw new DataError({ file: path }, "not a file", "pass an .h5 file");
   try {
-    const file = new h5wasm.File(path, "r");
+    const file = openH5(path, "r");
     file.keys();
     return file;
   } catch (e) {
+    if (e instanceof Hdf5PermissionError) throw e;
     throw new DataError(
       { file: path },
       `not a readable HDF5 file (${hdf5Cause(e)})`,

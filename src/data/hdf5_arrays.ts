@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type H5Dataset, h5wasm } from "./_h5.ts";
+import { type H5Dataset, h5wasm, openH5 } from "./_h5.ts";
 import { tempPathFor } from "../io/files.ts";
 
 /** Element types of {@linkcode ArrayFileWriter} datasets. */
@@ -58,7 +58,7 @@ export class ArrayFileWriter {
     this.path = path;
     this.rows = rows;
     this.#tmp = tempPathFor(path);
-    this.#file = new h5wasm.File(this.#tmp, "w");
+    this.#file = openH5(this.#tmp, "w");
   }
 
   /**
@@ -160,7 +160,7 @@ export class ArrayFileWriter {
 export function readArrays(
   path: string,
 ): Record<string, { shape: number[]; data: ArrayLike<number> | string[] }> {
-  const f = new h5wasm.File(path, "r");
+  const f = openH5(path, "r");
   try {
     const out: Record<string, { shape: number[]; data: ArrayLike<number> | string[] }> = {};
     for (const name of f.keys()) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type H5Dataset, type H5File, h5wasm } from "./_h5.ts";
+import { type H5Dataset, type H5File, openH5 } from "./_h5.ts";
 import { DataError } from "./errors.ts";
 import type { JetBlock } from "./types.ts";
 import { tempPathFor } from "../io/files.ts";
@@ -82,7 +82,7 @@ export class JetFileWriter {
       ...options,
     };
     const tmp = tempPathFor(path);
-    const file = new h5wasm.File(tmp, "w");
+    const file = openH5(tmp, "w");
     const P = o.nParticles, F = o.features.length, c = o.chunkRows;
     const make = (name: string, dims: number[], dtype: string, data: ArrayBufferView) => {
       file.create_dataset({

@@ -286,7 +286,9 @@ export class VQTokenizer {
     const C = this.config.codeDim, K = this.config.codebookSize, n = z.length / C;
     if (n < K) {
       throw new RangeError(
-        `tokenizer: ${n} particles for ${K} codes; use a larger batch for the k-means initialisation`,
+        `tokenizer: the first batch holds ${n} particles for ${K} codes (the k-means ` +
+          `initialisation needs one per code); use a larger batch (deno task vqvae --batch, ` +
+          `about ${Math.ceil((K / Math.max(n, 1)) * 1.2)}x the current one)`,
       );
     }
     const u = Float32Array.from(z);

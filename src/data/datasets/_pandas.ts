@@ -1,5 +1,5 @@
 /**
- * A pandas `HDFStore` frame read with h5wasm, in both layouts pandas writes
+ * A pandas `HDFStore` frame read with in both layouts pandas writes
  * (`DataFrame.to_hdf(path, key)`):
  *
  * - `fixed` (the default): a group `key` with `blockK_items` (column names) and
@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type H5Dataset, type H5File, h5wasm, hdf5Cause } from "../_h5.ts";
+import { type H5Dataset, type H5File, hdf5Cause, Hdf5PermissionError, openH5 } from "../_h5.ts";
 import { DataError } from "../errors.ts";
 
 interface Block {
@@ -64,8 +64,9 @@ export class PandasFrame {
   static open(path: string, key = "table"): PandasFrame {
     let file: H5File;
     try {
-      file = new h5wasm.File(path, "r");
+      file = openH5(path, "r");
     } catch (e) {
+      if (e instanceof Hdf5PermissionError) throw e;
       throw new DataError(
         { file: path },
         `not a readable HDF5 file (${hdf5Cause(e)})`,

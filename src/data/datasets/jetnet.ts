@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { type H5Dataset, type H5File, h5wasm, hdf5Cause } from "../_h5.ts";
+import { type H5Dataset, type H5File, hdf5Cause, Hdf5PermissionError, openH5 } from "../_h5.ts";
 import { DataError } from "../errors.ts";
 import { type JetBlock, KINEMATIC_FEATURES } from "../types.ts";
 import { emptyBlock, type JetSource } from "./source.ts";
@@ -69,9 +69,10 @@ export class JetNetReader implements JetSource {
     let file: H5File;
     try {
       Deno.statSync(path);
-      file = new h5wasm.File(path, "r");
+      file = openH5(path, "r");
       file.keys();
     } catch (e) {
+      if (e instanceof Hdf5PermissionError) throw e;
       throw new DataError(
         { file: path },
         `not a readable HDF5 file (${hdf5Cause(e)})`,
