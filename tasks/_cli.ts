@@ -41,6 +41,26 @@ export async function runCli(main: () => Promise<void>, helpHint = "--help"): Pr
   }
 }
 
+/**
+ * On Ctrl-C (SIGINT) or SIGTERM, prints `describe()` (what was kept, how to continue) and exits
+ * with status 130 instead of dying silently.
+ */
+export function onInterrupt(describe: () => string): void {
+  const handler = () => {
+    let what = "";
+    try {
+      what = describe();
+    } catch { /* the description is best effort */ }
+    console.error(`\ninterrupted${what ? `: ${what}` : ""}`);
+    Deno.exit(130);
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(sig, handler);
+    } catch { /* signals unsupported on this platform */ }
+  }
+}
+
 /** A one-line progress display: done/total, rate, ETA, and extra fields. */
 export class Progress {
   #start = performance.now();

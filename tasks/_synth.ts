@@ -3,6 +3,7 @@
 // .cache/synth in the working folder.
 import { JetFileWriter } from "../src/data/hdf5.ts";
 import { synthJetClass } from "../src/data/synth.ts";
+import { JETCLASS_LABELS } from "../src/data/types.ts";
 
 /** Default cache folder of the default data. */
 export const CACHE = ".cache/synth";
@@ -32,7 +33,11 @@ export async function defaultData(seed: number, dir?: string): Promise<string> {
     `generating the default data once: 60000 synthetic JetClass-like jets (~290 MB) -> ${path}` +
       ` (move it with --cache-dir or MPM_CACHE_DIR)`,
   );
-  const w = JetFileWriter.create(path, { nParticles: 128, features: synthJetClass(1).features });
+  const w = JetFileWriter.create(path, {
+    nParticles: 128,
+    features: synthJetClass(1).features,
+    classNames: JETCLASS_LABELS,
+  });
   try {
     for (let s = 0; s < 60000; s += 10000) w.append(synthJetClass(10000, { seed, start: s }));
     w.close();

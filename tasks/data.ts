@@ -17,7 +17,7 @@ import {
   multiplicity,
   PARTICLE_TYPES,
 } from "../src/data/types.ts";
-import { histogram, histogramSvg } from "../src/eval/plots.ts";
+import { featureAxisLabel, histogram, histogramSvg } from "../src/eval/plots.ts";
 
 const HELP = `
 deno task data <command> ...    (each command prints its own --help)
@@ -57,6 +57,7 @@ async function synth(argv: string[]): Promise<void> {
     nParticles: first.nParticles,
     features: first.features,
     btagVertices: first.nVertices ?? 0,
+    classNames: kind === "btag" ? BTAG_LABELS : JETCLASS_LABELS,
   });
   const p = new Progress(`synth ${kind}`, n);
   try {
@@ -99,6 +100,12 @@ ${
       help: "particle slots kept (default 128; btag-root 15; jetnet the file's 30 or 150)",
     },
     tree: { type: "string", help: "ROOT: TTree name (default: tree, or the file's only tree)" },
+    branch: {
+      type: "string",
+      multiple: true,
+      help: "ROOT: read reference branch NAME from the file's BRANCH (repeatable)",
+      meta: "NAME=BRANCH",
+    },
     key: { type: "string", help: "toptag: pandas frame key (default table)" },
     "jet-type": {
       type: "string",
@@ -121,6 +128,7 @@ async function convert(argv: string[]): Promise<void> {
         await format.open(f, {
           nParticles: v.particles,
           tree: v.tree,
+          branchMap: branchMap(v.branch),
           key: v.key,
           jetType: v["jet-type"],
         }),
@@ -130,6 +138,16 @@ async function convert(argv: string[]): Promise<void> {
   } finally {
     for (const s of sources) s.close();
   }
+}
+
+/** `--branch NAME=BRANCH` values as a branch map. */
+function branchMap(list?: string[]): Record<string, string> | undefined {
+  if (!list?.length) return undefined;
+  return Object.fromEntries(list.map((b) => {
+    const [k, val] = b.split("=");
+    if (!k || !val) throw new UsageError(`--branch ${b}: expected NAME=BRANCH, e.g. part_px=px`);
+    return [k, val];
+  }));
 }
 
 /** Streams every source into one file (layout from the first block), with progress. */
@@ -197,7 +215,8 @@ async function combine(argv: string[]): Promise<void> {
     loop: false,
     dropLast: false,
   });
-  const info = JetFileReader.open(positionals[0]).info;
+  const first = JetFileReader.open(positionals[0]), info = first.info;
+  first.close();
   const w = JetFileWriter.create(v.out, {
     nParticles: loader.nParticles,
     features: loader.features,
@@ -205,6 +224,7 @@ async function combine(argv: string[]): Promise<void> {
     labels: info.hasLabels,
     jets: info.hasJets,
     btagVertices: info.btag ? info.nVertices : 0,
+    classNames: info.classNames,
   });
   const p = new Progress("combine", loader.length);
   let done = 0;
@@ -272,7 +292,7 @@ async function inspect(argv: string[]): Promise<void> {
   const b: JetBlock = r.read(0, Math.min(info.n, values.jets));
   r.close();
   const F = b.features.length;
-  const names = info.btag ? BTAG_LABELS : JETCLASS_LABELS;
+  const names = info.classNames ?? (info.btag ? BTAG_LABELS : JETCLASS_LABELS);
   console.log(
     `${file}: ${info.n} jets x ${info.nParticles} particle slots, features [${info.features}]${
       info.btag ? ", BTag fields" : ""
@@ -313,15 +333,16 @@ async function inspect(argv: string[]): Promise<void> {
         hi.toPrecision(4)
       }`,
     );
+    // The central 99.8 %: the note says how many particles fall outside.
     const h = histogram(s, 60, lo, hi > lo ? hi : lo + 1);
     await Deno.writeTextFile(
       `${dir}/${b.features[c]}.svg`,
       histogramSvg(h.edges, [{ label: `${b.n} jets`, y: h.counts }], {
-        title: b.features[c],
-        xLabel: b.features[c],
-        yLabel: "particles",
+        title: `${b.features[c]} of ${s.length} particles`,
+        xLabel: featureAxisLabel(b.features[c]),
+        yLabel: "particles per bin",
         logY: true,
-      }),
+      }, [h]),
     );
   }
   const h = histogram(mult, Math.min(64, info.nParticles), 0, info.nParticles);
@@ -345,9 +366,9 @@ async function inspect(argv: string[]): Promise<void> {
       `${dir}/jet_mass.svg`,
       histogramSvg(hs[0].edges, hs.map((x, l) => ({ label: names[l], y: x.counts })), {
         title: "jet mass by class",
-        xLabel: "mass [GeV]",
-        yLabel: "density",
-      }),
+        xLabel: "jet mass [GeV]",
+        yLabel: "density [1/GeV]",
+      }, hs),
     );
   }
   console.log(`  plots: ${dir}/`);

@@ -9,11 +9,13 @@ import { claimRunDir } from "../src/train/rundir.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import {
   generateJets,
+  type GenerationMetric,
   generationReport,
   loadSSFMRun,
   marginalJets,
   multiplicities,
   readRealJets,
+  verdict,
 } from "../src/train/generate.ts";
 
 export const SPEC = {
@@ -143,11 +145,15 @@ if (import.meta.main) {
       `${repDir}/generation.json`,
       JSON.stringify({ ...rep, jets_per_s: jets / seconds, steps, seed, run: dir }, null, 2),
     );
-    console.log("\n1-Wasserstein distance to real jets (generated | marginal baseline):");
-    const row = (k: string, v: { model: number; baseline: number }, note = "") =>
+    console.log(
+      `\n1-Wasserstein distance to ${n} real jets (generated | marginal baseline, ± bootstrap std):`,
+    );
+    const row = (k: string, v: GenerationMetric, note = "") =>
       console.log(
-        `  ${k.padEnd(16)} ${v.model.toPrecision(4).padStart(10)} | ${
-          v.baseline.toPrecision(4).padStart(10)
+        `  ${k.padEnd(16)} ${v.model.toPrecision(4).padStart(10)} ± ${
+          (v.model_err ?? 0).toPrecision(2).padEnd(7)
+        } | ${v.baseline.toPrecision(4).padStart(10)} ± ${
+          (v.baseline_err ?? 0).toPrecision(2)
         }${note}`,
       );
     // The baseline draws each feature from its marginal: it matches per-feature distributions by
@@ -156,14 +162,17 @@ if (import.meta.main) {
     for (const [k, v] of Object.entries(rep.features)) row(k, v);
     console.log("  jet observables:");
     for (const [k, v] of Object.entries(rep.jet)) {
+      const w = verdict(v);
       row(
         k,
         v,
         k === "multiplicity"
           ? "   (an input: both use the same multiplicities)"
-          : v.model < v.baseline
-          ? "   better than the baseline"
-          : "   NOT better than the baseline",
+          : w === "better"
+          ? "   better than the baseline (beyond 2 sigma)"
+          : w === "worse"
+          ? "   worse than the baseline (beyond 2 sigma)"
+          : `   not distinguishable from the baseline with ${n} jets`,
       );
     }
     if (rep.jetnet) {

@@ -1,6 +1,6 @@
 // `deno task pretrain`: MPM pre-training. With no arguments: generates (once, cached) a synthetic
 // JetClass-like set and pre-trains the `small` preset with the ID and regression tasks.
-import { parse, runCli, UsageError, warn } from "./_cli.ts";
+import { onInterrupt, parse, runCli, UsageError, warn } from "./_cli.ts";
 import type { CommandSpec } from "./_flags.ts";
 import { JetFileReader } from "../src/data/hdf5.ts";
 import { labelSummary } from "../src/data/labels.ts";
@@ -348,6 +348,15 @@ if (import.meta.main) {
         Object.keys(config.tasks).filter((k) => config.tasks[k])
       }], features [${config.features}]${labels ? `, ${labels.classes} classes` : ""}`,
     );
+    onInterrupt(() => {
+      let step = "no checkpoint yet";
+      try {
+        const m = JSON.parse(Deno.readTextFileSync(`${out}/checkpoint.json`));
+        step = `the last complete checkpoint is step ${m.step}`;
+      } catch { /* none written */ }
+      return `${step} (${out}/checkpoint.json); continue exactly where it left off with ` +
+        `deno task pretrain --resume ${out}`;
+    });
     const res = await pretrain({
       gpu,
       config,

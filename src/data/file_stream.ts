@@ -50,6 +50,7 @@ export class FileStream {
   #starts: Int32Array = new Int32Array(0);
   #loaded = -1;
   #block: JetBlock | null = null;
+  #blockRows: ArrayLike<number> = new Int32Array(0);
   #perm: Int32Array = new Int32Array(0);
   #validate: (b: JetBlock, j: number, row: number) => boolean;
 
@@ -99,16 +100,18 @@ export class FileStream {
   }
 
   /**
-   * The jet at position `k` of the epoch: the loaded window's block and the jet's row in it, or
-   * null when that jet was dropped as bad.
+   * The jet at position `k` of the epoch: the loaded window's block, the jet's row in it and its
+   * row in the file, or null when that jet was dropped as bad.
    */
-  at(k: number): [JetBlock, number] | null {
+  at(k: number): [JetBlock, number, number] | null {
     let w = Math.max(0, this.#loaded);
     while (this.#starts[w] > k) w--;
     while (this.#starts[w + 1] <= k) w++;
     this.#load(w);
     const i = k - this.#starts[w];
-    return i < this.#perm.length ? [this.#block!, this.#perm[i]] : null;
+    if (i >= this.#perm.length) return null;
+    const j = this.#perm[i];
+    return [this.#block!, j, this.#blockRows[j]];
   }
 
   #load(w: number): void {
@@ -116,6 +119,7 @@ export class FileStream {
     const W = this.#window, src = this.#order[w];
     const block = this.#read(src * W, Math.min(W, this.length - src * W));
     this.#block = block.block;
+    this.#blockRows = block.rows;
     this.#loaded = w;
     const salt = this.#file === 0 ? 0 : Math.imul(this.#file, 0x85ebca6b);
     // Jets of the window that failed validation are left out; their positions give nothing.
@@ -130,7 +134,10 @@ export class FileStream {
   }
 
   /** Reads selected jets [first, first + count) of the selection, validating each. */
-  #read(first: number, count: number): { block: JetBlock; keep: Int32Array } {
+  #read(
+    first: number,
+    count: number,
+  ): { block: JetBlock; keep: Int32Array; rows: ArrayLike<number> } {
     let block: JetBlock, rows: ArrayLike<number>;
     if ("rows" in this.#sel) {
       rows = this.#sel.rows.subarray(first, first + count);
@@ -142,7 +149,7 @@ export class FileStream {
     }
     const keep: number[] = [];
     for (let j = 0; j < block.n; j++) if (this.#validate(block, j, rows[j])) keep.push(j);
-    return { block, keep: Int32Array.from(keep) };
+    return { block, keep: Int32Array.from(keep), rows };
   }
 }
 

@@ -192,15 +192,21 @@ function padVertices(path: string, block: JetBlock, V: number): Float32Array {
 }
 
 /**
- * Writes one block to a new file.
+ * Writes one block to a new file (with the class names, when given, as attributes of
+ * `labels`).
  *
  * @example
  * ```ts ignore
  * writeJetFile("jets.h5", synthJetClass(1000));
  * ```
  */
-export function writeJetFile(path: string, block: JetBlock): void {
+export function writeJetFile(
+  path: string,
+  block: JetBlock,
+  o: { classNames?: readonly string[] } = {},
+): void {
   const w = JetFileWriter.create(path, {
+    classNames: o.classNames,
     nParticles: block.nParticles,
     features: block.features,
     ids: !!block.ids,

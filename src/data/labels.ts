@@ -120,3 +120,25 @@ export function labelSummary(
   }
   return { classes, source, counts, perFile };
 }
+
+/**
+ * The class names a jet file declares (`class_names` on `labels`), or undefined.
+ *
+ * @param file an HDF5 jet file
+ * @returns the names by label
+ * @example
+ * ```ts ignore
+ * import { classNamesOf } from "@mpm/webgpu/data";
+ * classNamesOf("top_test.h5"); // ["QCD", "top"]
+ * ```
+ */
+export function classNamesOf(file: string): readonly string[] | undefined {
+  try {
+    const r = JetFileReader.open(file);
+    const names = r.info.classNames;
+    r.close();
+    return names;
+  } catch {
+    return undefined;
+  }
+}

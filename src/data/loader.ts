@@ -51,6 +51,10 @@ export interface JetBatch {
   nVertices?: number;
   /** Index of the first jet in this run's stream (seeds per-jet masking and noise). */
   streamIndex: number;
+  /** (B) index into the loader's `files` of each jet's file (always set by `JetLoader`). */
+  fileIndex?: Int32Array;
+  /** (B) each jet's row in its file (always set by `JetLoader`). */
+  fileRow?: Int32Array;
 }
 
 /** Options of {@linkcode JetLoader}. */
@@ -261,14 +265,18 @@ export class JetLoader {
     const take = Math.min(B, this.length - this.#state.position);
     const batch = this.#emptyBatch(take);
     const schedule = this.#scheduleNow();
-    const picked: [JetBlock, number][] = [];
+    const picked: [JetBlock, number, number, number][] = [];
     while (picked.length < take && this.#state.position < this.length) {
       const [f, k] = schedule.next()!;
       const jet = this.#streams[f].at(k);
-      if (jet) picked.push(jet);
+      if (jet) picked.push([...jet, f]);
       this.#state.position++;
     }
-    picked.forEach(([blk, j], b) => this.#copyJet(blk, j, batch, b));
+    picked.forEach(([blk, j, row, f], b) => {
+      this.#copyJet(blk, j, batch, b);
+      batch.fileIndex![b] = f;
+      batch.fileRow![b] = row;
+    });
     batch.size = picked.length;
     this.#state.streamIndex += batch.size;
     this.#preprocess(batch);
@@ -286,6 +294,8 @@ export class JetLoader {
       ids: new Int32Array(take * N),
       valid: new Uint32Array(take * N),
       streamIndex: this.#state.streamIndex,
+      fileIndex: new Int32Array(take),
+      fileRow: new Int32Array(take),
     };
     if (info.hasLabels) batch.labels = new Int32Array(take);
     if (info.hasJets) batch.jets = new Float32Array(take * 5);

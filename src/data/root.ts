@@ -255,7 +255,8 @@ export class RootJetReader {
         throw new DataError(
           { file: path, field: map[need] ?? need },
           `branch missing in TTree "${tree.name}"`,
-          `map it with branchMap (e.g. { ${need}: "<your branch>" })`,
+          `name the file's branch: deno task data convert --branch ${need}=BRANCH (library: ` +
+            `the branchMap option)`,
         );
       }
     }

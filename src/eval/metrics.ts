@@ -105,19 +105,37 @@ export function perClassAuc(
   labels: ArrayLike<number>,
   classes: number,
 ): number[] {
-  const n = labels.length;
   return Array.from({ length: classes }, (_, c) => {
-    const s = new Float64Array(n), y = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      let m = -Infinity;
-      for (let k = 0; k < classes; k++) m = Math.max(m, logits[i * classes + k]);
-      let z = 0;
-      for (let k = 0; k < classes; k++) z += Math.exp(logits[i * classes + k] - m);
-      s[i] = logits[i * classes + c] - m - Math.log(z);
-      y[i] = labels[i] === c ? 1 : 0;
-    }
-    return rocAuc(s, y);
+    const y = Uint8Array.from({ length: labels.length }, (_, i) => (labels[i] === c ? 1 : 0));
+    return rocAuc(classScores(logits, classes, c), y);
   });
+}
+
+/**
+ * One-vs-rest scores of class `c`: the log-softmax of its logit (a monotone function of the
+ * class probability), the score both {@linkcode perClassAuc} and ROC plots use.
+ *
+ * @param logits (n, classes) row-major
+ * @param classes classes
+ * @param c the class
+ * @returns n scores
+ * @example
+ * ```ts
+ * import { classScores } from "@mpm/webgpu/eval";
+ * const s = classScores([0, 0, 2, 0], 2, 0);
+ * console.assert(Math.abs(s[0] - Math.log(0.5)) < 1e-12 && s[1] > Math.log(0.8));
+ * ```
+ */
+export function classScores(logits: ArrayLike<number>, classes: number, c: number): Float64Array {
+  const n = logits.length / classes, s = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let m = -Infinity;
+    for (let k = 0; k < classes; k++) m = Math.max(m, logits[i * classes + k]);
+    let z = 0;
+    for (let k = 0; k < classes; k++) z += Math.exp(logits[i * classes + k] - m);
+    s[i] = logits[i * classes + c] - m - Math.log(z);
+  }
+  return s;
 }
 
 /**

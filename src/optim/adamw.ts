@@ -41,8 +41,14 @@ export class AdamW {
   readonly store: ParameterStore;
   /** Resolved hyper-parameters. */
   readonly options: Required<AdamWOptions>;
-  /** Updates applied so far (the next update is step `t + 1`). */
+  /** Optimiser steps so far (drives the learning-rate schedule). */
   t = 0;
+  /**
+   * Updates applied to each group so far: Adam's bias correction of a group counts from that
+   * group's first update (as PyTorch, where a group frozen for U steps and then trained starts
+   * its moments at step 1), not from the global step.
+   */
+  readonly groupSteps: Map<string, number> = new Map();
 
   /** Creates the optimiser (the store must be finalised before the first step). */
   constructor(store: ParameterStore, options: AdamWOptions = {}) {
@@ -55,6 +61,16 @@ export class AdamW {
       maxNorm: options.maxNorm ?? 1,
       schedule: options.schedule ?? constant(),
     };
+  }
+
+  /**
+   * Restores the step counters of a checkpoint: the global step, and each group's update count
+   * (default: every group of the store updated at every step).
+   */
+  restore(t: number, groupSteps?: Readonly<Record<string, number>>): void {
+    this.t = t;
+    this.groupSteps.clear();
+    for (const g of this.store.groups) this.groupSteps.set(g.name, groupSteps?.[g.name] ?? t);
   }
 
   /** Learning rate the next step uses for a group with multiplier 1. */
@@ -78,13 +94,15 @@ export class AdamW {
     const o = this.options;
     this.t++;
     for (const g of groups) {
+      const gt = (this.groupSteps.get(g.name) ?? 0) + 1;
+      this.groupSteps.set(g.name, gt);
       adamwStep(g.arena("values"), g.arena("grads"), g.arena("m"), g.arena("v"), sumsq, {
         lr: lr * g.lrScale,
         beta1: o.betas[0],
         beta2: o.betas[1],
         eps: o.eps,
         weightDecay: o.weightDecay,
-        step: this.t,
+        step: gt,
         maxNorm: o.maxNorm,
       });
     }

@@ -80,14 +80,18 @@ export async function completionReport(o: {
     };
     const all = [...real[key], ...model[key], ...baseline[key]];
     const lo = Math.min(...all), hi = Math.max(...all) + 1e-9;
-    const h = (v: Float64Array) => histogram(v, 30, lo, hi, true).counts;
+    const hs = [real[key], model[key], baseline[key]].map((v) => histogram(v, 30, lo, hi, true));
     await writeAtomic(
       `${o.plots}/${o.label.toLowerCase()}_jet_${key}.svg`,
-      histogramSvg(histogram(real[key], 30, lo, hi, true).edges, [
-        { label: "real", y: h(real[key]) },
-        { label: `${o.label} completion`, y: h(model[key]) },
-        { label: "marginals", y: h(baseline[key]) },
-      ], { title: `${o.label} jet completion: ${title}`, xLabel: title, yLabel: "density" }),
+      histogramSvg(hs[0].edges, [
+        { label: "real", y: hs[0].counts },
+        { label: `${o.label} completion`, y: hs[1].counts },
+        { label: "marginals", y: hs[2].counts },
+      ], {
+        title: `${o.label} jet completion: ${title} (${real[key].length} jets)`,
+        xLabel: title,
+        yLabel: "density",
+      }),
     );
   }
   return out;

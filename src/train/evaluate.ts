@@ -7,7 +7,8 @@
  */
 import { Tape } from "../autograd/tape.ts";
 import { ArrayFileWriter } from "../data/hdf5_arrays.ts";
-import type { JetLoader } from "../data/loader.ts";
+import { classNamesOf } from "../data/labels.ts";
+import type { JetBatch, JetLoader } from "../data/loader.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { DownstreamTask, Metrics, PredictionArrays, PreparedData } from "./downstream/task.ts";
 import type { HeadForward } from "./finetune.ts";
@@ -30,18 +31,95 @@ export async function evaluateTest(
   o: { outputs: number; data: PreparedData; out: string },
 ): Promise<Metrics> {
   const collector = task.collector(o.outputs, o.data, o.data.test[0]);
+  const common = new CommonPredictions(loader);
+  const progress = progressLine(`evaluating ${task.name}`, loader.length);
+  let seen = 0;
   for (let b = loader.next(); b; b = loader.next()) {
     const tape = new Tape(gpu);
     const r = forward(tape, b, 0, false);
     collector.add(b, await r.logits.read() as Float32Array, r.extra);
+    common.add(b);
     tape.dispose();
     gpu.submit();
+    progress(seen += b.size);
   }
   loader.close();
-  writePredictions(`${o.out}/predictions.h5`, collector.predictions());
+  const p = collector.predictions();
+  writePredictions(`${o.out}/predictions.h5`, common.merge(p, o.data));
   const metrics = collector.metrics();
   await collector.plots(`${o.out}/plots`, metrics);
   return metrics;
+}
+
+/** A throttled progress line on stderr (a TTY rewrites it; other outputs get a line a minute). */
+function progressLine(what: string, total: number): (done: number) => void {
+  const start = performance.now(), tty = Deno.stderr.isTerminal();
+  let last = 0;
+  return (done) => {
+    const now = performance.now();
+    if (done < total && now - last < (tty ? 500 : 60_000)) return;
+    last = now;
+    const s = (now - start) / 1000, rate = done / Math.max(s, 1e-9);
+    const eta = done < total ? `, ETA ${Math.ceil((total - done) / Math.max(rate, 1e-9))} s` : "";
+    const line = `${what}: ${done}/${total} jets, ${rate.toFixed(0)} jets/s${eta}`;
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(tty ? `\r${line}${done >= total ? "\n" : ""}` : `${line}\n`),
+    );
+  };
+}
+
+/**
+ * What every task's `predictions.h5` holds beside its own outputs, so a result can be
+ * recomputed without rebuilding the split: each test jet's file and row, its particle mask, its
+ * label, and as attributes the class names, the files and how the test set was chosen.
+ */
+class CommonPredictions {
+  #fileIndex: number[] = [];
+  #row: number[] = [];
+  #labels: number[] = [];
+  #mask: number[] = [];
+  #n = 0;
+  #loader: JetLoader;
+
+  constructor(loader: JetLoader) {
+    this.#loader = loader;
+  }
+
+  add(b: JetBatch): void {
+    for (let j = 0; j < b.size; j++) {
+      this.#fileIndex.push(b.fileIndex?.[j] ?? -1);
+      this.#row.push(b.fileRow?.[j] ?? -1);
+      if (b.labels) this.#labels.push(b.labels[j]);
+    }
+    for (let i = 0; i < b.size * b.nParticles; i++) this.#mask.push(b.valid[i]);
+    this.#n = b.nParticles;
+  }
+
+  merge(p: PredictionArrays, data: PreparedData): PredictionArrays {
+    const own = new Set(p.datasets.map((d) => d.name));
+    const extra: PredictionArrays["datasets"] = [
+      { name: "file_index", rowShape: [], dtype: "i64", data: this.#fileIndex },
+      { name: "jet_index", rowShape: [], dtype: "i64", data: this.#row },
+      { name: "mask", rowShape: [this.#n], dtype: "i8", data: this.#mask },
+    ];
+    if (this.#labels.length === this.#row.length && this.#labels.length) {
+      extra.push({ name: "labels", rowShape: [], dtype: "i64", data: this.#labels });
+    }
+    const files = this.#loader.options.files;
+    const classNames = classNamesOf(files[0]);
+    return {
+      datasets: [...p.datasets, ...extra.filter((d) => !own.has(d.name))],
+      attributes: {
+        ...p.attributes,
+        files: JSON.stringify(files),
+        split: data.split
+          ? `the test split (the last 10 % of each file, 80/10/10) of ${files.join(", ")}`
+          : `all jets of ${files.join(", ")}`,
+        rows: "file_index indexes `files`; jet_index is the jet's row in that file",
+        ...(classNames ? { class_names: classNames.join(",") } : {}),
+      },
+    };
+  }
 }
 
 /** Writes a task's prediction arrays (one row per test jet) to HDF5. */

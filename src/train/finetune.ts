@@ -251,8 +251,11 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
     data,
     out: o.out,
   });
-  metrics.steps = fit.done;
-  metrics.best_val_loss = fit.best;
+  // Training fields only where there was training (an evaluation of a saved head has none).
+  if (fit.done > 0) {
+    metrics.steps = fit.done;
+    if (Number.isFinite(fit.best)) metrics.best_val_loss = fit.best;
+  }
   await writeAtomic(`${o.out}/metrics.json`, JSON.stringify(metrics, null, 2));
   return metrics;
 }

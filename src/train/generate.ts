@@ -25,7 +25,7 @@ import {
   w1m,
   w1p,
 } from "../eval/jetnet_metrics.ts";
-import { histogram, histogramSvg } from "../eval/plots.ts";
+import { featureAxisLabel, histogram, histogramSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { MPMConfig } from "../mpm/config.ts";
 import { MPMModel } from "../mpm/model.ts";
@@ -194,6 +194,62 @@ export interface GenerationMetric {
   model: number;
   /** W1(marginal baseline, real). */
   baseline: number;
+  /** Bootstrap standard deviation of `model` (20 resamples of both samples). */
+  model_err?: number;
+  /** Bootstrap standard deviation of `baseline`. */
+  baseline_err?: number;
+}
+
+/**
+ * W1 of `a` against `real` with its bootstrap standard deviation (both samples resampled with
+ * replacement `reps` times, seeded).
+ */
+export function w1WithError(
+  a: Float64Array,
+  real: Float64Array,
+  reps = 20,
+  seed = 7,
+): { value: number; err: number } {
+  const value = wasserstein1(a, real);
+  let state = (seed * 0x9e3779b1) >>> 0;
+  const u = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const pick = (x: Float64Array) => Float64Array.from(x, () => x[Math.floor(u() * x.length)]);
+  const v: number[] = [];
+  for (let r = 0; r < reps; r++) v.push(wasserstein1(pick(a), pick(real)));
+  const m = v.reduce((s, x) => s + x, 0) / reps;
+  return { value, err: Math.sqrt(v.reduce((s, x) => s + (x - m) ** 2, 0) / (reps - 1)) };
+}
+
+/** Model vs baseline W1 with bootstrap errors. */
+function compared(
+  model: Float64Array,
+  baseline: Float64Array,
+  real: Float64Array,
+): GenerationMetric {
+  const m = w1WithError(model, real), b = w1WithError(baseline, real);
+  return { model: m.value, baseline: b.value, model_err: m.err, baseline_err: b.err };
+}
+
+/**
+ * Whether the model's W1 is below the baseline's by more than twice their combined bootstrap
+ * error: "better", "worse", or "not distinguishable" (with this many jets).
+ *
+ * @param m a compared metric
+ * @returns the verdict
+ * @example
+ * ```ts
+ * import { verdict } from "@mpm/webgpu/train";
+ * console.assert(verdict({ model: 1, baseline: 2, model_err: 0.1, baseline_err: 0.1 }) === "better");
+ * console.assert(verdict({ model: 1, baseline: 1.1, model_err: 0.1, baseline_err: 0.1 }) === "not distinguishable");
+ * ```
+ */
+export function verdict(m: GenerationMetric): "better" | "worse" | "not distinguishable" {
+  const e = 2 * Math.hypot(m.model_err ?? 0, m.baseline_err ?? 0);
+  return m.model < m.baseline - e
+    ? "better"
+    : m.model > m.baseline + e
+    ? "worse"
+    : "not distinguishable";
 }
 
 /** What {@linkcode generationReport} measures. */
@@ -410,31 +466,35 @@ export async function generationReport(o: {
   ) => {
     if (!o.plots) return;
     const sorted = Float64Array.from([...r, ...m, ...b]).sort();
-    // 0.5 %-99.5 % range of all values: heavy tails do not squash the bulk.
+    // 0.5 %-99.5 % range of all values: heavy tails do not squash the bulk (the note counts
+    // what falls outside); impact parameters, sharply peaked, on a log axis.
     const lo = sorted[Math.floor(0.005 * (sorted.length - 1))],
       hi = sorted[Math.ceil(0.995 * (sorted.length - 1))] + 1e-9;
-    const h = (v: Float64Array) => histogram(v, 40, lo, hi, true).counts;
+    const hs = [r, m, b].map((v) => histogram(v, 40, lo, hi, true));
+    const peaked = /^(d0|dz|d0err|dzerr)$/.test(file.replace("generated_", ""));
     await writeAtomic(
       `${o.plots}/${file}.svg`,
-      histogramSvg(histogram(r, 40, lo, hi, true).edges, [
-        { label: "real", y: h(r) },
-        { label, y: h(m) },
-        { label: "marginals", y: h(b) },
-      ], { title, xLabel, yLabel: "density" }),
+      histogramSvg(hs[0].edges, [
+        { label: "real", y: hs[0].counts },
+        { label, y: hs[1].counts },
+        { label: "marginals", y: hs[2].counts },
+      ], {
+        title: `${title} (${g.n} jets)`,
+        xLabel,
+        yLabel: "density",
+        logY: peaked,
+      }, hs),
     );
   };
   if (o.plots) await Deno.mkdir(o.plots, { recursive: true });
   const features: Record<string, GenerationMetric> = {};
   for (let c = 0; c < g.features.length; c++) {
     const v = [real, g, baseline].map((b) => particleValues(b, c));
-    features[g.features[c]] = {
-      model: wasserstein1(v[1], v[0]),
-      baseline: wasserstein1(v[2], v[0]),
-    };
+    features[g.features[c]] = compared(v[1], v[2], v[0]);
     await hist(
       `generated_${g.features[c]}`,
       `${label} whole jets: particle ${g.features[c]}`,
-      g.features[c],
+      featureAxisLabel(g.features[c]),
       v,
     );
   }
@@ -451,7 +511,7 @@ export async function generationReport(o: {
     );
     for (const [key, title] of OBS) {
       const v = obs.map((x) => x[key]);
-      jet[key] = { model: wasserstein1(v[1], v[0]), baseline: wasserstein1(v[2], v[0]) };
+      jet[key] = compared(v[1], v[2], v[0]);
       await hist(`generated_jet_${key}`, `${label} whole jets: ${title}`, title, v);
     }
   }

@@ -25,3 +25,4 @@ export * from "./downstream/cwola.ts";
 export * from "./downstream/vertex.ts";
 export * from "./downstream/trackid.ts";
 export * from "./pretrain_validation.ts";
+export * from "./study.ts";

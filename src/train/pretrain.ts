@@ -177,7 +177,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       lastGood = done;
     }
   }
-  await writePlots(run.files.metrics, run.files.plots);
+  await writePlots(run.files.metrics, run.files.plots, {
+    probeClasses: o.config.tasks.probe?.classes,
+  });
   run.loader.close();
   window.dispose();
   const skipped = run.loader.skipped;
@@ -304,7 +306,7 @@ async function resumeRun(run: PretrainRun): Promise<{ state: TrainState; csv: Me
   const state = await loadCheckpoint(run.o.out, run.store);
   // The config may carry a longer schedule (--steps) or re-recorded data (--data-changed).
   await writeAtomic(run.files.config, JSON.stringify(run.o.config, null, 2));
-  run.opt.t = state.step;
+  run.opt.restore(state.step); // every group trains at every pre-training step
   run.loader.restore(state.loader);
   const csv = await MetricsCsv.resume(run.files.metrics, columns(run), state.step);
   run.log(`resumed ${run.o.out} at step ${state.step}`);

@@ -9,7 +9,7 @@
 import type { JetBatch } from "../data/loader.ts";
 import { trimBatch } from "../mpm/prepare.ts";
 import type { PretrainTask } from "../mpm/tasks.ts";
-import { histogram, histogramSvg } from "../eval/plots.ts";
+import { featureAxisLabel, histogram, histogramSvg } from "../eval/plots.ts";
 import { writeAtomic } from "../io/files.ts";
 import { completionReport } from "./completion.ts";
 import type { PretrainRun, StepRecord } from "./pretrain.ts";
@@ -40,6 +40,9 @@ export async function validatePretraining(
   const T = run.o.config.train, vl = run.validation();
   const sums = new Float64Array(run.names.length);
   let n = 0, correct = 0, counted = 0;
+  // A long validation (the paper preset: minutes) says where it is every 15 s.
+  const t0 = performance.now();
+  let noted = t0;
   for (let k = 0; k < T.valBatches; k++) {
     const batch = vl.next();
     if (!batch) break;
@@ -59,6 +62,16 @@ export async function validatePretraining(
     }
     n += batch.size;
     release(run, r);
+    const now = performance.now();
+    if (now - noted > 15_000 && k + 1 < T.valBatches) {
+      const per = (now - t0) / (k + 1);
+      run.log(
+        `  validation: ${k + 1}/${T.valBatches} batches, ${((now - t0) / 1000).toFixed(0)} s, ETA ${
+          ((per * (T.valBatches - k - 1)) / 1000).toFixed(0)
+        } s`,
+      );
+      noted = now;
+    }
   }
   vl.close();
   const out: Record<string, number> = {};
@@ -70,7 +83,10 @@ export async function validatePretraining(
 /** A generative task's samples of a batch's dropped particles against the truth. */
 async function generativeReport(run: PretrainRun, task: PretrainTask, r: StepRecord) {
   const { inp } = r, label = task.label ?? task.name.toUpperCase();
+  const t0 = performance.now();
+  run.log(`  ${label}: sampling the ${inp.M} dropped particles of a validation batch ...`);
   const gen = await task.sampleDropped!(r.tape, r.pass, inp);
+  run.log(`  ${label}: sampled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const truth = inp.xDropHost.subarray(0, inp.M * inp.F);
   await samplePlots(run, label, gen, truth, inp.M);
   const rep = await completionReport({
@@ -120,10 +136,10 @@ async function samplePlots(
         label: `${label} sample`,
         y: hg.counts,
       }], {
-        title: `${label}: ${features[f]} of dropped particles (normalised)`,
-        xLabel: features[f],
+        title: `${label}: ${features[f]} of ${M} dropped particles`,
+        xLabel: featureAxisLabel(features[f], true),
         yLabel: "density",
-      }),
+      }, [ht, hg]),
     );
   }
   run.log(

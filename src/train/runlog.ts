@@ -8,7 +8,7 @@
  */
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { lineSvg } from "../eval/plots.ts";
+import { gridSvg, lineSvg } from "../eval/plots.ts";
 import { writeAtomic } from "../io/files.ts";
 
 /** A value for a CSV cell: numbers printed with 6 significant digits, absent ones empty. */
@@ -182,41 +182,90 @@ export class LossWindow {
 }
 
 /**
- * Loss curves (train and validation) from a metrics CSV whose loss columns run from the fourth
- * to the column before `lastLossBefore` (default `probe_acc`). Empty cells are left out.
+ * Loss curves from a metrics CSV whose loss columns run from the fourth to the column before
+ * `probe_acc`: one panel per loss (losses of different kinds never share an axis), train and
+ * validation together, a log axis only where a loss spans more than a decade; and the probe's
+ * validation accuracy with its chance level. Empty cells are left out.
  *
  * @param metricsCsv the CSV
- * @param dir folder for `train_loss.svg`, `val_loss.svg` and `probe_accuracy.svg`
+ * @param dir folder for `train_loss.svg` (every loss, train and validation), `val_loss.svg`
+ *   (validation only) and `probe_accuracy.svg`
+ * @param o `probeClasses`: classes of the probe (draws the chance line)
  */
-export async function writePlots(metricsCsv: string, dir: string): Promise<void> {
+export async function writePlots(
+  metricsCsv: string,
+  dir: string,
+  o: { probeClasses?: number } = {},
+): Promise<void> {
   const rows = (await Deno.readTextFile(metricsCsv)).trim().split("\n");
   const head = rows[0].split(","), data = rows.slice(1).map((r) => r.split(","));
   const lossCols = head.slice(3, head.indexOf("probe_acc"));
   const num = (s: string | undefined) => (s === undefined || s === "" ? NaN : Number(s));
-  for (const split of ["train", "val"]) {
-    const sel = data.filter((r) => r[1] === split);
-    if (!sel.length) continue;
-    const series = lossCols.map((c) => {
-      const pts = sel.map((r) => [Number(r[0]), num(r[head.indexOf(c)])]).filter(([, v]) =>
-        Number.isFinite(v) && v !== 0
-      );
-      return { label: c, x: pts.map((p) => p[0]), y: pts.map((p) => p[1]) };
-    }).filter((s) => s.y.length > 0);
+  const series = (split: string, c: string) => {
+    const pts = data.filter((r) => r[1] === split).map((
+      r,
+    ) => [Number(r[0]), num(r[head.indexOf(c)])]).filter(([, v]) => Number.isFinite(v));
+    return {
+      label: split === "val" ? "validation" : "train",
+      x: pts.map((p) => p[0]),
+      y: pts.map((p) => p[1]),
+    };
+  };
+  const panel = (c: string, splits: string[]) => {
+    const ss = splits.map((sp) => series(sp, c)).filter((x) => x.y.length);
+    const ys = ss.flatMap((x) => x.y);
+    const logY = ys.length > 1 && Math.min(...ys) > 0 && Math.max(...ys) / Math.min(...ys) > 10;
+    return lineSvg(ss, {
+      title: c,
+      xLabel: "step",
+      yLabel: lossLabel(c),
+      logY,
+      width: 380,
+      height: 260,
+    });
+  };
+  const cols = lossCols.filter((c) => data.some((r) => Number.isFinite(num(r[head.indexOf(c)]))));
+  await writeAtomic(
+    `${dir}/train_loss.svg`,
+    gridSvg(cols.map((c) => panel(c, ["train", "val"])), 2, "pre-training losses"),
+  );
+  if (data.some((r) => r[1] === "val")) {
     await writeAtomic(
-      `${dir}/${split}_loss.svg`,
-      lineSvg(series, { title: `${split} losses`, xLabel: "step", yLabel: "loss", logY: true }),
+      `${dir}/val_loss.svg`,
+      gridSvg(cols.map((c) => panel(c, ["val"])), 2, "validation losses"),
     );
   }
   const col = head.indexOf("probe_acc");
   const acc = data.filter((r) => r[1] === "val" && Number.isFinite(num(r[col])));
   if (acc.length) {
+    const x = acc.map((r) => Number(r[0]));
+    const chance = o.probeClasses
+      ? [{
+        label: `chance (1/${o.probeClasses})`,
+        x: [Math.min(...x), Math.max(...x)],
+        y: [1 / o.probeClasses, 1 / o.probeClasses],
+        style: "reference" as const,
+      }]
+      : [];
     await writeAtomic(
       `${dir}/probe_accuracy.svg`,
-      lineSvg([{
-        label: "probe accuracy",
-        x: acc.map((r) => Number(r[0])),
-        y: acc.map((r) => Number(r[col])),
-      }], { title: "linear probe (validation)", xLabel: "step", yLabel: "accuracy" }),
+      lineSvg([{ label: "probe accuracy", x, y: acc.map((r) => Number(r[col])) }, ...chance], {
+        title: "in-training linear probe (validation)",
+        xLabel: "step",
+        yLabel: "accuracy",
+        note:
+          "a probe refitted every few steps on the moving encoder: a trend, not deno task probe's score",
+      }),
     );
   }
+}
+
+/** Axis label of a loss column. */
+function lossLabel(c: string): string {
+  if (c === "total") return "weighted sum of the losses";
+  if (/^(id|kmeans|vqvae|probe)/.test(c)) return `${c} (cross-entropy)`;
+  if (/^reg/.test(c)) return `${c} (L1, normal scores)`;
+  if (/^(cfm|ssfm)/.test(c)) return `${c} (velocity MSE)`;
+  if (/^cnf/.test(c)) return `${c} (NLL per particle)`;
+  return c;
 }

@@ -125,10 +125,12 @@ export function sweepSvg(summaryCsv: string, task: string): string {
     };
   });
   const metric = downstreamTask(task).metric;
+  const runs = [...new Set(rows.map((r) => r[4]))].join("/");
   return lineSvg(series, {
     title: `${task}: ${metric} vs labelled jets`,
     xLabel: "labelled training jets",
-    yLabel: metric,
+    yLabel: `${metric} (mean ± std over seeds)`,
     logX: true,
+    note: `${runs} run(s) per point`,
   });
 }

@@ -17,7 +17,7 @@ import { writeAtomic } from "../io/files.ts";
 import { LossWindow, MetricsCsv } from "./runlog.ts";
 import { checkRunDir, claimRunDir } from "./rundir.ts";
 import { fingerprintFile } from "../io/fingerprint.ts";
-import { lineSvg } from "../eval/plots.ts";
+import { gridSvg, lineSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { trimBatch } from "../mpm/prepare.ts";
 import { setMaps, type TokenizerConfig, VQTokenizer } from "../mpm/vqvae.ts";
@@ -242,15 +242,23 @@ async function tokenizerLossPlot(metricsCsv: string, path: string): Promise<void
   const pts = (await Deno.readTextFile(metricsCsv)).trim().split("\n").slice(1).map((r) =>
     r.split(",").map(Number)
   );
+  const yLabels = ["Huber + 10 x commitment", "Huber (normal scores)", "commitment (MSE)"];
   await writeAtomic(
     path,
-    lineSvg(
-      ["total", "huber", "commit"].map((label, k) => ({
-        label,
-        x: pts.map((p) => p[0]),
-        y: pts.map((p) => p[2 + k]),
-      })),
-      { title: "VQ-VAE tokenizer training", xLabel: "step", yLabel: "loss", logY: true },
+    gridSvg(
+      ["total", "huber", "commit"].map((label, k) => {
+        const y = pts.map((p) => p[2 + k]), pos = y.filter((v) => v > 0);
+        return lineSvg([{ label, x: pts.map((p) => p[0]), y }], {
+          title: label,
+          xLabel: "step",
+          yLabel: yLabels[k],
+          logY: pos.length > 1 && Math.max(...pos) / Math.min(...pos) > 10,
+          width: 360,
+          height: 260,
+        });
+      }),
+      3,
+      "VQ-VAE tokenizer training",
     ),
   );
 }

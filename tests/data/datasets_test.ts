@@ -270,6 +270,30 @@ Deno.test("data convert --from each format writes the library's layout with clas
       : expected.jetnet.g;
     compare(block, want, `converted ${from}`);
   }
+  // ROOT trees with other branch names: the error names the flag, and the flag works.
+  const root172 = new URL("../fixtures/uproot-issue-172.root", import.meta.url).pathname;
+  const plain = await runTask(tmp, "data", ["convert", root172, "--out", "r.h5"]);
+  if (plain.code === 0 || !plain.err.includes("--branch part_px=BRANCH")) {
+    throw new Error(plain.err);
+  }
+  const mapped = await runTask(tmp, "data", [
+    "convert",
+    root172,
+    "--branch",
+    "part_px=rec_part_px",
+    "--branch",
+    "part_py=rec_part_py",
+    "--branch",
+    "part_pz=rec_part_pz",
+    "--out",
+    "r.h5",
+  ]);
+  if (mapped.code !== 0) throw new Error(mapped.err);
+  const rr = JetFileReader.open(`${tmp}/r.h5`);
+  if (rr.info.n !== 10 || rr.info.features.join() !== "pt,deta,dphi") {
+    throw new Error(JSON.stringify(rr.info));
+  }
+  rr.close();
   // A second run refuses the existing output and changes nothing.
   const before = await snapshot(tmp);
   const again = await runTask(tmp, "data", [

@@ -251,7 +251,8 @@ export class BTagRootReader implements JetSource {
         throw new DataError(
           { file: path, field: map[need] ?? need },
           `branch missing in TTree "${tree.name}"`,
-          "give a BTag file, or map the branch (branchMap)",
+          `give a BTag file, or name the file's branch: deno task data convert --branch ${need}=BRANCH ` +
+            "(library: the branchMap option)",
         );
       }
     }

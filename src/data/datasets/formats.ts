@@ -22,6 +22,8 @@ export interface OpenOptions {
   key?: string;
   /** JetNet jet type when the file name does not say it. */
   jetType?: string;
+  /** ROOT formats: reference branch name -> the file's branch name. */
+  branchMap?: Readonly<Record<string, string>>;
 }
 
 /** One dataset format. */
@@ -46,7 +48,11 @@ export const DATASET_FORMATS: readonly DatasetFormat[] = [
     files: "HToBB_000.root, ZJetsToNuNu_000.root, ...",
     download: "https://zenodo.org/records/6619768",
     async open(path, o) {
-      const r = await RootJetReader.open(path, { tree: o.tree, nParticles: o.nParticles });
+      const r = await RootJetReader.open(path, {
+        tree: o.tree,
+        nParticles: o.nParticles,
+        branchMap: o.branchMap,
+      });
       return Object.assign(r, { classNames: JETCLASS_LABELS });
     },
   },
@@ -77,7 +83,8 @@ export const DATASET_FORMATS: readonly DatasetFormat[] = [
     files:
       "training_data.root, valid_data.root, test_data.root (or train_*.root, validate.root, test.root)",
     download: "https://zenodo.org/records/4044628, https://zenodo.org/records/13350327",
-    open: (path, o) => BTagRootReader.open(path, { tree: o.tree, nTracks: o.nParticles }),
+    open: (path, o) =>
+      BTagRootReader.open(path, { tree: o.tree, nTracks: o.nParticles, branchMap: o.branchMap }),
   },
 ];
 

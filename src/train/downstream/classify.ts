@@ -7,7 +7,8 @@
  */
 import * as ops from "../../autograd/ops.ts";
 import type { JetBatch } from "../../data/loader.ts";
-import { accuracy, perClassAuc, rejectionAt, rocCurve } from "../../eval/metrics.ts";
+import { accuracy, classScores, perClassAuc, rejectionAt, rocCurve } from "../../eval/metrics.ts";
+import { classNamesOf } from "../../data/labels.ts";
 import { lineSvg } from "../../eval/plots.ts";
 import { ClassAttentionHead } from "../../heads/heads.ts";
 import { writeAtomic } from "../../io/files.ts";
@@ -26,10 +27,12 @@ export class JetClassCollector implements Collector {
   /** Labels. */
   readonly labels: number[] = [];
   readonly #classes: number;
+  readonly #names?: readonly string[];
 
-  /** A collector for `classes` outputs. */
-  constructor(classes: number) {
+  /** A collector for `classes` outputs, with the class names when the data has them. */
+  constructor(classes: number, names?: readonly string[]) {
     this.#classes = classes;
+    this.#names = names;
   }
 
   add(batch: JetBatch, logits: Float32Array): void {
@@ -46,8 +49,7 @@ export class JetClassCollector implements Collector {
     m.auc = finite.reduce((s, v) => s + v, 0) / finite.length;
     if (C === 2) {
       // Binary tagging (signal = class 1): background rejection at 30 % and 50 % efficiency.
-      const score = this.labels.map((_, i) => this.logits[i * 2 + 1] - this.logits[i * 2]);
-      const roc = rocCurve(score, this.labels);
+      const roc = rocCurve(classScores(this.logits, 2, 1), this.labels);
       m.rejection_at_eff_0_3 = rejectionAt(roc, 0.3);
       m.rejection_at_eff_0_5 = rejectionAt(roc, 0.5);
     }
@@ -56,22 +58,54 @@ export class JetClassCollector implements Collector {
 
   async plots(dir: string, m: Metrics): Promise<void> {
     const C = this.#classes, n = this.labels.length;
+    const name = (c: number) => this.#names?.[c] ?? `class ${c}`;
     const rocs = Array.from({ length: C }, (_, c) => {
-      const sc = Array.from(
-        { length: n },
-        (_, i) => this.logits[i * C + c] - Math.max(...this.logits.slice(i * C, (i + 1) * C)),
-      );
-      const r = rocCurve(sc, this.labels.map((y) => (y === c ? 1 : 0)));
-      return { label: `class ${c} (AUC ${m[`auc_class_${c}`].toFixed(3)})`, x: r.fpr, y: r.tpr };
+      const r = rocCurve(classScores(this.logits, C, c), this.labels.map((y) => (y === c ? 1 : 0)));
+      return { label: `${name(c)} (AUC ${m[`auc_class_${c}`].toFixed(3)})`, x: r.fpr, y: r.tpr };
     });
     await writeAtomic(
       `${dir}/roc.svg`,
-      lineSvg(rocs, {
-        title: "one-vs-rest ROC",
-        xLabel: "false-positive rate",
-        yLabel: "true-positive rate",
+      lineSvg([...rocs, { label: "random", x: [0, 1], y: [0, 1], style: "reference" }], {
+        title: `one-vs-rest ROC (${n} test jets)`,
+        xLabel: "background efficiency εB (false-positive rate)",
+        yLabel: "signal efficiency εS (true-positive rate)",
+        xRange: [0, 1],
+        yRange: [0, 1],
       }),
     );
+    if (C === 2) {
+      const nb = this.labels.filter((y) => y === 0).length;
+      const rej = (
+        v: number,
+      ) => (Number.isFinite(v) ? v.toFixed(1) : `above ${nb} (none of ${nb} passes)`);
+      // The top-tagging landscape's view: background rejection against signal efficiency.
+      const r = rocCurve(classScores(this.logits, 2, 1), this.labels);
+      const pts = r.tpr.map((t, k) => [t, r.fpr[k]]).filter(([t, f]) => f > 0 && t > 0);
+      await writeAtomic(
+        `${dir}/rejection.svg`,
+        lineSvg([
+          {
+            label: `${name(1)} vs ${name(0)}`,
+            x: pts.map((p) => p[0]),
+            y: pts.map((p) => 1 / p[1]),
+          },
+          {
+            label: "random (1/εS)",
+            x: Array.from({ length: 100 }, (_, i) => (i + 1) / 100),
+            y: Array.from({ length: 100 }, (_, i) => 100 / (i + 1)),
+            style: "reference",
+          },
+        ], {
+          title: `background rejection (${n} test jets)`,
+          xLabel: "signal efficiency εS",
+          yLabel: "background rejection 1/εB",
+          logY: true,
+          note: `1/εB at εS = 0.3: ${rej(m.rejection_at_eff_0_3)}, at 0.5: ${
+            rej(m.rejection_at_eff_0_5)
+          } (points where no background jet passes are left out)`,
+        }),
+      );
+    }
   }
 
   predictions(): PredictionArrays {
@@ -105,7 +139,7 @@ function classTask(name: "classify" | "btag", minClasses: number, summary: strin
       const labels = c.tape.keep(c.gpu.upload(c.batch.labels!));
       return { logits, loss: ops.crossEntropy(c.tape, logits, labels, { labelSmoothing: 0.1 }) };
     },
-    collector: (outputs) => new JetClassCollector(outputs),
+    collector: (outputs, _data, testFile) => new JetClassCollector(outputs, classNamesOf(testFile)),
   });
 }
 

@@ -27,7 +27,14 @@ import {
 } from "./task.ts";
 
 /** The jets of class `cls` in `all`, skipping the first `skip * n` (disjoint samples). */
-function pick(all: JetBlock, file: string, cls: number, n: number, skip: number): number[] {
+function pick(
+  all: JetBlock,
+  file: string,
+  cls: number,
+  n: number,
+  skip: number,
+  flag: string,
+): number[] {
   const idx: number[] = [];
   let seen = 0;
   for (let j = 0; j < all.n && idx.length < n; j++) {
@@ -36,7 +43,9 @@ function pick(all: JetBlock, file: string, cls: number, n: number, skip: number)
   }
   if (idx.length < n) {
     throw new Error(
-      `${file}: only ${idx.length} jets of class ${cls} left for the CWoLa sample (need ${n}); use more data or smaller samples`,
+      `${file}: only ${idx.length} jets of class ${cls} left for the CWoLa sample (need ${n}); ` +
+        `lower ${flag} (the train, validation and test samples each take that many) or give ` +
+        "more jets of that class (--train more files)",
     );
   }
   return idx;
@@ -85,8 +94,8 @@ export function writeCwolaFile(
   const r = JetFileReader.open(src[0]);
   const all = r.read(0, r.info.n);
   r.close();
-  const s = pick(all, src[0], o.signal, o.nSig, o.skip ?? 0);
-  const b = pick(all, src[0], o.background, o.nBkg, o.skip ?? 0);
+  const s = pick(all, src[0], o.signal, o.nSig, o.skip ?? 0, "--n-train (signal jets)");
+  const b = pick(all, src[0], o.background, o.nBkg, o.skip ?? 0, "--n-background");
   const jets = [...s, ...b];
   const mixture = jets.map((_, k) => (k < s.length ? 1 : (k - s.length) % 2 === 0 ? 1 : 0));
   const truth = jets.map((_, k) => (k < s.length ? 1 : 0));
@@ -180,19 +189,28 @@ class CwolaCollector implements Collector {
     };
   }
 
-  async plots(dir: string): Promise<void> {
-    const roc = rocCurve(this.#scores, this.#truth.subarray(0, this.#scores.length));
+  async plots(dir: string, m: Metrics): Promise<void> {
+    const truth = this.#truth.subarray(0, this.#scores.length);
+    const roc = rocCurve(this.#scores, truth);
+    // Points where no background passes have infinite rejection: left out, not clamped.
+    const pts = roc.tpr.map((t, k) => [t, roc.fpr[k]]).filter(([t, f]) => t > 0 && f > 0);
     await writeAtomic(
       `${dir}/roc.svg`,
-      lineSvg([{
-        label: "CWoLa classifier",
-        x: roc.tpr.slice(1),
-        y: roc.fpr.slice(1).map((f) => 1 / Math.max(f, 1e-6)),
-      }], {
-        title: "ROC on true labels",
-        xLabel: "signal efficiency",
-        yLabel: "background rejection 1/FPR",
+      lineSvg([
+        { label: "CWoLa classifier", x: pts.map((p) => p[0]), y: pts.map((p) => 1 / p[1]) },
+        {
+          label: "random (1/εS)",
+          x: Array.from({ length: 100 }, (_, i) => (i + 1) / 100),
+          y: Array.from({ length: 100 }, (_, i) => 100 / (i + 1)),
+          style: "reference",
+        },
+      ], {
+        title: `ROC on the true labels (${truth.length} test jets)`,
+        xLabel: "signal efficiency εS",
+        yLabel: "background rejection 1/εB",
         logY: true,
+        note: `SIC = εS/√εB = ${m.sic.toFixed(2)} at εB = ${m.sic_fpr.toPrecision(2)}; ` +
+          "points with no background passing are left out",
       }),
     );
   }

@@ -74,16 +74,29 @@ class TrackCollector implements Collector {
 
   async plots(dir: string, m: Metrics): Promise<void> {
     const ns = this.#byTracks();
+    const counts = ns.map((n) => this.#ntrk.filter((v) => v === n).length);
     await writeAtomic(
       `${dir}/balanced_accuracy_vs_ntrk.svg`,
-      lineSvg([{
-        label: "balanced accuracy",
-        x: ns,
-        y: ns.map((n) => m[`balanced_accuracy_ntrk_${n}`]),
-      }], {
+      lineSvg([
+        {
+          label: "balanced accuracy",
+          x: ns,
+          y: ns.map((n) => m[`balanced_accuracy_ntrk_${n}`]),
+          style: "points",
+        },
+        {
+          label: `chance (1/${CLASSES})`,
+          x: [ns[0] - 0.5, ns.at(-1)! + 0.5],
+          y: [1 / CLASSES, 1 / CLASSES],
+          style: "reference",
+        },
+      ], {
         title: "track identification",
         xLabel: "tracks in the jet",
         yLabel: "balanced accuracy",
+        integerX: true,
+        xRange: [ns[0] - 0.5, ns.at(-1)! + 0.5],
+        note: `tracks per point: ${ns.map((n, i) => `${n}: ${counts[i]}`).join(", ")}`,
       }),
     );
   }

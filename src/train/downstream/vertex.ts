@@ -74,12 +74,39 @@ class VertexCollector implements Collector {
 
   async plots(dir: string, m: Metrics): Promise<void> {
     const nvs = [...this.#ref.keys()].sort((a, b) => a - b);
+    // Error bars: the standard error of the mean ARI of the jets with that many vertices.
+    const sem = (a: number[]) => {
+      const v = a.filter(Number.isFinite),
+        mu = v.reduce((s, x) => s + x, 0) / Math.max(v.length, 1);
+      const sd = Math.sqrt(v.reduce((s, x) => s + (x - mu) ** 2, 0) / Math.max(v.length - 1, 1));
+      return v.length > 1 ? sd / Math.sqrt(v.length) : 0;
+    };
+    const counts = nvs.map((v) => this.#ref.get(v)!.filter(Number.isFinite).length);
     await writeAtomic(
       `${dir}/ari_vs_nvtx.svg`,
       lineSvg([
-        { label: "reference ARI", x: nvs, y: nvs.map((v) => m[`ari_nvtx_${v}`]) },
-        { label: "standard ARI", x: nvs, y: nvs.map((v) => m[`ari_standard_nvtx_${v}`]) },
-      ], { title: "vertex finding", xLabel: "number of secondary vertices", yLabel: "ARI" }),
+        {
+          label: "reference ARI",
+          x: nvs,
+          y: nvs.map((v) => m[`ari_nvtx_${v}`]),
+          err: nvs.map((v) => sem(this.#ref.get(v)!)),
+          style: "points",
+        },
+        {
+          label: "standard ARI",
+          x: nvs.map((v) => v + 0.08),
+          y: nvs.map((v) => m[`ari_standard_nvtx_${v}`]),
+          err: nvs.map((v) => sem(this.#std.get(v)!)),
+          style: "points",
+        },
+      ], {
+        title: "vertex finding",
+        xLabel: "number of secondary vertices in the jet",
+        yLabel: "adjusted Rand index (mean ± s.e.)",
+        integerX: true,
+        xRange: [Math.min(...nvs) - 0.5, Math.max(...nvs) + 0.5],
+        note: `jets per point: ${nvs.map((v, i) => `${v}: ${counts[i]}`).join(", ")}`,
+      }),
     );
   }
 
