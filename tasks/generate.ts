@@ -9,14 +9,16 @@ import { claimRunDir } from "../src/train/rundir.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import {
   generateJets,
-  type GenerationMetric,
-  generationReport,
   loadSSFMRun,
   marginalJets,
   multiplicities,
   readRealJets,
-  verdict,
 } from "../src/train/generate.ts";
+import {
+  type GenerationMetric,
+  generationReport,
+  verdict,
+} from "../src/train/generation_report.ts";
 
 export const SPEC = {
   name: "deno task generate",

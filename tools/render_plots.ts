@@ -98,9 +98,9 @@ await task(
   "--steps",
   "100",
   "--n-train",
-  "100",
+  "50",
   "--n-background",
-  "200",
+  "100",
   "--out",
   "ft-cwola",
 );

@@ -78,8 +78,8 @@ export class JetFileWriter {
       jets: true,
       chunkRows: 1000,
       btagVertices: 0,
-      classNames: [],
       ...options,
+      classNames: options.classNames ?? [],
     };
     const tmp = tempPathFor(path);
     const file = openH5(tmp, "w");

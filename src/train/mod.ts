@@ -16,6 +16,7 @@ export * from "./finetune.ts";
 export * from "./sweep.ts";
 export * from "./vqvae.ts";
 export * from "./generate.ts";
+export * from "./generation_report.ts";
 export * from "./runlog.ts";
 export * from "./evaluate.ts";
 export * from "./downstream/task.ts";
