@@ -1,6 +1,7 @@
 // `deno task evaluate`: re-evaluate a fine-tuning run on a test file, or run the
 // data-efficiency study (--sweep: metric vs labelled jets).
 import { parse, runCli, UsageError } from "./_cli.ts";
+import { PROTOCOL_PRESETS, type ProtocolPreset } from "../src/train/downstream/protocol.ts";
 import type { CommandSpec } from "./_flags.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import { DOWNSTREAM_TASKS } from "../src/train/downstream/registry.ts";
@@ -73,8 +74,25 @@ export const SPEC = {
       default: 2000,
       help: "--sweep: cap on validation and test jets",
     },
-    "val-every": { type: "int", min: 1, default: 50, help: "--sweep: steps between validations" },
-    patience: { type: "int", min: 1, default: 3, help: "--sweep: validations without improvement" },
+    protocol: {
+      type: "string",
+      choices: PROTOCOL_PRESETS,
+      default: "budget",
+      help: "--sweep: schedule rules (budget: the reference's scaled to --steps; reference)",
+    },
+    warmup: { type: "int", min: 0, help: "--sweep: warm-up steps (default 5 % of the steps)" },
+    "unfreeze-at": {
+      type: "int",
+      min: 0,
+      help: "--sweep --finetune: step at which the backbones unfreeze (default by size)",
+    },
+    catchup: { type: "int", min: 1, help: "--sweep --finetune: steps of the learning-rate ramp" },
+    "val-every": { type: "int", min: 1, help: "--sweep: steps between validations (default 50)" },
+    patience: {
+      type: "int",
+      min: 1,
+      help: "--sweep: validations without improvement (default by size)",
+    },
     out: {
       type: "path",
       help: "output folder (default: DIR/eval for --run, sweep for --sweep)",
@@ -131,6 +149,10 @@ if (import.meta.main) {
       batch: v.batch,
       lr: v.lr,
       frozen: !v.finetune,
+      protocol: v.protocol as ProtocolPreset,
+      warmup: v.warmup,
+      unfreezeAt: v["unfreeze-at"],
+      catchup: v.catchup,
       maxEvalJets: v["max-eval-jets"],
       valEvery: v["val-every"],
       patience: v.patience,

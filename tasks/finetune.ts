@@ -4,6 +4,7 @@ import type { CommandSpec } from "./_flags.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import { DOWNSTREAM_TASKS } from "../src/train/downstream/registry.ts";
 import { finetune } from "../src/train/finetune.ts";
+import { PROTOCOL_PRESETS, type ProtocolPreset } from "../src/train/downstream/protocol.ts";
 import { checkRunDir } from "../src/train/rundir.ts";
 import { checkPath } from "./_flags.ts";
 
@@ -12,8 +13,12 @@ export const SPEC = {
   summary: `Trains a head on a backbone's outputs for a downstream task and evaluates it:
 ${DOWNSTREAM_TASKS.map((t) => `  ${t.name.padEnd(9)}${t.summary}`).join("\n")}
 The backbone is frozen, or with --finetune unfrozen at step --unfreeze-at with its learning rate
-ramped to the head's over --catchup steps. Early stopping on the validation loss keeps the best
-weights. Without --val and --test the training files are split 80/10/10.`,
+ramped to the head's over --catchup steps; --backbone random --finetune is the paper's from-scratch
+baseline. The schedule follows the reference's rules for the task and the number of labelled jets
+(warm-up, unfreeze step, patience; CWoLa a fixed 10 epochs keeping the last weights), scaled to
+--steps (--protocol reference: the paper's literal 200k/100k-step schedule); every flag overrides
+its rule and DIR/schedule.json records what ran. Early stopping on the validation loss keeps the
+best weights. Without --val and --test the training files are split 80/10/10.`,
   flags: {
     task: {
       type: "string",
@@ -57,34 +62,48 @@ weights. Without --val and --test the training files are split 80/10/10.`,
     "n-train": { type: "int", min: 1, help: "labelled training jets (CWoLa: signal jets)" },
     frozen: { type: "bool", help: "keep the backbone frozen (the default)" },
     finetune: { type: "bool", help: "unfreeze the backbone at --unfreeze-at" },
+    protocol: {
+      type: "string",
+      choices: PROTOCOL_PRESETS,
+      default: "budget",
+      help: "schedule rules: budget (the reference's, scaled to --steps) or reference (literal)",
+    },
     steps: {
       type: "int",
       min: 1,
-      default: 1000,
-      help: "optimiser steps (an upper bound: early stopping)",
+      help: "optimiser steps, an upper bound with early stopping (default 1000; cwola 10 epochs)",
     },
     batch: { type: "int", min: 1, default: 64, help: "jets per batch" },
-    lr: { type: "number", above: 0, max: 1, help: "head learning rate (default 1e-4)" },
+    lr: {
+      type: "number",
+      above: 0,
+      max: 1,
+      help: "head learning rate (default 1e-4; from scratch 1e-3)",
+    },
+    warmup: { type: "int", min: 0, help: "warm-up steps (default 5 % of the steps)" },
     "unfreeze-at": {
       type: "int",
       min: 0,
-      default: 100,
-      help: "--finetune: step at which the backbone unfreezes",
+      help: "--finetune: step at which the backbone unfreezes (default by protocol and size)",
     },
     catchup: {
       type: "int",
       min: 0,
-      default: 100,
-      help: "--finetune: steps of the backbone's learning-rate ramp",
+      help: "--finetune: steps of the backbone's learning-rate ramp (default by protocol)",
     },
-    "val-every": { type: "int", min: 1, default: 50, help: "steps between validations" },
+    "val-every": {
+      type: "int",
+      min: 1,
+      help: "steps between validations (default 50; cwola: at the end)",
+    },
     patience: {
       type: "int",
       min: 1,
-      default: 5,
-      help: "validations without improvement before stopping",
+      help: "validations without improvement before stopping (default by size: 5, 10 or 25)",
     },
     "max-eval-jets": { type: "int", min: 1, help: "cap on validation and test jets" },
+    "max-val-jets": { type: "int", min: 1, help: "cap on validation jets alone" },
+    "max-test-jets": { type: "int", min: 1, help: "cap on test jets alone" },
     classes: {
       type: "int",
       min: 2,
@@ -134,7 +153,9 @@ if (import.meta.main) {
           warn(`--${f} has no effect without --finetune (the backbone stays frozen)`);
         }
       }
-    } else if (v.steps <= v["unfreeze-at"]) {
+    } else if (
+      v.steps !== undefined && v["unfreeze-at"] !== undefined && v.steps <= v["unfreeze-at"]
+    ) {
       warn(
         `--finetune with --steps ${v.steps} <= --unfreeze-at ${
           v["unfreeze-at"]
@@ -158,14 +179,18 @@ if (import.meta.main) {
       test: v.test,
       nTrain: v["n-train"],
       frozen: !v.finetune,
+      protocol: v.protocol as ProtocolPreset,
       steps: v.steps,
       batch: v.batch,
       lr: v.lr,
+      warmup: v.warmup,
       unfreezeAt: v["unfreeze-at"],
       catchup: v.catchup,
       valEvery: v["val-every"],
       patience: v.patience,
       maxEvalJets: v["max-eval-jets"],
+      maxValJets: v["max-val-jets"],
+      maxTestJets: v["max-test-jets"],
       classes: v.classes,
       seed: v.seed,
       cwola: { signal: v.signal, background: v.background, nBackground: v["n-background"] },

@@ -266,11 +266,14 @@ export class CNFTask implements PretrainTask {
 }
 
 /** `--tasks cnf`. */
-export const CNF_TASK: PretrainTaskDef = defineTask<{ weight: number }>({
+export const CNF_TASK: PretrainTaskDef = defineTask<{ weight: number; finalNorm?: boolean }>({
   name: "cnf",
   summary: "conditional normalising flow (RQ-spline couplings) of the dropped particles (NLL)",
   objectives: ["mae", "bert"],
-  defaults: () => ({ weight: 1 }),
+  // As the reference: the flow conditions on normalised encoder outputs (`finalNorm: false` in
+  // tasks.cnf keeps the encoder as configured).
+  defaults: () => ({ weight: 1, finalNorm: true }),
+  encoder: (s) => (s.finalNorm === false ? {} : { finalNorm: true }),
   build: (ctx, s) =>
     new CNFTask(ctx.store, ctx.rng, ctx.model.headDim, ctx.config.features, {
       seed: ctx.config.train.seed,

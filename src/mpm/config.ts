@@ -51,7 +51,7 @@ export interface TaskConfig {
   /** Conditional flow matching; the sampler runs `sampleSteps` midpoint steps at validation. */
   cfm?: { weight: number; sampleSteps?: number };
   /** Conditional normalising flow (RQ-spline couplings, NLL); samples are plotted at validation. */
-  cnf?: { weight: number };
+  cnf?: { weight: number; finalNorm?: boolean };
   /** VQ-VAE token prediction (CE, label smoothing 0.05) with a tokenizer from `deno task vqvae`. */
   vqvae?: { weight: number; tokenizer: string };
   /**

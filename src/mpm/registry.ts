@@ -79,7 +79,8 @@ export interface TaskFiles {
 /**
  * The configuration with exactly the tasks `names` enabled (`--tasks id,reg,probe`): settings
  * already in the config are kept, others come from each task's defaults; a task that owns an
- * objective (`ssfm`) switches the config to it and combines only with the probe.
+ * objective (`ssfm`) switches the config to it and combines only with the probe; a task that
+ * requires something of the encoder gets it (`cnf`: the final LayerNorm, as the reference).
  *
  * @throws {Error} for an unknown task, a missing file (naming its flag), or a bad combination
  * @example
@@ -123,6 +124,10 @@ export function selectTasks(
     out.tasks[d.name] = s;
   }
   if (want.has(PROBE)) out.tasks.probe = probe;
+  for (const d of PRETRAIN_TASKS) {
+    const s = out.tasks[d.name] as TaskSettings | undefined;
+    if (s && d.encoder) out.encoder = { ...out.encoder, ...d.encoder(s) };
+  }
   if (owner && config.objective !== owner.ownsObjective) {
     const s = out.tasks[owner.name] as TaskSettings;
     out = withSSFM(out, s as { minDrop?: number; maxDrop?: number; sampleSteps?: number });

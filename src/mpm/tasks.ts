@@ -79,6 +79,11 @@ export interface PretrainTaskDef<S extends TaskSettings = TaskSettings> {
    * combines only with the probe).
    */
   readonly ownsObjective?: MPMConfig["objective"];
+  /**
+   * What the task requires of the encoder, applied by `selectTasks` (the reference's CNF forces
+   * the encoder's final LayerNorm).
+   */
+  encoder?(settings: S): { finalNorm?: boolean };
   /** The masking of runs where this task owns the objective. */
   masking?(settings: S, config: MPMConfig): MaskingFn;
   /** Builds the task (its parameters go into `ctx.store`). */

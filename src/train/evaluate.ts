@@ -11,7 +11,7 @@ import { classNamesOf } from "../data/labels.ts";
 import type { JetBatch, JetLoader } from "../data/loader.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { DownstreamTask, Metrics, PredictionArrays, PreparedData } from "./downstream/task.ts";
-import type { HeadForward } from "./finetune.ts";
+import type { HeadForward } from "./head_training.ts";
 
 /**
  * Runs the test stream through the head; writes `out/predictions.h5` and `out/plots/*.svg`.

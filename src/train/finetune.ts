@@ -9,10 +9,9 @@
  * @module
  */
 import { ParameterStore } from "../autograd/parameters.ts";
-import { Tape } from "../autograd/tape.ts";
 import { collectWeights, loadWeights, readWeights, writeWeights } from "../autograd/weights.ts";
 import { JetFileReader } from "../data/hdf5.ts";
-import { type JetBatch, JetLoader } from "../data/loader.ts";
+import { JetLoader } from "../data/loader.ts";
 import { QuantileTransform } from "../data/preprocess.ts";
 import { lineSvg } from "../eval/plots.ts";
 import type { Gpu } from "../gpu/gpu.ts";
@@ -22,14 +21,18 @@ import { preset } from "../mpm/config.ts";
 import { trimBatch } from "../mpm/prepare.ts";
 import { InitRng } from "../nn/init.ts";
 import { Validity } from "../nn/validity.ts";
-import { AdamW } from "../optim/adamw.ts";
-import { warmupCosine } from "../optim/schedule.ts";
 import { downstreamTask } from "./downstream/registry.ts";
 import { checkRunDir, claimRunDir } from "./rundir.ts";
 import { labelSummary } from "../data/labels.ts";
 import { type FileFingerprint, fingerprintFile } from "../io/fingerprint.ts";
-import type { DownstreamTask, ForwardResult, Metrics, PreparedData } from "./downstream/task.ts";
+import type { DownstreamTask, Metrics, PreparedData } from "./downstream/task.ts";
 import { evaluateTest } from "./evaluate.ts";
+import { type HeadForward, type HeadSchedule, trainHead } from "./head_training.ts";
+import {
+  type BackboneMode,
+  downstreamProtocol,
+  type ProtocolPreset,
+} from "./downstream/protocol.ts";
 
 export type { Metrics } from "./downstream/task.ts";
 export { TRACK_CLASS_WEIGHTS } from "./downstream/trackid.ts";
@@ -52,28 +55,43 @@ export interface FinetuneOptions {
   test?: readonly string[];
   /** Use only the first n training jets (CWoLa: n signal jets). */
   nTrain?: number;
-  /** Keep the backbone frozen throughout (default true). */
+  /**
+   * Keep the backbone frozen throughout (default true). With `backbone: "random"` and `false`,
+   * the run is the paper's `scratch` baseline.
+   */
   frozen?: boolean;
-  /** Optimiser steps (upper bound; early stopping may end sooner). */
+  /**
+   * The schedule's rules ({@linkcode downstreamProtocol}): `budget` (default) scales the
+   * reference's schedule to `steps`, `reference` is the paper's literal schedule. Every option
+   * below overrides its rule.
+   */
+  protocol?: ProtocolPreset;
+  /** Optimiser steps (upper bound; early stopping may end sooner). Default 1000 (CWoLa: 10 epochs). */
   steps?: number;
-  /** Jets per batch. */
+  /** Jets per batch. Default 64. */
   batch?: number;
-  /** Head learning rate. Default 1e-4 (reference). */
+  /** Head learning rate. Default 1e-4 (scratch: 1e-3), the reference's. */
   lr?: number;
-  /** Fine-tune mode: unfreeze the backbone at this step. Default 100. */
+  /** Warm-up steps. Default: the protocol's (5 % of the steps). */
+  warmup?: number;
+  /** Fine-tune mode: unfreeze the backbone at this step. Default: the protocol's. */
   unfreezeAt?: number;
-  /** Fine-tune mode: steps of the backbone's learning-rate catch-up. Default 100. */
+  /** Fine-tune mode: steps of the backbone's learning-rate catch-up. Default: the protocol's. */
   catchup?: number;
-  /** Steps between validations. Default 50. */
+  /** Steps between validations. Default 50 (CWoLa: once, at the end). */
   valEvery?: number;
-  /** Validations without improvement before stopping. Default 5. */
+  /** Validations without improvement before stopping. Default: the protocol's (by size). */
   patience?: number;
   /** Seed. */
   seed?: number;
   /** Output folder. */
   out: string;
-  /** Cap on validation and test jets (speed). */
+  /** Cap on validation and test jets (speed); `maxValJets` / `maxTestJets` set each alone. */
   maxEvalJets?: number;
+  /** Cap on validation jets (default `maxEvalJets`). */
+  maxValJets?: number;
+  /** Cap on test jets (default `maxEvalJets`). */
+  maxTestJets?: number;
   /** CWoLa: signal and background classes and sample sizes. */
   cwola?: { signal: number; background: number; nBackground?: number };
   /** Load head (and fine-tuned backbone) weights from this `head.safetensors` after building. */
@@ -93,61 +111,88 @@ export interface FinetuneOptions {
 }
 
 /** The settings of a run with every default filled in. */
-interface Settings {
+interface Settings extends HeadSchedule {
   skipBadJets: boolean;
   truncate: boolean;
   classes?: number;
   seed: number;
-  batch: number;
-  steps: number;
-  lr: number;
-  frozen: boolean;
-  unfreezeAt: number;
-  catchup: number;
-  valEvery: number;
-  patience: number;
 }
 
-function settings(o: FinetuneOptions): Settings {
-  const s = {
+/** Data settings (what the loaders need) with the schedule still open. */
+function baseSettings(o: FinetuneOptions): Settings {
+  const batch = o.batch ?? 64;
+  if (!(Number.isInteger(batch) && batch >= 1)) {
+    throw new RangeError(`finetune: batch ${batch} is not an integer >= 1`);
+  }
+  if (o.nTrain !== undefined && !(Number.isInteger(o.nTrain) && o.nTrain >= 1)) {
+    throw new RangeError(`finetune: nTrain ${o.nTrain} is not an integer >= 1`);
+  }
+  return {
     skipBadJets: !!o.skipBadJets,
     truncate: !!o.truncate,
     classes: o.classes,
     seed: o.seed ?? 0,
-    batch: o.batch ?? 64,
-    steps: o.steps ?? 1000,
-    lr: o.lr ?? 1e-4,
+    batch,
+    steps: 0,
+    lr: 0,
+    warmup: 0,
     frozen: o.frozen ?? true,
-    unfreezeAt: o.unfreezeAt ?? 100,
-    catchup: o.catchup ?? 100,
-    valEvery: o.valEvery ?? 50,
-    patience: o.patience ?? 5,
+    unfreezeAt: 0,
+    catchup: 1,
+    valEvery: 1,
+    patience: 1,
+    keepBest: true,
   };
+}
+
+/** How the run uses its backbone, in the paper's words. */
+export function backboneMode(o: Pick<FinetuneOptions, "backbone" | "frozen">): BackboneMode {
+  return (o.frozen ?? true) ? "frozen" : o.backbone === "random" ? "scratch" : "finetuned";
+}
+
+/** The schedule: the protocol's rules for this task, size and mode, then the explicit options. */
+function withSchedule(o: FinetuneOptions, s: Settings, task: string, nTrain: number): Settings {
+  const p = downstreamProtocol({
+    task,
+    mode: backboneMode(o),
+    nTrain: Math.max(nTrain, 1),
+    batch: s.batch,
+    preset: o.protocol,
+    // The rules scale to the steps given (an evaluation of a saved head trains for 0).
+    steps: o.protocol === "reference" || !o.steps ? undefined : o.steps,
+  });
+  const out: Settings = {
+    ...s,
+    steps: o.steps ?? p.steps,
+    lr: o.lr ?? p.lr,
+    warmup: o.warmup ?? p.warmup,
+    unfreezeAt: o.unfreezeAt ?? p.unfreezeAt,
+    catchup: o.catchup ?? p.catchup,
+    valEvery: o.valEvery ?? p.valEvery,
+    patience: o.patience ?? p.patience,
+    keepBest: p.keepBest,
+  };
+  out.warmup = Math.min(out.warmup, out.steps);
+  out.valEvery = Math.min(out.valEvery, Math.max(out.steps, 1));
   const bad = (name: string, v: number, want: string) => {
     throw new RangeError(`finetune: ${name} ${v} is not ${want}`);
   };
-  if (!(s.lr > 0 && s.lr <= 1)) bad("lr", s.lr, "in (0, 1] (a negative rate trains by ascent)");
-  if (!(Number.isInteger(s.steps) && s.steps >= 0)) bad("steps", s.steps, "an integer >= 0");
-  if (!(Number.isInteger(s.batch) && s.batch >= 1)) bad("batch", s.batch, "an integer >= 1");
-  if (!(Number.isInteger(s.valEvery) && s.valEvery >= 1)) {
-    bad("valEvery", s.valEvery, "an integer >= 1");
+  if (!(out.lr > 0 && out.lr <= 1)) {
+    bad("lr", out.lr, "in (0, 1] (a negative rate trains by ascent)");
   }
-  if (!(Number.isInteger(s.patience) && s.patience >= 1)) {
-    bad("patience", s.patience, "an integer >= 1");
+  if (!(Number.isInteger(out.steps) && out.steps >= 0)) bad("steps", out.steps, "an integer >= 0");
+  if (!(Number.isInteger(out.valEvery) && out.valEvery >= 1)) {
+    bad("valEvery", out.valEvery, "an integer >= 1");
   }
-  if (o.nTrain !== undefined && !(Number.isInteger(o.nTrain) && o.nTrain >= 1)) {
-    bad("nTrain", o.nTrain, "an integer >= 1");
+  if (!(out.patience >= 1)) bad("patience", out.patience, "an integer >= 1");
+  if (!(Number.isInteger(out.warmup) && out.warmup >= 0)) {
+    bad("warmup", out.warmup, "an integer >= 0");
   }
-  return s;
+  if (!(out.unfreezeAt >= 0) || !(Number.isInteger(out.catchup) && out.catchup >= 0)) {
+    bad("unfreezeAt/catchup", out.unfreezeAt, "integers >= 0");
+  }
+  return out;
 }
-
-/** The head's forward and loss on a batch (evaluation: no dropout, no label noise). */
-export type HeadForward = (
-  tape: Tape,
-  batch: JetBatch,
-  step: number,
-  train: boolean,
-) => ForwardResult;
 
 /**
  * Trains a head on a backbone for one downstream task and evaluates it on the test set.
@@ -161,7 +206,9 @@ export type HeadForward = (
  * ```
  */
 export async function finetune(o: FinetuneOptions): Promise<Metrics> {
-  const { gpu } = o, task = downstreamTask(o.task), s = settings(o);
+  const { gpu } = o, task = downstreamTask(o.task);
+  // Explicit values are checked before anything is written; the schedule follows the data.
+  let s = withSchedule(o, baseSettings(o), task.name, o.nTrain ?? 1);
   const log = o.log ?? ((line: string) => console.log(line));
   const kind = o.restore ? "evaluate" : "finetune";
   await checkRunDir(o.out, { kind, overwrite: o.overwrite });
@@ -188,8 +235,14 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   if (task.prepare) await claim();
   const data = await prepareData(task, o);
   const loader = (files: readonly string[], part: "train" | "val" | "test") =>
-    dataLoader(files, part, bb.info, s, data, part === "train" ? data.nTrain : o.maxEvalJets);
+    dataLoader(files, part, bb.info, s, data, maxJets[part]);
+  const maxJets = {
+    train: data.nTrain,
+    val: o.maxValJets ?? o.maxEvalJets,
+    test: o.maxTestJets ?? o.maxEvalJets,
+  };
   const trainLoader = loader(data.train, "train");
+  s = withSchedule(o, s, task.name, trainLoader.length);
   if (data.nTrain !== undefined && trainLoader.length < data.nTrain) {
     throw new RangeError(
       `--n-train ${data.nTrain} is larger than the ${trainLoader.length} jets of the training ${
@@ -205,6 +258,18 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   task.check(trainLoader.next()!, data.train[0]);
   trainLoader.restore({ epoch: 0, position: 0, streamIndex: 0 });
   if (!task.prepare) await claim();
+  if (!o.restore) {
+    const { skipBadJets: _s, truncate: _t, classes: _c, ...schedule } = s;
+    await writeAtomic(`${o.out}/schedule.json`, JSON.stringify(schedule, null, 2));
+    log(
+      `schedule (${o.protocol ?? "budget"} protocol, ${
+        backboneMode(o)
+      }, ${trainLoader.length} jets): ${s.steps} steps, lr ${s.lr}, warm-up ${s.warmup}` +
+        (s.frozen ? "" : `, backbone from step ${s.unfreezeAt} over ${s.catchup}`) +
+        `, validation every ${s.valEvery}` +
+        (s.keepBest ? `, patience ${s.patience}` : ", last weights kept"),
+    );
+  }
   const outputs = task.outputs((labels?.classes ?? 1) - 1);
   const head = task.buildHead({
     store,
@@ -237,7 +302,7 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
     });
   };
   const fit = await trainHead(
-    o,
+    gpu,
     s,
     store,
     forward,
@@ -338,94 +403,6 @@ async function fingerprints(
     if (files) out[role] = await Promise.all(files.map((f) => fingerprintFile(f)));
   }
   return out;
-}
-
-/** The training loop: steps, validation, early stopping; the best weights end in the store. */
-async function trainHead(
-  o: FinetuneOptions,
-  s: Settings,
-  store: ParameterStore,
-  forward: HeadForward,
-  trainLoader: JetLoader,
-  valLoader: () => JetLoader,
-  log: (line: string) => void,
-): Promise<{ done: number; best: number; rows: number[][] }> {
-  const { gpu } = o;
-  const backbone = store.group("backbone");
-  backbone.frozen = true;
-  const opt = new AdamW(store, {
-    lr: s.lr,
-    weightDecay: 1e-5,
-    maxNorm: 1,
-    schedule: warmupCosine({
-      warmup: Math.min(500, Math.floor(s.steps / 10)),
-      total: s.steps,
-      floor: 1e-3,
-      initFactor: 0.1,
-    }),
-  });
-  const lossBuf = gpu.zeros([Math.max(s.valEvery, 1)]);
-  let best = Infinity, bestValues: Map<string, Float32Array> | null = null, bad = 0, done = 0;
-  const rows: number[][] = [];
-  const t0 = performance.now();
-  for (let step = 0; step < s.steps; step++) {
-    if (!s.frozen && step >= s.unfreezeAt) {
-      backbone.frozen = false;
-      const ramp = (step - s.unfreezeAt + 1) / Math.max(s.catchup, 1);
-      backbone.lrScale = Math.max(1e-8 / s.lr, Math.min(1, ramp));
-    }
-    store.zeroGrad();
-    const tape = new Tape(gpu);
-    const r = forward(tape, trainLoader.next()!, step, true);
-    tape.backward(r.loss);
-    opt.step();
-    gpu.copy(r.loss, lossBuf.view([1], step % s.valEvery));
-    tape.dispose();
-    gpu.submit();
-    done = step + 1;
-    if (done % s.valEvery !== 0 && done !== s.steps) continue;
-    const tl = await lossBuf.read() as Float32Array;
-    const k = (done - 1) % s.valEvery + 1;
-    const trainLoss = tl.slice(0, k).reduce((a, v) => a + v, 0) / k;
-    const vl = await validationLoss(gpu, forward, valLoader());
-    rows.push([done, trainLoss, vl]);
-    const rate = (done * s.batch) / ((performance.now() - t0) / 1000);
-    log(
-      `step ${done}/${s.steps} | ${rate.toFixed(0)} jets/s | train ${trainLoss.toFixed(4)} | val ${
-        vl.toFixed(4)
-      }${vl < best ? " (best)" : ""}`,
-    );
-    if (!Number.isFinite(vl)) {
-      throw new Error(`validation loss became ${vl} at step ${done}; lower the learning rate`);
-    }
-    if (vl < best) {
-      best = vl;
-      bad = 0;
-      bestValues = await store.read();
-    } else if (++bad >= s.patience) {
-      log(`early stop at step ${done}: no improvement for ${s.patience} validations`);
-      break;
-    }
-  }
-  trainLoader.close();
-  lossBuf.dispose();
-  if (bestValues) store.write(bestValues);
-  return { done, best, rows };
-}
-
-/** Mean loss over a validation stream. */
-async function validationLoss(gpu: Gpu, forward: HeadForward, l: JetLoader): Promise<number> {
-  let sum = 0, n = 0;
-  for (let b = l.next(); b; b = l.next()) {
-    const tape = new Tape(gpu);
-    const r = forward(tape, b, 0, false);
-    sum += (await r.loss.read())[0] * b.size;
-    n += b.size;
-    tape.dispose();
-    gpu.submit();
-  }
-  l.close();
-  return sum / Math.max(n, 1);
 }
 
 /** Writes `train.csv`, the loss plot and `head.safetensors` (the best weights). */

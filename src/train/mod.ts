@@ -25,5 +25,7 @@ export * from "./downstream/classify.ts";
 export * from "./downstream/cwola.ts";
 export * from "./downstream/vertex.ts";
 export * from "./downstream/trackid.ts";
+export * from "./downstream/protocol.ts";
+export * from "./head_training.ts";
 export * from "./pretrain_validation.ts";
 export * from "./study.ts";

@@ -134,6 +134,8 @@ export async function study(gpu: Gpu, o: StudyOptions): Promise<StudyRow[]> {
             backbone: c.backbone,
             like: c.backbone === "random" ? like : undefined,
             frozen: c.mode === "frozen",
+            // The protocol gives scratch its baseline settings; an explicit unfreeze step is
+            // meant for the pre-trained backbones.
             ...(c.mode === "scratch" ? { unfreezeAt: 0, catchup: 1 } : {}),
             nTrain: n,
             seed,

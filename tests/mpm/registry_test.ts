@@ -66,6 +66,19 @@ Deno.test("registry: selectTasks keeps existing settings, adds defaults, and enf
   throwsWith(() => checkObjective(none), "no pre-training task enabled");
 });
 
+Deno.test("registry: --tasks cnf switches on the encoder's final LayerNorm as the reference does, unless its settings opt out", () => {
+  const base = preset("small");
+  if (base.encoder.finalNorm) throw new Error("the small preset starts without a final norm");
+  if (!selectTasks(base, ["cnf"]).encoder.finalNorm) throw new Error("cnf forces the final norm");
+  if (selectTasks(base, ["reg"]).encoder.finalNorm) throw new Error("reg leaves the encoder alone");
+  const opt = structuredClone(base);
+  opt.tasks.cnf = { weight: 1, finalNorm: false };
+  if (selectTasks(opt, ["cnf", "reg"]).encoder.finalNorm) {
+    throw new Error("tasks.cnf.finalNorm false keeps the encoder as configured");
+  }
+  if (base.encoder.finalNorm) throw new Error("selectTasks does not change its input");
+});
+
 function batchOf(n: number): JetBatch {
   const block = synthJetClass(n, { seed: 3 });
   return {

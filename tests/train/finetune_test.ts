@@ -97,14 +97,15 @@ for (
     const py = await new Deno.Command("/usr/bin/python3", {
       args: [
         "-c",
-        "import h5py,sys; f=h5py.File(sys.argv[1]); print(list(f.keys())[0], f[list(f.keys())[0]].ndim)",
+        "import h5py,sys; f=h5py.File(sys.argv[1]); k=sys.argv[2]; print(k, f[k].ndim, all(c in f for c in ('file_index','jet_index','mask')))",
         `${out}/predictions.h5`,
+        { vertex: "edge_logits", trackid: "track_logits" }[task as string] ?? "jet_logits",
       ],
       stdout: "piped",
       stderr: "null",
     }).output().catch(() => null);
-    const want = { vertex: "edge_logits 2", trackid: "track_logits 3" }[task as string] ??
-      "jet_logits 2";
+    const want = ({ vertex: "edge_logits 2", trackid: "track_logits 3" }[task as string] ??
+      "jet_logits 2") + " True";
     if (py?.success && new TextDecoder().decode(py.stdout).trim() !== want) {
       throw new Error(`predictions.h5: ${new TextDecoder().decode(py.stdout)}`);
     }
@@ -319,4 +320,63 @@ Deno.test("finetune classify works on kinematics-only data (a random backbone sh
     msg = (e as Error).message;
   }
   if (!msg.includes("needs feature")) throw new Error(`unexpected: ${msg}`);
+});
+
+Deno.test("finetune follows the protocol: scratch at 1e-3 from step 0, CWoLa a fixed 10 epochs keeping the last weights, explicit options win; schedule.json records what ran", async () => {
+  const common = {
+    gpu,
+    train: [`${tmp}/jc.h5`],
+    batch: 8,
+    maxEvalJets: 16,
+    log: () => {},
+  };
+  const read = async (dir: string) => JSON.parse(await Deno.readTextFile(`${dir}/schedule.json`));
+  await finetune({
+    ...common,
+    task: "classify",
+    backbone: "random",
+    like: backbone,
+    frozen: false,
+    nTrain: 100,
+    steps: 4,
+    out: `${tmp}/proto-scratch`,
+  });
+  const sc = await read(`${tmp}/proto-scratch`);
+  if (sc.lr !== 1e-3 || sc.unfreezeAt !== 0 || sc.catchup !== 1 || sc.frozen || sc.steps !== 4) {
+    throw new Error(`scratch: ${JSON.stringify(sc)}`);
+  }
+  await finetune({
+    ...common,
+    task: "classify",
+    backbone,
+    frozen: false,
+    nTrain: 100,
+    steps: 6,
+    unfreezeAt: 2,
+    lr: 5e-4,
+    warmup: 1,
+    out: `${tmp}/proto-explicit`,
+  });
+  const ex = await read(`${tmp}/proto-explicit`);
+  if (ex.unfreezeAt !== 2 || ex.lr !== 5e-4 || ex.warmup !== 1 || ex.patience !== 5) {
+    throw new Error(
+      `explicit options override the rules, the rest follow them: ${JSON.stringify(ex)}`,
+    );
+  }
+  const m = await finetune({
+    ...common,
+    task: "cwola",
+    backbone,
+    nTrain: 30,
+    cwola: { signal: 2, background: 0, nBackground: 30 },
+    out: `${tmp}/proto-cwola`,
+  });
+  const cw = await read(`${tmp}/proto-cwola`);
+  const rows = (await Deno.readTextFile(`${tmp}/proto-cwola/train.csv`)).trim().split("\n");
+  if (cw.keepBest || cw.valEvery !== cw.steps || m.steps !== cw.steps || rows.length !== 2) {
+    throw new Error(`cwola: one validation at the end of a fixed schedule: ${JSON.stringify(cw)}`);
+  }
+  // 10 epochs of the mixed training sample.
+  const epoch = Math.ceil(cw.steps / 10);
+  if (cw.steps !== 10 * epoch) throw new Error(`cwola steps ${cw.steps} are not 10 epochs`);
 });

@@ -1,0 +1,182 @@
+/**
+ * The downstream training loop: the schedule and nothing else. The backbone group starts
+ * frozen; at `unfreezeAt` it joins the optimiser with a learning rate that rises linearly from
+ * ~0 (1e-8, as the reference's `CatchupToLR`) to the head's over `catchup` steps, then tracks it.
+ * AdamW counts each group's bias correction from its first update. Every `valEvery` steps the
+ * validation loss is measured; with `keepBest` the best weights end in the store and training
+ * stops after `patience` validations without improvement, otherwise (CWoLa's fixed schedule)
+ * the last weights are kept.
+ *
+ * @module
+ */
+import type { ParameterStore } from "../autograd/parameters.ts";
+import { Tape } from "../autograd/tape.ts";
+import type { JetBatch, JetLoader } from "../data/loader.ts";
+import type { Gpu } from "../gpu/gpu.ts";
+import { AdamW } from "../optim/adamw.ts";
+import { warmupCosine } from "../optim/schedule.ts";
+import type { ForwardResult } from "./downstream/task.ts";
+
+/** The head's forward and loss on a batch (evaluation: no dropout, no label noise). */
+export type HeadForward = (
+  tape: Tape,
+  batch: JetBatch,
+  step: number,
+  train: boolean,
+) => ForwardResult;
+
+/** The schedule of {@linkcode trainHead}. */
+export interface HeadSchedule {
+  /** Optimiser steps (an upper bound with early stopping). */
+  steps: number;
+  /** Jets per batch (for the rate). */
+  batch: number;
+  /** Head learning rate. */
+  lr: number;
+  /** Warm-up steps (from 0.1x), then cosine to 1e-3 of `lr`. */
+  warmup: number;
+  /** Keep the backbone frozen throughout. */
+  frozen: boolean;
+  /** Step at which the backbone unfreezes. */
+  unfreezeAt: number;
+  /** Steps of the backbone's learning-rate catch-up. */
+  catchup: number;
+  /** Steps between validations. */
+  valEvery: number;
+  /** Validations without improvement before stopping (`Infinity`: never). */
+  patience: number;
+  /** Keep the best validation weights (else the last). */
+  keepBest: boolean;
+}
+
+/** What {@linkcode trainHead} did. */
+export interface HeadFit {
+  /** Steps taken. */
+  done: number;
+  /** Best validation loss. */
+  best: number;
+  /** [step, train loss, validation loss] per validation. */
+  rows: number[][];
+}
+
+/**
+ * The backbone group's learning-rate factor at `step` (0: still frozen): 1e-8 relative at the
+ * unfreezing step's start, rising linearly to 1 over `catchup` steps.
+ *
+ * @param s the schedule
+ * @param step optimiser step (0-based)
+ * @returns the factor on the head's learning rate, 0 while frozen
+ * @example
+ * ```ts
+ * import { backboneLrScale } from "@mpm/webgpu/train";
+ * const s = { frozen: false, unfreezeAt: 10, catchup: 4, lr: 1e-4 };
+ * console.assert(backboneLrScale(s, 9) === 0 && backboneLrScale(s, 10) === 0.25);
+ * console.assert(backboneLrScale(s, 13) === 1 && backboneLrScale(s, 100) === 1);
+ * ```
+ */
+export function backboneLrScale(
+  s: Pick<HeadSchedule, "frozen" | "unfreezeAt" | "catchup" | "lr">,
+  step: number,
+): number {
+  if (s.frozen || step < s.unfreezeAt) return 0;
+  const ramp = (step - s.unfreezeAt + 1) / Math.max(s.catchup, 1);
+  return Math.max(1e-8 / s.lr, Math.min(1, ramp));
+}
+
+/**
+ * Trains the head (and, once unfrozen, the backbone) of `store` on `trainLoader`.
+ *
+ * @param gpu device
+ * @param s the schedule
+ * @param store parameters, with groups `backbone` and `head`
+ * @param forward the task's forward and loss
+ * @param trainLoader looping training stream (closed at the end)
+ * @param valLoader a fresh validation stream per validation
+ * @param log progress lines
+ * @returns steps done, best validation loss and the loss rows
+ * @example
+ * ```ts ignore
+ * const fit = await trainHead(gpu, schedule, store, forward, loader, () => valLoader(), console.log);
+ * ```
+ */
+export async function trainHead(
+  gpu: Gpu,
+  s: HeadSchedule,
+  store: ParameterStore,
+  forward: HeadForward,
+  trainLoader: JetLoader,
+  valLoader: () => JetLoader,
+  log: (line: string) => void,
+): Promise<HeadFit> {
+  const backbone = store.group("backbone");
+  backbone.frozen = true;
+  const opt = new AdamW(store, {
+    lr: s.lr,
+    weightDecay: 1e-5,
+    maxNorm: 1,
+    schedule: warmupCosine({ warmup: s.warmup, total: s.steps, floor: 1e-3, initFactor: 0.1 }),
+  });
+  const lossBuf = gpu.zeros([Math.max(s.valEvery, 1)]);
+  let best = Infinity, bestValues: Map<string, Float32Array> | null = null, bad = 0, done = 0;
+  const rows: number[][] = [];
+  const t0 = performance.now();
+  for (let step = 0; step < s.steps; step++) {
+    const scale = backboneLrScale(s, step);
+    if (scale > 0) {
+      backbone.frozen = false;
+      backbone.lrScale = scale;
+    }
+    store.zeroGrad();
+    const tape = new Tape(gpu);
+    const r = forward(tape, trainLoader.next()!, step, true);
+    tape.backward(r.loss);
+    opt.step();
+    gpu.copy(r.loss, lossBuf.view([1], step % s.valEvery));
+    tape.dispose();
+    gpu.submit();
+    done = step + 1;
+    if (done % s.valEvery !== 0 && done !== s.steps) continue;
+    const tl = await lossBuf.read() as Float32Array;
+    const k = (done - 1) % s.valEvery + 1;
+    const trainLoss = tl.slice(0, k).reduce((a, v) => a + v, 0) / k;
+    const vl = await validationLoss(gpu, forward, valLoader());
+    rows.push([done, trainLoss, vl]);
+    const rate = (done * s.batch) / ((performance.now() - t0) / 1000);
+    const eta = (s.steps - done) * (performance.now() - t0) / done / 1000;
+    log(
+      `step ${done}/${s.steps} | ${rate.toFixed(0)} jets/s | ETA ${eta.toFixed(0)} s | train ${
+        trainLoss.toFixed(4)
+      } | val ${vl.toFixed(4)}${vl < best ? " (best)" : ""}`,
+    );
+    if (!Number.isFinite(vl)) {
+      throw new Error(`validation loss became ${vl} at step ${done}; lower the learning rate`);
+    }
+    if (vl < best) {
+      best = vl;
+      bad = 0;
+      if (s.keepBest) bestValues = await store.read();
+    } else if (++bad >= s.patience) {
+      log(`early stop at step ${done}: no improvement for ${s.patience} validations`);
+      break;
+    }
+  }
+  trainLoader.close();
+  lossBuf.dispose();
+  if (bestValues) store.write(bestValues);
+  return { done, best, rows };
+}
+
+/** Mean loss over a validation stream. */
+async function validationLoss(gpu: Gpu, forward: HeadForward, l: JetLoader): Promise<number> {
+  let sum = 0, n = 0;
+  for (let b = l.next(); b; b = l.next()) {
+    const tape = new Tape(gpu);
+    const r = forward(tape, b, 0, false);
+    sum += (await r.loss.read())[0] * b.size;
+    n += b.size;
+    tape.dispose();
+    gpu.submit();
+  }
+  l.close();
+  return sum / Math.max(n, 1);
+}
