@@ -131,24 +131,6 @@ await task(
   "ft-trackid",
 );
 await task(
-  "evaluate",
-  "--sweep",
-  "--task",
-  "classify",
-  "--train",
-  "jets.h5",
-  "--backbone",
-  "mpm=run/backbone.safetensors",
-  "--sizes",
-  "100,300,1000",
-  "--seeds",
-  "0,1",
-  "--steps",
-  "60",
-  "--out",
-  "sweep",
-);
-await task(
   "pretrain",
   "--data",
   "jets.h5",
@@ -177,7 +159,6 @@ const gallery: [string, string][] = [
   ["ft-cwola/plots/roc.svg", "cwola_rejection"],
   ["ft-vertex/plots/ari_vs_nvtx.svg", "vertex_ari"],
   ["ft-trackid/plots/balanced_accuracy_vs_ntrk.svg", "trackid_balanced_accuracy"],
-  ["sweep/sweep.svg", "sweep"],
   ["run-ssfm/generation/generated_d0.svg", "generated_d0"],
   ["run-ssfm/generation/generated_jet_mass.svg", "generated_jet_mass"],
   ["vqvae/plots/train_loss.svg", "vqvae_losses"],
