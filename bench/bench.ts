@@ -166,6 +166,11 @@ async function gpuBenchmarks(): Promise<void> {
     const a = normal([m, k], 1), b = normal([k, n], 2);
     const sec = await timeIt(gpu, () => matmul(a, b).dispose(), 2, m * n > 1e8 ? 1 : 2);
     report("matmul", `${m}x${k}x${n}`, (2 * m * k * n) / sec / 1e9, "GFLOP/s");
+    if (gpu.matmulPath === "storage") {
+      // The register-tiled kernel the shared-memory one replaces from 64x64 (design check).
+      const r = await timeIt(gpu, () => matmul(a, b, { path: "storage" }).dispose(), 2, 1);
+      report("matmul_register", `${m}x${k}x${n}`, (2 * m * k * n) / r / 1e9, "GFLOP/s");
+    }
     a.dispose();
     b.dispose();
   }

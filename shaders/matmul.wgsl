@@ -8,7 +8,8 @@
 //   2 b     read     array<f32>  op(B) is (K, N): stored (batch, K, N), or (batch, N, K) if TRANS_B
 //   3 bias  read     array<f32>  (N), read when p.has_bias == 1
 //   4 c     rw       array<f32>  (batch, M, N)
-// Grid: workgroup 8x8 invocations, each computing a 4x4 tile of C; z = batch.
+// Grid: workgroup 8x8 invocations, each computing a 4x4 tile of C; z = batch. `matmul_tiled`
+// (below) stages 64x64 tiles in workgroup memory for large problems.
 // Batch strides of 0 broadcast an operand (a shared weight).
 
 override TRANS_A: bool = false;
@@ -61,6 +62,69 @@ fn matmul(@builtin(global_invocation_id) gid: vec3u) {
     acc[2] = fma(vec4f(load_a(ba, row0 + 2u, kk)), bv, acc[2]);
     acc[3] = fma(vec4f(load_a(ba, row0 + 3u, kk)), bv, acc[3]);
   }
+  let bc = batch * p.stride_c;
+  for (var i = 0u; i < 4u; i++) {
+    let row = row0 + i;
+    if (row >= p.m) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let col = col0 + j;
+      if (col >= p.n) { break; }
+      var v = p.alpha * acc[i][j];
+      if (p.has_bias == 1u) { v += bias[col]; }
+      let idx = bc + row * p.n + col;
+      if (p.accumulate == 1u) { v += c[idx]; }
+      c[idx] = v;
+    }
+  }
+}
+
+// Shared-memory tiled variant for discrete GPUs: a 16x16 workgroup computes a 64x64 tile of C
+// (4x4 outputs per invocation); K is walked in slices of 16 staged in workgroup memory, so each
+// operand element is read from global memory once per tile instead of once per invocation row.
+// Loads are coalesced along the operand's contiguous dimension (k, or m/n when transposed).
+// Grid: (ceil(N / 64), ceil(M / 64), batch). Same bindings and uniforms as `matmul`.
+const TILE: u32 = 64u;
+const SLICE: u32 = 16u;
+var<workgroup> tile_a: array<f32, 1024>; // [kk][row], SLICE x TILE
+var<workgroup> tile_b: array<f32, 1024>; // [kk][col], SLICE x TILE
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let row_base = wg.y * TILE;
+  let col_base = wg.x * TILE;
+  let batch = wg.z;
+  let ba = batch * p.stride_a;
+  let bb = batch * p.stride_b;
+  let t = lid.y * 16u + lid.x;
+  var acc: array<vec4f, 4>;
+  for (var k0 = 0u; k0 < p.k; k0 += SLICE) {
+    for (var i = 0u; i < 4u; i++) {
+      let e = t + i * 256u;
+      var r = e / SLICE;
+      var ka = e % SLICE;
+      if (TRANS_A) { ka = e / TILE; r = e % TILE; }
+      tile_a[ka * TILE + r] = load_a(ba, row_base + r, k0 + ka);
+      var cb = e % TILE;
+      var kb = e / TILE;
+      if (TRANS_B) { cb = e / SLICE; kb = e % SLICE; }
+      tile_b[kb * TILE + cb] = load_b(bb, k0 + kb, col_base + cb);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < SLICE; kk++) {
+      let o = kk * TILE;
+      let bv = vec4f(tile_b[o + lid.x * 4u], tile_b[o + lid.x * 4u + 1u],
+        tile_b[o + lid.x * 4u + 2u], tile_b[o + lid.x * 4u + 3u]);
+      let av = vec4f(tile_a[o + lid.y * 4u], tile_a[o + lid.y * 4u + 1u],
+        tile_a[o + lid.y * 4u + 2u], tile_a[o + lid.y * 4u + 3u]);
+      acc[0] = fma(vec4f(av.x), bv, acc[0]);
+      acc[1] = fma(vec4f(av.y), bv, acc[1]);
+      acc[2] = fma(vec4f(av.z), bv, acc[2]);
+      acc[3] = fma(vec4f(av.w), bv, acc[3]);
+    }
+    workgroupBarrier();
+  }
+  let row0 = row_base + lid.y * 4u;
+  let col0 = col_base + lid.x * 4u;
   let bc = batch * p.stride_c;
   for (var i = 0u; i < 4u; i++) {
     let row = row0 + i;

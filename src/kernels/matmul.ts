@@ -2,8 +2,11 @@
  * Batched matmul with either operand transposed and a bias epilogue. The backward pass of
  * `C = A B + bias` is three calls: `dA = dC B^T`, `dB = A^T dC`, `dbias = colSum(dC)`.
  *
- * Two implementations, chosen per adapter (`gpu.matmulPath`): register-tiled storage-buffer
- * loads (discrete GPUs) and texture-operand loads (CPU drivers; see `bench/RESULTS.md`).
+ * Implementations chosen per adapter (`gpu.matmulPath`): on the storage path (discrete GPUs) a
+ * register-tiled kernel (32x32 outputs per workgroup, operands read straight from storage) for
+ * small problems and a shared-memory tiled one (64x64 outputs per workgroup, K in slices of 16
+ * staged in workgroup memory) once both M and N reach 64; texture-operand loads on CPU drivers
+ * (see `bench/RESULTS.md`).
  *
  * @module
  */
@@ -28,8 +31,12 @@ export interface MatmulOptions {
   accumulate?: boolean;
   /** Scale of the product. Default 1. */
   alpha?: number;
-  /** Force an implementation (tests); default `gpu.matmulPath`. */
-  path?: "texture" | "storage";
+  /**
+   * Force an implementation (tests): `texture`, `storage` (the register-tiled kernel) or `tiled`
+   * (the shared-memory kernel). Default: `gpu.matmulPath`, and on the storage path the tiled
+   * kernel when M and N are both at least {@linkcode TILED_MIN}.
+   */
+  path?: "texture" | "storage" | "tiled";
 }
 
 /** Shapes of a matmul problem after resolving transposes and batch broadcast. */
@@ -105,9 +112,16 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (pr.m === 0 || pr.n === 0) return out;
   const path = options.path ?? gpu.matmulPath;
   if (path === "texture") matmulTexture(gpu, a, b, out, pr, options);
-  else matmulStorage(gpu, a, b, out, pr, options);
+  else {
+    const tiled = path === "tiled" ||
+      (options.path === undefined && pr.m >= TILED_MIN && pr.n >= TILED_MIN);
+    matmulStorage(gpu, a, b, out, pr, options, tiled);
+  }
   return out;
 }
+
+/** Smallest M and N for which the storage path uses the shared-memory tiled kernel. */
+export const TILED_MIN = 64;
 
 function matmulStorage(
   gpu: Gpu,
@@ -116,14 +130,16 @@ function matmulStorage(
   out: Tensor,
   pr: Problem,
   o: MatmulOptions,
+  tiled: boolean,
 ): void {
   const maxZ = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (pr.batch > maxZ) throw new ShapeError(`matmul: batch ${pr.batch} exceeds ${maxZ}`);
-  gpu.dispatch(MATMUL, "matmul", {
+  const tile = tiled ? 64 : 32;
+  gpu.dispatch(MATMUL, tiled ? "matmul_tiled" : "matmul", {
     uniforms: new Uniforms().u32(pr.m).u32(pr.n).u32(pr.k).u32(pr.strideA).u32(pr.strideB)
       .u32(pr.strideC).u32(o.bias ? 1 : 0).u32(o.accumulate ? 1 : 0).f32(o.alpha ?? 1),
     bindings: [a, b, o.bias ?? null, out],
-    workgroups: [Math.ceil(pr.n / 32), Math.ceil(pr.m / 32), pr.batch],
+    workgroups: [Math.ceil(pr.n / tile), Math.ceil(pr.m / tile), pr.batch],
     overrides: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0 },
   });
 }

@@ -1,4 +1,5 @@
-// shaders/matmul.wgsl and shaders/matmul_tex.wgsl against the float64 reference.
+// shaders/matmul.wgsl (register-tiled `matmul`, shared-memory `matmul_tiled`) and
+// shaders/matmul_tex.wgsl against the float64 reference.
 import { requestGpu } from "../../src/gpu/gpu.ts";
 import { axpby } from "../../src/kernels/elementwise.ts";
 import { matmul } from "../../src/kernels/matmul.ts";
@@ -7,13 +8,16 @@ import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
 import { matmulBackwardRef, matmulRef } from "../reference/dense.ts";
 
 const gpu = await testGpu();
-const PATHS = ["storage", "texture"] as const;
+const PATHS = ["storage", "tiled", "texture"] as const;
 
 const CASES = [
   { batch: 1, m: 1, k: 1, n: 1 },
   { batch: 1, m: 37, k: 19, n: 23 },
   { batch: 3, m: 5, k: 7, n: 9 },
   { batch: 2, m: 17, k: 33, n: 6 },
+  // Several 64x64 tiles with ragged edges and a K that is not a multiple of the 16-wide slice.
+  { batch: 2, m: 67, k: 35, n: 130 },
+  { batch: 1, m: 128, k: 16, n: 64 },
 ];
 
 for (const path of PATHS) {
@@ -130,5 +134,31 @@ Deno.test("binding a tensor above the storage binding limit fails with a clear m
   small.destroy();
   if (!msg.includes("binding limit") || !msg.includes("smaller batch")) {
     throw new Error(`unexpected: ${msg}`);
+  }
+});
+
+Deno.test("matmul on a storage-path device picks the tiled kernel once M and N reach 64, and both give the reference's result", async () => {
+  const g = await requestGpu({ matmulPath: "storage" });
+  try {
+    // [m, k, n, compiles a new kernel]: register kernel, then the tiled one, then tiled again.
+    const cases: [number, number, number, boolean][] = [
+      [63, 20, 200, true],
+      [64, 20, 64, true],
+      [150, 70, 90, false],
+      [200, 9, 63, false],
+    ];
+    for (const [m, k, n, compiles] of cases) {
+      const a = randn(m * k, m), b = randn(k * n, n);
+      const A = g.upload(a, [m, k]), B = g.upload(b, [k, n]);
+      const before = g.stats.pipelines;
+      const C = matmul(A, B);
+      assertClose(await C.read(), matmulRef(a, b, { batch: 1, m, n, k }), { atol: 1e-4 });
+      if ((g.stats.pipelines > before) !== compiles) {
+        throw new Error(`${m}x${k}x${n}: ${g.stats.pipelines - before} kernels compiled`);
+      }
+      for (const t of [A, B, C]) t.dispose();
+    }
+  } finally {
+    g.destroy();
   }
 });
