@@ -20,11 +20,14 @@ await Deno.mkdir(tmp, { recursive: true });
 const have = (f: string) => Deno.stat(`${tmp}/${f}`).then(() => true, () => false);
 
 async function task(name: string, ...args: string[]): Promise<void> {
-  const outIdx = args.indexOf("--out");
-  const target = outIdx >= 0 ? args[outIdx + 1] : name === "pretrain" ? "run" : args.at(-1)!;
+  // The folder the command writes (never an input: a rerun deletes an unfinished target).
+  const at = (flag: string) => args.indexOf(flag) >= 0 ? args[args.indexOf(flag) + 1] : undefined;
+  const target = name === "generate"
+    ? `${at("--run")}/generation`
+    : at("--out") ?? at("--plots") ?? (name === "pretrain" ? "run" : undefined);
+  if (!target) throw new Error(`render_plots: no output folder in deno task ${name} ${args}`);
   if (
-    await have(`${target}/plots`) || await have(`${target}/generation`) ||
-    await have(`${target}/sweep.svg`) || (name === "data" && await have(target))
+    await have(`${target}/plots`) || (name !== "pretrain" && await have(target))
   ) {
     console.log(`(have ${target}) deno task ${name} ${args.join(" ")}`);
     return;

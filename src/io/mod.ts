@@ -14,3 +14,4 @@
 export * from "./files.ts";
 export * from "./safetensors.ts";
 export * from "./fingerprint.ts";
+export * from "./mpi.ts";

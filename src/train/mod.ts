@@ -29,3 +29,4 @@ export * from "./downstream/protocol.ts";
 export * from "./head_training.ts";
 export * from "./pretrain_validation.ts";
 export * from "./study.ts";
+export * from "./data_parallel.ts";
