@@ -7,6 +7,7 @@ import { finetune } from "../src/train/finetune.ts";
 import { PROTOCOL_PRESETS, type ProtocolPreset } from "../src/train/downstream/protocol.ts";
 import { checkRunDir } from "../src/train/rundir.ts";
 import { checkPath } from "./_flags.ts";
+import { Mpi } from "../src/io/mpi.ts";
 
 export const SPEC = {
   name: "deno task finetune",
@@ -125,6 +126,11 @@ best weights. Without --val and --test the training files are split 80/10/10.`,
       meta: "DIR",
     },
     overwrite: { type: "bool", help: "replace the run already in --out" },
+    distributed: {
+      type: "bool",
+      help:
+        "data-parallel over MPI (mpiexec -n R deno task finetune ...): each rank trains on 1/R of every batch",
+    },
     "skip-bad-jets": { type: "bool", help: "skip and count bad jets instead of stopping" },
     truncate: {
       type: "bool",
@@ -167,7 +173,16 @@ if (import.meta.main) {
         if (given.has(f)) warn(`--${f} has no effect on --task ${v.task}`);
       }
     }
-    await checkRunDir(v.out, { kind: "finetune", overwrite: v.overwrite });
+    const mpi = v.distributed ? Mpi.init() : undefined;
+    const rank = mpi?.rank ?? 0;
+    if (mpi && v.batch % mpi.size !== 0) {
+      throw new UsageError(
+        `--batch ${v.batch} does not split over ${mpi.size} ranks; use a multiple of ${mpi.size}`,
+      );
+    }
+    // Rank 0 alone writes the run; the other ranks work in a scratch folder removed at the end.
+    const out = rank === 0 ? v.out : await Deno.makeTempDir({ prefix: `mpm-rank${rank}-` });
+    if (rank === 0) await checkRunDir(v.out, { kind: "finetune", overwrite: v.overwrite });
     const gpu = await requestGpu();
     const m = await finetune({
       gpu,
@@ -194,12 +209,19 @@ if (import.meta.main) {
       classes: v.classes,
       seed: v.seed,
       cwola: { signal: v.signal, background: v.background, nBackground: v["n-background"] },
-      out: v.out,
+      out,
       overwrite: v.overwrite,
       skipBadJets: v["skip-bad-jets"],
       truncate: v.truncate,
       command: ["finetune", ...Deno.args],
+      mpi,
+      log: rank === 0 ? undefined : () => {},
     });
+    if (mpi) {
+      if (rank !== 0) await Deno.remove(out, { recursive: true });
+      mpi.finalize();
+      if (rank !== 0) return gpu.destroy();
+    }
     console.log(`metrics (${v.out}/metrics.json):`);
     for (const [k, x] of Object.entries(m)) {
       console.log(`  ${k}: ${Number.isFinite(x) ? Number(x.toPrecision(4)) : x}`);

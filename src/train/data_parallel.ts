@@ -13,6 +13,7 @@
  * @module
  */
 import type { ParameterStore } from "../autograd/parameters.ts";
+import type { JetBatch } from "../data/loader.ts";
 import type { Mpi } from "../io/mpi.ts";
 
 /** What the gradient exchange costs, accumulated over the run. */
@@ -111,4 +112,38 @@ export class DataParallel {
     const per = total / n;
     return [this.mpi.rank * per, (this.mpi.rank + 1) * per];
   }
+}
+
+/**
+ * Rows [start, end) of a batch as a batch of its own (the stream index moves with them, so
+ * per-jet seeds stay those of the whole batch).
+ *
+ * @param b the global batch
+ * @param range [start, end) rows, e.g. from {@linkcode DataParallel.share}
+ * @returns the rows' batch (copies)
+ * @example
+ * ```ts ignore
+ * const mine = batchRows(loader.next()!, dp.share(batchSize));
+ * ```
+ */
+export function batchRows(b: JetBatch, [s, e]: [number, number]): JetBatch {
+  const N = b.nParticles, F = b.features.length, V = b.nVertices ?? 0;
+  const rows = <T extends Float32Array | Int32Array | Uint32Array>(a: T | undefined, w: number) =>
+    a ? a.slice(s * w, e * w) as T : undefined;
+  return {
+    ...b,
+    size: e - s,
+    x: rows(b.x, N * F)!,
+    raw: rows(b.raw, N * F)!,
+    ids: rows(b.ids, N)!,
+    valid: rows(b.valid, N)!,
+    labels: rows(b.labels, 1),
+    jets: rows(b.jets, 5),
+    vtxId: rows(b.vtxId, N),
+    trackType: rows(b.trackType, N),
+    vtxPos: rows(b.vtxPos, V * 4),
+    fileIndex: rows(b.fileIndex, 1),
+    fileRow: rows(b.fileRow, 1),
+    streamIndex: b.streamIndex + s,
+  };
 }

@@ -27,6 +27,8 @@ import { labelSummary } from "../data/labels.ts";
 import { type FileFingerprint, fingerprintFile } from "../io/fingerprint.ts";
 import type { DownstreamTask, Metrics, PreparedData } from "./downstream/task.ts";
 import { evaluateTest } from "./evaluate.ts";
+import { DataParallel } from "./data_parallel.ts";
+import type { Mpi } from "../io/mpi.ts";
 import { type HeadForward, type HeadSchedule, trainHead } from "./head_training.ts";
 import {
   type BackboneMode,
@@ -104,6 +106,12 @@ export interface FinetuneOptions {
   truncate?: boolean;
   /** Jet classes (default: from every training file's labels). */
   classes?: number;
+  /**
+   * Data-parallel training over MPI: every rank runs this call with the same options, trains on
+   * its share of each batch and averages gradients; give rank 0 the real `out` and the others a
+   * scratch folder (the CLI does).
+   */
+  mpi?: Mpi;
   /** The command line, recorded in `run.json`. */
   command?: string[];
   /** Progress output. */
@@ -227,7 +235,7 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
     }, { overwrite: o.overwrite });
     await Deno.mkdir(`${o.out}/plots`, { recursive: true });
     if (!o.restore) {
-      const { gpu: _g, log: _l, ...saved } = o;
+      const { gpu: _g, log: _l, mpi: _m, ...saved } = o;
       await writeAtomic(`${o.out}/finetune.json`, JSON.stringify(saved, null, 2));
     }
   };
@@ -301,6 +309,11 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
       seed: s.seed,
     });
   };
+  const dp = o.mpi && o.mpi.size > 1 ? new DataParallel(o.mpi, store) : undefined;
+  if (dp) {
+    dp.share(s.batch); // refuses a batch that does not split evenly
+    await dp.broadcastParameters();
+  }
   const fit = await trainHead(
     gpu,
     s,
@@ -309,6 +322,7 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
     trainLoader,
     () => loader(data.val, "val"),
     log,
+    dp,
   );
   if (fit.done > 0) await saveHead(o, task, store, s.frozen, fit.rows);
   const metrics = await evaluateTest(gpu, task, forward, loader(data.test, "test"), {

@@ -16,6 +16,7 @@ import type { Gpu } from "../gpu/gpu.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { warmupCosine } from "../optim/schedule.ts";
 import type { ForwardResult } from "./downstream/task.ts";
+import { batchRows, type DataParallel } from "./data_parallel.ts";
 
 /** The head's forward and loss on a batch (evaluation: no dropout, no label noise). */
 export type HeadForward = (
@@ -93,6 +94,8 @@ export function backboneLrScale(
  * @param trainLoader looping training stream (closed at the end)
  * @param valLoader a fresh validation stream per validation
  * @param log progress lines
+ * @param dp data parallelism: this rank trains on its share of every batch and the gradients
+ *   are averaged over the ranks before each step
  * @returns steps done, best validation loss and the loss rows
  * @example
  * ```ts ignore
@@ -107,6 +110,7 @@ export async function trainHead(
   trainLoader: JetLoader,
   valLoader: () => JetLoader,
   log: (line: string) => void,
+  dp?: DataParallel,
 ): Promise<HeadFit> {
   const backbone = store.group("backbone");
   backbone.frozen = true;
@@ -128,8 +132,10 @@ export async function trainHead(
     }
     store.zeroGrad();
     const tape = new Tape(gpu);
-    const r = forward(tape, trainLoader.next()!, step, true);
+    const batch = trainLoader.next()!;
+    const r = forward(tape, dp ? batchRows(batch, dp.share(batch.size)) : batch, step, true);
     tape.backward(r.loss);
+    if (dp) await dp.averageGradients();
     opt.step();
     gpu.copy(r.loss, lossBuf.view([1], step % s.valEvery));
     tape.dispose();

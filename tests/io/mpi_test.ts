@@ -74,3 +74,64 @@ Deno.test("mpi: a missing library or FFI permission is named with the fix", () =
   // Under `deno test` without --allow-ffi the permission is what is missing.
   if (!/--allow-ffi|apt-get install mpich/.test(msg)) throw new Error(msg);
 });
+
+Deno.test({
+  name:
+    "finetune --distributed: 2 ranks write one run folder (rank 0's), leave no scratch folder, and refuse a batch that does not split",
+  ignore,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "mpm-dp-" });
+    const root = new URL("../../", import.meta.url).pathname;
+    const { writeJetFile } = await import("../../src/data/hdf5.ts");
+    const { synthJetClass } = await import("../../src/data/synth.ts");
+    writeJetFile(`${tmp}/jets.h5`, synthJetClass(400, { seed: 5 }));
+    const before = new Set(
+      [...Deno.readDirSync(Deno.env.get("TMPDIR") ?? "/tmp")].map((e) => e.name),
+    );
+    const run = (batch: number) =>
+      new Deno.Command("mpiexec", {
+        args: [
+          "-n",
+          "2",
+          Deno.execPath(),
+          "run",
+          "-A",
+          `${root}tasks/finetune.ts`,
+          "--task",
+          "classify",
+          "--backbone",
+          "random",
+          "--finetune",
+          "--train",
+          `${tmp}/jets.h5`,
+          "--n-train",
+          "160",
+          "--steps",
+          "6",
+          "--batch",
+          String(batch),
+          "--val-every",
+          "3",
+          "--max-eval-jets",
+          "40",
+          "--distributed",
+          "--out",
+          `${tmp}/ft`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const odd = await run(9);
+    const msg = new TextDecoder().decode(odd.stderr);
+    if (odd.success || !msg.includes("--batch 9 does not split over 2 ranks")) throw new Error(msg);
+    const r = await run(8);
+    if (!r.success) throw new Error(new TextDecoder().decode(r.stderr));
+    const m = JSON.parse(await Deno.readTextFile(`${tmp}/ft/metrics.json`));
+    if (m.steps !== 6 || !Number.isFinite(m.accuracy)) throw new Error(JSON.stringify(m));
+    const after = [...Deno.readDirSync(Deno.env.get("TMPDIR") ?? "/tmp")].map((e) => e.name)
+      .filter((n) => n.startsWith("mpm-rank") && !before.has(n));
+    if (after.length) throw new Error(`scratch folders left: ${after}`);
+    const out = new TextDecoder().decode(r.stdout);
+    if ((out.match(/metrics \(/g) ?? []).length !== 1) throw new Error(`one rank reports:\n${out}`);
+  },
+});
