@@ -1,6 +1,7 @@
 // `deno task pretrain`: MPM pre-training. With no arguments: generates (once, cached) a synthetic
 // JetClass-like set and pre-trains the `small` preset with the ID and regression tasks.
 import { onInterrupt, parse, runCli, UsageError, warn } from "./_cli.ts";
+import { Mpi } from "../src/io/mpi.ts";
 import type { CommandSpec } from "./_flags.ts";
 import { JetFileReader } from "../src/data/hdf5.ts";
 import { labelSummary } from "../src/data/labels.ts";
@@ -110,6 +111,11 @@ ${PRETRAIN_TASKS.map((t) => `  ${t.name.padEnd(7)} ${t.summary}`).join("\n")}
       default: "run",
       help: "run folder (refused if it holds another run)",
       meta: "DIR",
+    },
+    distributed: {
+      type: "bool",
+      help:
+        "data-parallel over MPI (mpiexec -n R deno task pretrain ...): each rank computes 1/R of every batch",
     },
     resume: {
       type: "path",
@@ -282,9 +288,22 @@ async function fromTask(config: MPMConfig): Promise<{ pre: Preprocessor; source:
   return null;
 }
 
+/** Copies a run folder (rank > 0 resumes from a private copy of rank 0's run). */
+async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.isDirectory) await copyDir(`${from}/${e.name}`, `${to}/${e.name}`);
+    else if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+  }
+}
+
 if (import.meta.main) {
   await runCli(async () => {
     const { values: v, given } = parse(Deno.args, SPEC);
+    const mpi = v.distributed ? Mpi.init() : undefined;
+    const rank = mpi?.rank ?? 0;
+    // Ranks other than 0 print nothing and write only into a scratch folder removed at the end.
+    const say = rank === 0 ? (line: string) => console.log(line) : () => {};
     const out = v.resume ?? v.out;
     if (v.resume) {
       const bad = FIXED_ON_RESUME.filter((f) => given.has(f));
@@ -308,13 +327,22 @@ if (import.meta.main) {
       files = await resumeFiles(config, v.resume, v);
       if (v.steps !== undefined) {
         if (v.steps !== config.train.steps) {
-          console.log(`schedule: continuing to step ${v.steps} (was ${config.train.steps})`);
+          say(`schedule: continuing to step ${v.steps} (was ${config.train.steps})`);
         }
         config.train.steps = v.steps;
       }
     } else {
       config = await newConfig(v, given);
-      files = v.data ?? [await defaultData(config.train.seed, v["cache-dir"])];
+      // Rank 0 writes the default data into the cache; the others read it after the barrier.
+      const data = () => v.data ?? defaultData(config.train.seed, v["cache-dir"]).then((f) => [f]);
+      files = rank === 0 ? await data() : [];
+      mpi?.barrier();
+      if (rank !== 0) files = await data();
+    }
+    if (mpi && config.train.batch % mpi.size !== 0) {
+      throw new UsageError(
+        `--batch ${config.train.batch} does not split over ${mpi.size} ranks; use a multiple of ${mpi.size}`,
+      );
     }
     await checkRunDir(out, {
       kind: "pretrain",
@@ -341,28 +369,35 @@ if (import.meta.main) {
       checkPath("--preprocessor", v.preprocessor, "file");
     }
     const { pre, source } = await preprocessing(v, config, files);
-    if (!v.resume) console.log(`preprocessing: ${source}`);
+    if (!v.resume) say(`preprocessing: ${source}`);
     const gpu = await requestGpu();
-    console.log(
+    say(
       `adapter: ${gpu.adapterName}; preset ${config.preset}, ${config.objective}, tasks [${
         Object.keys(config.tasks).filter((k) => config.tasks[k])
       }], features [${config.features}]${labels ? `, ${labels.classes} classes` : ""}`,
     );
-    onInterrupt(() => {
-      let step = "no checkpoint yet";
-      try {
-        const m = JSON.parse(Deno.readTextFileSync(`${out}/checkpoint.json`));
-        step = `the last complete checkpoint is step ${m.step}`;
-      } catch { /* none written */ }
-      return `${step} (${out}/checkpoint.json); continue exactly where it left off with ` +
-        `deno task pretrain --resume ${out}`;
-    });
+    if (rank === 0) {
+      onInterrupt(() => {
+        let step = "no checkpoint yet";
+        try {
+          const m = JSON.parse(Deno.readTextFileSync(`${out}/checkpoint.json`));
+          step = `the last complete checkpoint is step ${m.step}`;
+        } catch { /* none written */ }
+        return `${step} (${out}/checkpoint.json); continue exactly where it left off with ` +
+          `deno task pretrain --resume ${out}`;
+      });
+    }
+    const scratch = rank === 0 ? out : await Deno.makeTempDir({ prefix: `mpm-rank${rank}-` });
+    if (rank !== 0 && v.resume) await copyDir(out, scratch); // before rank 0 writes anything
+    mpi?.barrier();
     const res = await pretrain({
       gpu,
       config,
       trainFiles: files,
       valFiles: v.resume ? config.data?.val?.map((f) => f.path) : v.val,
-      out,
+      out: scratch,
+      mpi,
+      log: say,
       preprocessor: pre,
       preprocessorSource: source,
       resume: !!v.resume,
@@ -372,6 +407,11 @@ if (import.meta.main) {
       classes: labels?.classes,
       command: ["pretrain", ...Deno.args],
     });
+    if (mpi) {
+      if (rank !== 0) await Deno.remove(scratch, { recursive: true });
+      mpi.finalize();
+      if (rank !== 0) return gpu.destroy();
+    }
     console.log(`\ndone: ${res.step} steps.`);
     console.log(`  backbone (embedding + encoder): ${res.files.backbone}`);
     console.log(

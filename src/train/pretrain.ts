@@ -30,6 +30,8 @@ import { savePreprocessor } from "../data/preprocess.ts";
 import { LossWindow, MetricsCsv, writePlots } from "./runlog.ts";
 import { validatePretraining } from "./pretrain_validation.ts";
 import { writeAtomic } from "../io/files.ts";
+import type { Mpi } from "../io/mpi.ts";
+import { batchRows, DataParallel } from "./data_parallel.ts";
 
 export { checkObjective } from "../mpm/registry.ts";
 export { writePlots } from "./runlog.ts";
@@ -62,6 +64,13 @@ export interface PretrainOptions {
   classes?: number;
   /** The command line, recorded in `run.json`. */
   command?: string[];
+  /**
+   * Data-parallel training over MPI: every rank runs this call with the same options, computes
+   * its share of each batch (the same seeded stream everywhere, so resume is exact) and the
+   * gradients are averaged before each step. Give rank 0 the real `out` (the CLI gives the
+   * others a scratch copy).
+   */
+  mpi?: Mpi;
   /** Stop (as if interrupted) after this many steps; for tests. */
   stopAfter?: number;
   /** Progress output. Default console.log. */
@@ -108,6 +117,8 @@ export interface PretrainRun {
   readonly names: readonly string[];
   /** Steps this invocation runs to. */
   readonly stopAt: number;
+  /** Data parallelism, when running on more than one rank. */
+  readonly dp?: DataParallel;
 }
 
 /** One recorded step: what it produced and what must be released after it. */
@@ -145,17 +156,24 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (o.resume) await readCheckpoint(o.out);
   const run = await buildRun(o), T = o.config.train;
   const { state, csv } = o.resume ? await resumeRun(run) : await startRun(run);
+  if (run.dp) {
+    run.dp.share(T.batch); // refuses a batch that does not split over the ranks
+    await run.dp.broadcastParameters();
+  }
   const window = new LossWindow(o.gpu, T.logEvery, run.names);
   const rate = { since: performance.now(), jets: 0 };
   const t0 = performance.now() - state.elapsed * 1000;
   let val: Record<string, number> = {}, lastGood = state.step;
   for (let s = state.step; s < run.stopAt; s++) {
-    const batch = run.loader.next()!;
+    const global = run.loader.next()!;
+    const batch = run.dp ? batchRows(global, run.dp.share(global.size)) : global;
     const withProbe = !!run.probe && s % o.config.tasks.probe!.every === 0;
     const r = recordStep(run, batch, true, withProbe, T.seed);
+    if (run.dp) await run.dp.averageGradients();
+    applyStep(run);
     window.record(s, r.losses);
     releaseStep(run, r);
-    rate.jets += batch.size;
+    rate.jets += global.size;
     const done = s + 1;
     if (done % T.logEvery === 0 || done === run.stopAt) {
       await logWindow(run, window, csv, done, rate, lastGood);
@@ -259,6 +277,7 @@ async function buildRun(o: PretrainOptions): Promise<PretrainRun> {
     validation,
     names: ["total", ...tasks.map((t) => t.name), ...(probe ? ["probe"] : [])],
     stopAt: Math.min(T.steps, o.stopAfter ?? Infinity),
+    dp: o.mpi && o.mpi.size > 1 ? new DataParallel(o.mpi, store) : undefined,
   };
 }
 
@@ -315,7 +334,7 @@ async function resumeRun(run: PretrainRun): Promise<{ state: TrainState; csv: Me
 
 /**
  * Records one step into the current command encoder: mask, prepare, forward the model and the
- * tasks, and (training) backward and AdamW. The probe reads a detached encoder pass on the full
+ * tasks, and (training) the backward pass ({@linkcode applyStep} then records AdamW). The probe reads a detached encoder pass on the full
  * jets; its loss joins the backward pass but not the logged objective.
  */
 function recordStep(
@@ -343,13 +362,15 @@ function recordStep(
     probeLoss = p.loss;
     logits = p.logits;
   }
-  if (train) {
-    tape.backward(probeLoss ? ops.add(tape, objective, probeLoss) : objective);
-    run.opt.step();
-    for (const t of run.tasks) t.afterStep?.();
-  }
+  if (train) tape.backward(probeLoss ? ops.add(tape, objective, probeLoss) : objective);
   const losses = [objective, ...terms.map((t) => t[0]), ...(run.probe ? [probeLoss] : [])];
   return { tape, probeTape, inp, losses, logits, pass };
+}
+
+/** Records the optimiser step and the tasks' after-step updates (e.g. EMA weights). */
+function applyStep(run: PretrainRun): void {
+  run.opt.step();
+  for (const t of run.tasks) t.afterStep?.();
 }
 
 /** Releases a step's tapes and inputs, and submits it. */
@@ -375,6 +396,13 @@ async function logWindow(
     () =>
       `the last good checkpoint is ${o.out} (step ${lastGood}). Lower the learning rate or check the data, then --resume`,
   );
+  if (run.dp) {
+    // Each rank measured its share: the logged losses are the mean over the ranks.
+    const flat = Float64Array.from(rows.flatMap((r) => r.values));
+    run.dp.mpi.allreduceSum(flat);
+    let k = 0;
+    for (const r of rows) r.values = r.values.map(() => flat[k++] / run.dp!.mpi.size);
+  }
   const now = performance.now(), perSec = rate.jets / ((now - rate.since) / 1000);
   await csv.append(rows.map((r, k) => [
     r.step,
