@@ -125,6 +125,13 @@ export async function presetBenchmarks(
     const shape = `${name} b${B}x${n}`;
     report("mpm_train_throughput", shape, B / sec, "jets/s");
     report("mpm_train_peak_gpu_mem", shape, gpu.peakBytes / 2 ** 20, "MiB");
+    // Inference on the same jets (deno task embed's path: forward only, one readback per batch).
+    await model.backbone.embedBatch(batch);
+    const e0 = performance.now();
+    for (let s = 0; s < steps; s++) await model.backbone.embedBatch(batch);
+    const embedSec = (performance.now() - e0) / 1000 / steps;
+    report("mpm_embed_throughput", shape, B / embedSec, "jets/s");
+    report("mpm_embed_vs_train_step", shape, sec / embedSec, "x");
     if (!py) continue;
     for (const mode of peerModes) {
       const r = await runPeer(py, name, B, steps, n, peerDevice, mode, log);

@@ -17,6 +17,7 @@ import { type EncoderConfig, TransformerEncoder } from "../nn/layers.ts";
 import { collectWeights, loadWeights, readWeights, writeWeights } from "../autograd/weights.ts";
 import { ParticleEmbedding } from "./embedding.ts";
 import { Validity } from "../nn/validity.ts";
+import { trimBatch } from "./prepare.ts";
 
 /** Format tag of backbone files. */
 export const BACKBONE_FORMAT = "mpm-webgpu-backbone/1";
@@ -148,10 +149,13 @@ export class Backbone {
       N = batch.nParticles,
       R = this.info.encoder.registers,
       D = this.info.encoder.dim;
+    // The encoder runs on the batch cut to its longest jet (padded slots cost attention time
+    // and change nothing); the outputs are laid out on the batch's N slots again.
+    const t = trimBatch(batch), n = t.nParticles;
     const tape = new Tape(gpu);
-    const x = tape.keep(gpu.upload(batch.x, [B, N, batch.features.length]));
-    const ids = tape.keep(gpu.upload(batch.ids, [B, N]));
-    const valid = Validity.onTape(tape, batch.valid, B, N);
+    const x = tape.keep(gpu.upload(t.x, [B, n, t.features.length]));
+    const ids = tape.keep(gpu.upload(t.ids, [B, n]));
+    const valid = Validity.onTape(tape, t.valid, B, n);
     const { out, valid: v } = this.forward(tape, x, ids, valid);
     const pooled = ops.maskedMean(tape, out, v.tensor);
     const [tokens, pool] = [await out.read() as Float32Array, await pooled.read() as Float32Array];
@@ -161,9 +165,9 @@ export class Backbone {
     // whatever attention computed for a query nobody reads).
     const particles = new Float32Array(B * N * D);
     for (let b = 0; b < B; b++) {
-      for (let p = 0; p < N; p++) {
-        if (!batch.valid[b * N + p]) continue;
-        const src = (b * (R + N) + R + p) * D;
+      for (let p = 0; p < n; p++) {
+        if (!t.valid[b * n + p]) continue;
+        const src = (b * (R + n) + R + p) * D;
         particles.set(tokens.subarray(src, src + D), (b * N + p) * D);
       }
     }
