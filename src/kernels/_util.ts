@@ -1,6 +1,7 @@
 // Private helpers shared by kernel wrappers.
 import { ShapeError } from "../gpu/errors.ts";
 import type { Tensor } from "../gpu/tensor.ts";
+import type { KernelSpec, Uniforms } from "../gpu/kernel_spec.ts";
 import { FLAT_WORKGROUP_SIZE } from "../_shaders.gen.ts";
 
 /**
@@ -31,4 +32,56 @@ export function expectSize(op: string, name: string, t: Tensor, size: number): v
 /** Last-axis length. */
 export function lastDim(t: Tensor): number {
   return t.shape.length ? t.shape[t.shape.length - 1] : 1;
+}
+
+/**
+ * Dispatches a flat kernel (one invocation per element of an `n`-element output) in chunks
+ * whose bound views stay under the device's storage binding limit. A binding of `r * n`
+ * elements (r = 1, 2, ...) is bound as the chunk's slice, a smaller one (a per-channel vector)
+ * whole. Chunks hold a multiple of `rowWidth` invocations, so per-channel (`i % cols`) and per-row
+ * indexing stay valid, and of the offset alignment. Below the limit this is one dispatch.
+ */
+export function dispatchFlat(
+  spec: KernelSpec,
+  entry: string,
+  n: number,
+  bindings: readonly (Tensor | null)[],
+  uniforms: (count: number) => Uniforms,
+  rowWidth = 1,
+): void {
+  const first = bindings.find((b): b is Tensor => b !== null)!;
+  const gpu = first.gpu;
+  const ratio = bindings.map((b) => (b && b.size >= n && n > 0 ? b.size / n : 0));
+  const widest = Math.max(1, ...ratio);
+  const maxElems = Math.floor(gpu.maxBindingSize / 4);
+  if (widest * n <= maxElems) {
+    gpu.dispatch(spec, entry, { uniforms: uniforms(n), bindings, workgroups: grid1d(n) });
+    return;
+  }
+  for (const r of ratio) {
+    if (r && !Number.isInteger(r)) {
+      throw new ShapeError(`${spec.shader}.${entry}: cannot chunk a binding of ${r} x n elements`);
+    }
+  }
+  const align = gpu.limits.minStorageBufferOffsetAlignment / 4;
+  const unit = lcm(align, rowWidth);
+  const chunk = Math.floor(maxElems / widest / unit) * unit;
+  if (chunk < unit) {
+    throw new ShapeError(
+      `${spec.shader}.${entry}: rows of ${rowWidth} x ${widest} elements exceed the ${gpu.maxBindingSize}-byte binding limit`,
+    );
+  }
+  for (let s = 0; s < n; s += chunk) {
+    const c = Math.min(chunk, n - s);
+    const views = bindings.map((
+      b,
+      i,
+    ) => (b && ratio[i] ? b.view([c * ratio[i]], s * ratio[i]) : b));
+    gpu.dispatch(spec, entry, { uniforms: uniforms(c), bindings: views, workgroups: grid1d(c) });
+  }
+}
+
+function lcm(a: number, b: number): number {
+  const gcd = (x: number, y: number): number => (y ? gcd(y, x % y) : x);
+  return (a / gcd(a, b)) * b;
 }

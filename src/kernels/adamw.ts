@@ -5,7 +5,7 @@
  */
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { expectSize, grid1d } from "./_util.ts";
+import { dispatchFlat, expectSize } from "./_util.ts";
 import { ADAMW } from "./specs.ts";
 
 /** Hyper-parameters of one {@linkcode adamwStep}. */
@@ -47,10 +47,14 @@ export function adamwStep(
   for (const [name, t] of [["grad", grad], ["m", m], ["v", v]] as const) {
     expectSize("adamw", name, t, param.size);
   }
-  param.gpu.dispatch(ADAMW, "step", {
-    uniforms: new Uniforms().u32(param.size).f32(a.lr).f32(a.beta1).f32(a.beta2).f32(a.eps)
-      .f32(a.weightDecay).f32(1 - a.beta1 ** a.step).f32(1 - a.beta2 ** a.step).f32(a.maxNorm),
-    bindings: [grad, sumsq, param, m, v],
-    workgroups: grid1d(param.size),
-  });
+  // Chunked above the binding limit (a paper-preset arena is 87 MB); sumsq is bound whole.
+  dispatchFlat(
+    ADAMW,
+    "step",
+    param.size,
+    [grad, sumsq, param, m, v],
+    (count) =>
+      new Uniforms().u32(count).f32(a.lr).f32(a.beta1).f32(a.beta2).f32(a.eps)
+        .f32(a.weightDecay).f32(1 - a.beta1 ** a.step).f32(1 - a.beta2 ** a.step).f32(a.maxNorm),
+  );
 }

@@ -6,7 +6,7 @@
  */
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { expectSize, grid1d, lastDim } from "./_util.ts";
+import { dispatchFlat, expectSize, lastDim } from "./_util.ts";
 import { ELEMENTWISE } from "./specs.ts";
 
 function run(
@@ -17,12 +17,15 @@ function run(
   alpha = 1,
   beta = 1,
 ): void {
-  const gpu = bindings[3].gpu;
-  gpu.dispatch(ELEMENTWISE, entry, {
-    uniforms: new Uniforms().u32(n).u32(Math.max(cols, 1)).f32(alpha).f32(beta),
+  // Chunked by rows above the binding limit (SwiGLU's rows are `cols` outputs wide).
+  dispatchFlat(
+    ELEMENTWISE,
+    entry,
+    n,
     bindings,
-    workgroups: grid1d(n),
-  });
+    (count) => new Uniforms().u32(count).u32(Math.max(cols, 1)).f32(alpha).f32(beta),
+    Math.max(cols, 1),
+  );
 }
 
 function outFor(x: Tensor, out?: Tensor, shape: readonly number[] = x.shape): Tensor {
