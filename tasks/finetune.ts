@@ -160,10 +160,10 @@ if (import.meta.main) {
         }
       }
     } else if (
-      v.steps !== undefined && v["unfreeze-at"] !== undefined && v.steps <= v["unfreeze-at"]
+      v["unfreeze-at"] !== undefined && v.task !== "cwola" && (v.steps ?? 1000) <= v["unfreeze-at"]
     ) {
       warn(
-        `--finetune with --steps ${v.steps} <= --unfreeze-at ${
+        `--finetune with --steps ${v.steps ?? 1000} <= --unfreeze-at ${
           v["unfreeze-at"]
         }: the backbone never unfreezes`,
       );

@@ -1,3 +1,6 @@
+import { writeJetFile } from "../../src/data/hdf5.ts";
+import { synthJetClass } from "../../src/data/synth.ts";
+import { runTask } from "../reliability/_battery.ts";
 import type { JetBatch } from "../../src/data/loader.ts";
 import { VERTEX } from "../../src/train/downstream/vertex.ts";
 import { backboneLrScale } from "../../src/train/head_training.ts";
@@ -152,4 +155,31 @@ Deno.test("vertex: the headline ARI averages jets with 1-6 secondary vertices as
     P: 6,
   });
   if (!Number.isNaN(none.metrics().ari)) throw new Error("no SV jets: the headline is undefined");
+});
+
+Deno.test("finetune CLI: an unfreeze step at or past the last step is warned about, with the default step count too", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "mpm-unfreeze-" });
+  writeJetFile(`${tmp}/jets.h5`, synthJetClass(300, { seed: 9 }));
+  const r = await runTask(tmp, "finetune", [
+    "--task",
+    "classify",
+    "--backbone",
+    "random",
+    "--finetune",
+    "--train",
+    "jets.h5",
+    "--steps",
+    "2",
+    "--unfreeze-at",
+    "5",
+    "--batch",
+    "8",
+    "--max-eval-jets",
+    "16",
+  ]);
+  if (
+    r.code !== 0 || !r.err.includes("--steps 2 <= --unfreeze-at 5: the backbone never unfreezes")
+  ) {
+    throw new Error(`${r.code}\n${r.err}`);
+  }
 });
