@@ -2,6 +2,7 @@
 import { ShapeError } from "../gpu/errors.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import type { KernelSpec, Uniforms } from "../gpu/kernel_spec.ts";
+import type { Gpu } from "../gpu/gpu.ts";
 import { FLAT_WORKGROUP_SIZE } from "../_shaders.gen.ts";
 
 /**
@@ -84,4 +85,26 @@ export function dispatchFlat(
 function lcm(a: number, b: number): number {
   const gcd = (x: number, y: number): number => (y ? gcd(y, x % y) : x);
   return (a / gcd(a, b)) * b;
+}
+
+/**
+ * Splits `rows` into consecutive [start, count) segments such that a binding with `w` elements
+ * per row, bound from row `start`, stays under the device's binding limit and starts at an
+ * aligned offset, for every width in `widths`. One segment when everything fits.
+ */
+export function rowSegments(gpu: Gpu, rows: number, widths: readonly number[]): [number, number][] {
+  const maxElems = Math.floor(gpu.maxBindingSize / 4), widest = Math.max(...widths);
+  if (rows * widest <= maxElems) return [[0, rows]];
+  const align = gpu.limits.minStorageBufferOffsetAlignment / 4;
+  const gcd = (x: number, y: number): number => (y ? gcd(y, x % y) : x);
+  const unit = widths.reduce((u, w) => lcm(u, align / gcd(align, w)), 1);
+  const seg = Math.floor(maxElems / widest / unit) * unit;
+  if (seg < 1) {
+    throw new ShapeError(
+      `rows of ${widest} elements exceed the ${gpu.maxBindingSize}-byte binding limit`,
+    );
+  }
+  const out: [number, number][] = [];
+  for (let s = 0; s < rows; s += seg) out.push([s, Math.min(seg, rows - s)]);
+  return out;
 }

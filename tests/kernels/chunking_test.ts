@@ -1,11 +1,12 @@
 // Kernels whose operands exceed the storage binding limit run in chunks under it: every
-// elementwise entry and AdamW, on a device capped at 4 KiB per binding, element for element
+// elementwise entry, AdamW and LayerNorm, on a device capped at 4 KiB per binding, element for element
 // equal to the same kernels on the uncapped device (and the float64 reference for AdamW).
 import { requestGpu } from "../../src/gpu/gpu.ts";
 import type { Gpu } from "../../src/gpu/gpu.ts";
 import type { Tensor } from "../../src/gpu/tensor.ts";
 import * as ew from "../../src/kernels/elementwise.ts";
 import { adamwStep } from "../../src/kernels/adamw.ts";
+import { layerNormBackward, layerNormForward } from "../../src/kernels/layernorm.ts";
 import { assertClose, randn } from "../_helpers/mod.ts";
 import { adamwRef } from "../reference/optim.ts";
 
@@ -91,3 +92,42 @@ Deno.test("chunking: AdamW over an arena above the binding limit matches the flo
   assertClose(await p.read(), ref, { atol: 1e-6, label: "adamw" });
   for (const t of [p, g, m, vv, sumsq]) t.dispose();
 });
+
+for (const variant of ["row", "workgroup"] as const) {
+  Deno.test(`chunking: LayerNorm (${variant}) forward and backward above the binding limit equal the unchunked kernels`, async () => {
+    const R = 203, C = 40; // 8120 elements per operand: 8 segments under the cap
+    const x0 = randn(R * C, 11), dy0 = randn(R * C, 12), g0 = randn(C, 13), b0 = randn(C, 14);
+    const run = async (g: Gpu) => {
+      const x = g.upload(x0, [R, C]), dy = g.upload(dy0, [R, C]);
+      const gamma = g.upload(g0), beta = g.upload(b0);
+      const before = g.stats.dispatches;
+      const saved = layerNormForward(x, gamma, beta, 1e-5, { variant });
+      const grads = layerNormBackward(x, gamma, saved, dy, { variant });
+      const dispatches = g.stats.dispatches - before;
+      const out = {
+        y: await saved.y.read(),
+        mean: await saved.mean.read(),
+        rstd: await saved.rstd.read(),
+        dx: await grads.dx.read(),
+        dgamma: await grads.dgamma.read(),
+        dbeta: await grads.dbeta.read(),
+        dispatches,
+      };
+      for (
+        const t of [x, dy, gamma, beta, saved.y, saved.mean, saved.rstd, ...Object.values(grads)]
+      ) {
+        t.dispose();
+      }
+      return out;
+    };
+    const want = await run(big), got = await run(small);
+    if (!(got.dispatches > want.dispatches)) throw new Error("the capped device runs segments");
+    for (const k of ["y", "mean", "rstd", "dx"] as const) {
+      assertClose(got[k], want[k], { atol: 0, rtol: 0, label: k });
+    }
+    // Parameter gradients add the segments' sums: the same values in another order.
+    for (const k of ["dgamma", "dbeta"] as const) {
+      assertClose(got[k], want[k], { atol: 1e-4, rtol: 1e-5, label: k });
+    }
+  });
+}
