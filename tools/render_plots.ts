@@ -146,7 +146,7 @@ await task(
   "--out",
   "run-ssfm",
 );
-await task("generate", "--run", "run-ssfm", "--jets", "400", "--data", "jets.h5");
+await task("generate", "--run", "run-ssfm", "--jets", "150", "--data", "jets.h5");
 await task("vqvae", "--data", "jets.h5", "--steps", "60", "--batch", "64", "--out", "vqvae");
 
 const gallery: [string, string][] = [
