@@ -101,7 +101,8 @@ export function rowSegments(gpu: Gpu, rows: number, widths: readonly number[]): 
   const seg = Math.floor(maxElems / widest / unit) * unit;
   if (seg < 1) {
     throw new ShapeError(
-      `rows of ${widest} elements exceed the ${gpu.maxBindingSize}-byte binding limit`,
+      `${unit} row(s) of ${widest} elements (the fewest whose views start at aligned offsets) ` +
+        `exceed the ${gpu.maxBindingSize}-byte binding limit`,
     );
   }
   const out: [number, number][] = [];

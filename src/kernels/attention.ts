@@ -10,7 +10,7 @@
 import { ShapeError } from "../gpu/errors.ts";
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { expectDtype, expectSize, grid1d } from "./_util.ts";
+import { expectDtype, expectSize, grid1d, rowSegments } from "./_util.ts";
 import { ATTENTION } from "./specs.ts";
 
 /** Where one operand lives: a tensor of rows, a row stride and a column offset (elements). */
@@ -110,13 +110,59 @@ export function attentionForward(a: AttentionArgs): AttentionSaved {
   const d = a.heads * a.headDim;
   const out = gpu.empty([a.batch, a.nq, d]);
   const lse = gpu.empty([a.batch, a.heads, a.nq]);
-  gpu.dispatch(ATTENTION, "forward", {
-    uniforms: uniforms(a, d, 0, 0),
-    bindings: [a.q.tensor, a.k.tensor, a.v.tensor, a.valid ?? null, null, lse, null, out],
-    workgroups: grid1d(a.batch * a.heads * a.nq),
-    overrides: { HD4: a.headDim / 4 },
-  });
+  // Segments of whole sets under the binding limit (one segment below it).
+  for (const seg of batchSegments(a, [a.nq * d, a.heads * a.nq])) {
+    const b = seg.args, per = (t: Tensor, w: number) => seg.rows(t, w);
+    gpu.dispatch(ATTENTION, "forward", {
+      uniforms: uniforms(b, d, 0, 0),
+      bindings: [
+        b.q.tensor,
+        b.k.tensor,
+        b.v.tensor,
+        b.valid ?? null,
+        null,
+        per(lse, a.heads * a.nq),
+        null,
+        per(out, a.nq * d),
+      ],
+      workgroups: grid1d(b.batch * a.heads * a.nq),
+      overrides: { HD4: a.headDim / 4 },
+    });
+  }
   return { out, lse };
+}
+
+/** One segment of sets: the arguments on views of its sets, and a view maker for the rest. */
+interface Segment {
+  args: AttentionArgs;
+  rows: (t: Tensor, perSet: number) => Tensor;
+}
+
+/**
+ * The attention problem cut into segments of whole sets (batch entries) whose bound views stay
+ * under the device's binding limit; `widths` are the per-set element counts of the other
+ * tensors bound. One segment (the arguments unchanged) below the limit.
+ */
+function batchSegments(a: AttentionArgs, widths: readonly number[]): Segment[] {
+  const gpu = a.q.tensor.gpu;
+  const ops = [[a.q, a.nq], [a.k, a.nk], [a.v, a.nk]] as const;
+  const all = [...ops.map(([o, n]) => n * o.stride), ...(a.valid ? [a.nk] : []), ...widths];
+  return rowSegments(gpu, a.batch, all).map(([s, n]) => {
+    const whole = s === 0 && n === a.batch;
+    const rows = (t: Tensor, w: number) => (whole ? t : t.view([n * w], s * w));
+    const op = (o: AttentionOperand, r: number) => ({ ...o, tensor: rows(o.tensor, r * o.stride) });
+    return {
+      args: {
+        ...a,
+        batch: n,
+        q: op(a.q, a.nq),
+        k: op(a.k, a.nk),
+        v: op(a.v, a.nk),
+        valid: a.valid ? rows(a.valid, a.nk) : undefined,
+      },
+      rows,
+    };
+  });
 }
 
 /** Where {@linkcode attentionBackward} writes its gradients. */
@@ -151,34 +197,34 @@ export function attentionBackward(
   expectSize("attentionBackward", "dout", dout, a.batch * a.nq * d);
   const delta = gpu.empty([a.batch, a.heads, a.nq]);
   const ov = { HD4: a.headDim / 4 };
-  const qRows = grid1d(a.batch * a.heads * a.nq);
-  gpu.dispatch(ATTENTION, "delta_rows", {
-    uniforms: uniforms(a, d, 0, 0, { tensor: saved.out, stride: d, offset: 0 }),
-    bindings: [saved.out, null, null, null, dout, delta, null, null],
-    workgroups: qRows,
-    overrides: ov,
-  });
-  const ins = [
-    a.q.tensor,
-    a.k.tensor,
-    a.v.tensor,
-    a.valid ?? null,
-    dout,
-    saved.lse,
-    delta,
-  ] as const;
-  gpu.dispatch(ATTENTION, "backward_q", {
-    uniforms: uniforms(a, targets.dq.stride, targets.dq.offset, 0),
-    bindings: [...ins, targets.dq.tensor],
-    workgroups: qRows,
-    overrides: ov,
-  });
-  const t = targets.dkv;
-  gpu.dispatch(ATTENTION, "backward_kv", {
-    uniforms: uniforms(a, t.stride, t.kOffset, t.vOffset),
-    bindings: [...ins, t.tensor],
-    workgroups: grid1d(a.batch * a.heads * a.nk),
-    overrides: ov,
-  });
+  const t = targets.dkv, hq = a.heads * a.nq;
+  // Segments of whole sets under the binding limit (one segment below it).
+  const widths = [a.nq * d, hq, a.nq * targets.dq.stride, a.nk * t.stride];
+  for (const seg of batchSegments(a, widths)) {
+    const b = seg.args, r = seg.rows;
+    const qRows = grid1d(b.batch * hq);
+    const [outS, doutS, lseS, deltaS] = [r(saved.out, a.nq * d), r(dout, a.nq * d)].concat(
+      [r(saved.lse, hq), r(delta, hq)],
+    );
+    gpu.dispatch(ATTENTION, "delta_rows", {
+      uniforms: uniforms(b, d, 0, 0, { tensor: outS, stride: d, offset: 0 }),
+      bindings: [outS, null, null, null, doutS, deltaS, null, null],
+      workgroups: qRows,
+      overrides: ov,
+    });
+    const ins = [b.q.tensor, b.k.tensor, b.v.tensor, b.valid ?? null, doutS, lseS, deltaS] as const;
+    gpu.dispatch(ATTENTION, "backward_q", {
+      uniforms: uniforms(b, targets.dq.stride, targets.dq.offset, 0),
+      bindings: [...ins, r(targets.dq.tensor, a.nq * targets.dq.stride)],
+      workgroups: qRows,
+      overrides: ov,
+    });
+    gpu.dispatch(ATTENTION, "backward_kv", {
+      uniforms: uniforms(b, t.stride, t.kOffset, t.vOffset),
+      bindings: [...ins, r(t.tensor, a.nk * t.stride)],
+      workgroups: grid1d(b.batch * a.heads * a.nk),
+      overrides: ov,
+    });
+  }
   delta.dispose();
 }
