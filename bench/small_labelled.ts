@@ -6,7 +6,7 @@
  *
  * ```sh
  * deno run -A bench/small_labelled.ts [--train T.h5 --val V.h5 --test S.h5] [--sizes 300,1000]
- *   [--seeds 0,1] [--steps 600] [--out bench/out/small_labelled]
+ *   [--seeds 0,1] [--steps 300] [--batch 32] [--out bench/out/small_labelled]
  * ```
  *
  * Without files it synthesises them (seeded). Writes `OUT/small_labelled.json` (every run) and
@@ -26,8 +26,8 @@ const { values: a } = parseArgs({
     test: str(),
     sizes: str("300,1000"),
     seeds: str("0,1"),
-    steps: str("600"),
-    batch: str("64"),
+    steps: str("300"),
+    batch: str("32"),
     out: str("bench/out/small_labelled"),
     python: str("/usr/bin/python3"),
   },
