@@ -7,7 +7,7 @@
 import { ShapeError } from "../gpu/errors.ts";
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { expectDtype, expectSize, grid1d, lastDim } from "./_util.ts";
+import { expectDtype, expectSize, grid1d, lastDim, rowSegments } from "./_util.ts";
 import { colSum, ratio } from "./reduce.ts";
 import { CROSS_ENTROPY, POINTWISE_LOSS } from "./specs.ts";
 
@@ -62,20 +62,24 @@ export function crossEntropyForward(
   }
   const gpu = logits.gpu;
   const stats = gpu.empty([rows, 4]);
-  gpu.dispatch(CROSS_ENTROPY, "forward", {
-    uniforms: ceUniforms(rows, vocab, options),
-    bindings: [
-      logits,
-      targets,
-      options.valid ?? null,
-      options.classWeights ?? null,
-      null,
-      null,
-      stats,
-      null,
-    ],
-    workgroups: rows <= 65535 ? [rows, 1] : [65535, Math.ceil(rows / 65535)],
-  });
+  // Segments of whole rows under the binding limit (one segment below it).
+  for (const [s, n] of rowSegments(gpu, rows, [vocab, 1, 4])) {
+    const r = rowView(s, n, rows);
+    gpu.dispatch(CROSS_ENTROPY, "forward", {
+      uniforms: ceUniforms(n, vocab, options),
+      bindings: [
+        r(logits),
+        r(targets),
+        options.valid ? r(options.valid) : null,
+        options.classWeights ?? null,
+        null,
+        null,
+        r(stats),
+        null,
+      ],
+      workgroups: n <= 65535 ? [n, 1] : [65535, Math.ceil(n / 65535)],
+    });
+  }
   const total = colSum(stats, rows, 4);
   return { loss: ratio(total), stats, total };
 }
@@ -99,21 +103,36 @@ export function crossEntropyBackward(
   const vocab = lastDim(logits), rows = logits.size / vocab;
   const gpu = logits.gpu;
   const out = gpu.empty(logits.shape);
-  gpu.dispatch(CROSS_ENTROPY, "backward", {
-    uniforms: ceUniforms(rows, vocab, options),
-    bindings: [
-      logits,
-      targets,
-      options.valid ?? null,
-      options.classWeights ?? null,
-      g,
-      saved.total,
-      saved.stats,
-      out,
-    ],
-    workgroups: grid1d(rows * vocab),
-  });
+  for (const [s, n] of rowSegments(gpu, rows, [vocab, 1, 4])) {
+    const r = rowView(s, n, rows);
+    gpu.dispatch(CROSS_ENTROPY, "backward", {
+      uniforms: ceUniforms(n, vocab, options),
+      bindings: [
+        r(logits),
+        r(targets),
+        options.valid ? r(options.valid) : null,
+        options.classWeights ?? null,
+        g,
+        saved.total,
+        r(saved.stats),
+        r(out),
+      ],
+      workgroups: grid1d(n * vocab),
+    });
+  }
   return out;
+}
+
+/**
+ * Views of rows [s, s + n) of a tensor with `rows` rows (its width is its size / rows); the
+ * tensor itself for the one full segment below the binding limit.
+ */
+function rowView(s: number, n: number, rows: number) {
+  return (t: Tensor): Tensor => {
+    if (s === 0 && n === rows) return t;
+    const w = t.size / rows;
+    return t.view([n * w], s * w);
+  };
 }
 
 /** Pointwise loss kinds. */
@@ -174,12 +193,23 @@ export function pointwiseLossForward(
   const perEntry = validLayout(pred, rows, options);
   const gpu = pred.gpu;
   const stats = gpu.empty([rows, 2]);
-  gpu.dispatch(POINTWISE_LOSS, "forward", {
-    uniforms: pwUniforms(rows, cols, options, perEntry),
-    bindings: [pred, target, options.valid ?? null, null, null, stats, null],
-    workgroups: grid1d(rows),
-    overrides: { LOSS: LOSS_CODE[kind] },
-  });
+  for (const [s, n] of rowSegments(gpu, rows, [cols, perEntry ? cols : 1, 2])) {
+    const r = rowView(s, n, rows);
+    gpu.dispatch(POINTWISE_LOSS, "forward", {
+      uniforms: pwUniforms(n, cols, options, perEntry),
+      bindings: [
+        r(pred),
+        r(target),
+        options.valid ? r(options.valid) : null,
+        null,
+        null,
+        r(stats),
+        null,
+      ],
+      workgroups: grid1d(n),
+      overrides: { LOSS: LOSS_CODE[kind] },
+    });
+  }
   const total = colSum(stats, rows, 2);
   return { loss: ratio(total), stats, total };
 }
@@ -204,11 +234,22 @@ export function pointwiseLossBackward(
   const perEntry = validLayout(pred, rows, options);
   const gpu = pred.gpu;
   const out = gpu.empty(pred.shape);
-  gpu.dispatch(POINTWISE_LOSS, "backward", {
-    uniforms: pwUniforms(rows, cols, options, perEntry),
-    bindings: [pred, target, options.valid ?? null, g, saved.total, saved.stats, out],
-    workgroups: grid1d(rows * cols),
-    overrides: { LOSS: LOSS_CODE[kind] },
-  });
+  for (const [s, n] of rowSegments(gpu, rows, [cols, perEntry ? cols : 1, 2])) {
+    const r = rowView(s, n, rows);
+    gpu.dispatch(POINTWISE_LOSS, "backward", {
+      uniforms: pwUniforms(n, cols, options, perEntry),
+      bindings: [
+        r(pred),
+        r(target),
+        options.valid ? r(options.valid) : null,
+        g,
+        saved.total,
+        r(saved.stats),
+        r(out),
+      ],
+      workgroups: grid1d(n * cols),
+      overrides: { LOSS: LOSS_CODE[kind] },
+    });
+  }
   return out;
 }

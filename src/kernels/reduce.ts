@@ -6,7 +6,7 @@
  */
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { expectSize, grid1d } from "./_util.ts";
+import { expectSize, grid1d, rowSegments } from "./_util.ts";
 import { REDUCE } from "./specs.ts";
 
 /** Options of {@linkcode colSum}. */
@@ -23,7 +23,8 @@ export interface ColSumOptions {
 
 /**
  * Sums a (rows, cols) matrix over its rows: `out[c] = alpha * sum_r x[r, c] (* y[r, c])`.
- * Two stages (chunks of rows, then chunks), so large reductions stay parallel.
+ * Two stages (chunks of rows, then chunks), so large reductions stay parallel; above the storage
+ * binding limit, segments of rows summed into `out` one after the other.
  *
  * @example
  * ```ts ignore
@@ -36,6 +37,19 @@ export function colSum(x: Tensor, rows: number, cols: number, options: ColSumOpt
   const gpu = x.gpu;
   const out = options.out ?? gpu.empty([cols]);
   expectSize("colSum", "out", out, cols);
+  // Above the binding limit: segments of whole rows, each added into `out`.
+  const segments = rowSegments(gpu, rows, [cols]);
+  if (segments.length > 1) {
+    segments.forEach(([s, n], k) => {
+      colSum(x.view([n * cols], s * cols), n, cols, {
+        ...options,
+        product: options.product?.view([n * cols], s * cols),
+        out,
+        accumulate: k > 0 || options.accumulate,
+      });
+    });
+    return out;
+  }
   const chunkRows = Math.max(8, Math.ceil(Math.sqrt(rows)));
   const chunks = Math.max(1, Math.ceil(rows / chunkRows));
   const partial = gpu.empty([chunks, cols]);

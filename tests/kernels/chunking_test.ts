@@ -1,5 +1,5 @@
 // Kernels whose operands exceed the storage binding limit run in chunks under it: every
-// elementwise entry, AdamW, LayerNorm and attention, on a device capped at 4 KiB per binding, element for element
+// elementwise entry, AdamW, LayerNorm, attention, the losses and the reductions, on a device capped at 4 KiB per binding, element for element
 // equal to the same kernels on the uncapped device (and the float64 reference for AdamW).
 import { requestGpu } from "../../src/gpu/gpu.ts";
 import type { Gpu } from "../../src/gpu/gpu.ts";
@@ -8,6 +8,13 @@ import * as ew from "../../src/kernels/elementwise.ts";
 import { adamwStep } from "../../src/kernels/adamw.ts";
 import { layerNormBackward, layerNormForward } from "../../src/kernels/layernorm.ts";
 import { attentionBackward, attentionForward } from "../../src/kernels/attention.ts";
+import {
+  crossEntropyBackward,
+  crossEntropyForward,
+  pointwiseLossBackward,
+  pointwiseLossForward,
+} from "../../src/kernels/losses.ts";
+import { colSum, sumAll } from "../../src/kernels/reduce.ts";
 import { assertClose, randn } from "../_helpers/mod.ts";
 import { adamwRef } from "../reference/optim.ts";
 
@@ -193,4 +200,73 @@ Deno.test("chunking: attention forward and backward (fused self-attention and ma
     }
   }
   capped.destroy();
+});
+
+Deno.test("chunking: cross-entropy and every pointwise loss above the binding limit equal the unchunked kernels, forward and backward", async () => {
+  const R = 600, V = 10, C = 7;
+  const logits0 = randn(R * V, 31), pred0 = randn(R * C, 32), target0 = randn(R * C, 33);
+  const t0 = Int32Array.from({ length: R }, (_, i) => (i * 7) % V);
+  const rowValid = Uint32Array.from({ length: R }, (_, i) => (i % 9 === 0 ? 0 : 1));
+  const entryValid = Uint32Array.from({ length: R * C }, (_, i) => (i % 11 === 0 ? 0 : 1));
+  const run = async (g: Gpu) => {
+    const made: Tensor[] = [];
+    const up = (x: Float32Array | Int32Array | Uint32Array, s: number[]) => {
+      const t = g.upload(x, s);
+      made.push(t);
+      return t;
+    };
+    const one = up(new Float32Array([1]), [1]);
+    const out: Record<string, Float32Array> = {};
+    const before = g.stats.dispatches;
+    const logits = up(logits0, [R, V]), targets = up(t0, [R]);
+    const ceo = { labelSmoothing: 0.1, valid: up(rowValid, [R]) };
+    const ce = crossEntropyForward(logits, targets, ceo);
+    out.ce = await ce.loss.read() as Float32Array;
+    out.ce_grad = await crossEntropyBackward(logits, targets, ce, one, ceo).read() as Float32Array;
+    const pred = up(pred0, [R, C]), target = up(target0, [R, C]);
+    for (const kind of ["l1", "mse", "huber", "bce", "focal"] as const) {
+      for (const [tag, valid] of [["rows", rowValid], ["entries", entryValid]] as const) {
+        const o = { valid: up(valid, valid.length === R ? [R] : [R, C]) };
+        const sv = pointwiseLossForward(kind, pred, target, o);
+        out[`${kind}_${tag}`] = await sv.loss.read() as Float32Array;
+        out[`${kind}_${tag}_grad`] = await pointwiseLossBackward(kind, pred, target, sv, one, o)
+          .read() as Float32Array;
+      }
+    }
+    const dispatches = g.stats.dispatches - before;
+    for (const t of made) t.dispose();
+    return { out, dispatches };
+  };
+  const want = await run(big), got = await run(small);
+  if (!(got.dispatches > want.dispatches)) throw new Error("the capped device runs segments");
+  // The totals add the segments' stats in another order: equal to rounding.
+  for (const k of Object.keys(want.out)) {
+    assertClose(got.out[k], want.out[k], { atol: 1e-7, rtol: 1e-5, label: k });
+  }
+});
+
+Deno.test("chunking: colSum and sums of squares above the binding limit add their segments (equal to rounding)", async () => {
+  const R = 1000, C = 6, x0 = randn(R * C, 41), y0 = randn(R * C, 42);
+  const run = async (g: Gpu) => {
+    const x = g.upload(x0, [R, C]), y = g.upload(y0, [R, C]);
+    const plain = colSum(x, R, C, { alpha: 0.5 });
+    const prod = colSum(x, R, C, { product: y });
+    const acc = g.upload(new Float32Array(C).fill(1));
+    colSum(x, R, C, { out: acc, accumulate: true });
+    const r = {
+      plain: await plain.read(),
+      prod: await prod.read(),
+      acc: await acc.read(),
+      sq: await sumAll(x, { squares: true }).read(),
+    };
+    for (const t of [x, y, plain, prod, acc]) t.dispose();
+    return r;
+  };
+  const want = await run(big), got = await run(small);
+  for (const k of ["plain", "prod", "acc", "sq"] as const) {
+    assertClose(got[k], want[k], { atol: 1e-4, rtol: 1e-5, label: k });
+  }
+  let ref = 0;
+  for (const v of x0) ref += v * v;
+  assertClose(got.sq, [ref], { rtol: 1e-5, label: "sum of squares vs float64" });
 });

@@ -4,6 +4,7 @@ import { requestGpu } from "../../src/gpu/gpu.ts";
 import { axpby } from "../../src/kernels/elementwise.ts";
 import { matmul } from "../../src/kernels/matmul.ts";
 import { colSum } from "../../src/kernels/reduce.ts";
+import { gatherRows } from "../../src/kernels/movement.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
 import { matmulBackwardRef, matmulRef } from "../reference/dense.ts";
 
@@ -124,10 +125,11 @@ Deno.test("matmul (texture) chunks operands above the storage binding limit (all
 
 Deno.test("binding a tensor above the storage binding limit fails with a clear message (a kernel that does not chunk)", async () => {
   const small = await requestGpu({ maxBindingSize: 1024 });
-  const x = small.upload(new Float32Array(1000));
+  const x = small.upload(new Float32Array(1000), [250, 4]);
+  const index = small.upload(new Int32Array([3, 7]));
   let msg = "";
   try {
-    colSum(x, 10, 100); // reductions bind their input whole
+    gatherRows(x, index); // a gather binds its whole source (any row may be read)
   } catch (e) {
     msg = (e as Error).message;
   }
