@@ -105,7 +105,7 @@ export function frame(
   empty = false,
 ): string {
   const legendW = legend.length
-    ? Math.min(220, 30 + 6.2 * Math.max(...legend.map((l) => l.label.length)))
+    ? Math.min(260, 34 + 6.8 * Math.max(...legend.map((l) => l.label.length)))
     : 0;
   const PW = o.width ?? 480, H = o.height ?? 320, W = PW + legendW;
   const L = 68, R = 14, T = o.title ? 30 : 12, B = o.note ? 58 : 44;
