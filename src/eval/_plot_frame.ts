@@ -108,7 +108,9 @@ export function frame(
     ? Math.min(260, 34 + 6.8 * Math.max(...legend.map((l) => l.label.length)))
     : 0;
   const PW = o.width ?? 480, H = o.height ?? 320, W = PW + legendW;
-  const L = 68, R = 14, T = o.title ? 30 : 12, B = o.note ? 58 : 44;
+  // A long note wraps at word boundaries under the plot (about 5.6 px per character at 10 px).
+  const noteLines = o.note ? wrapWords(o.note, Math.floor((W - 68 - 8) / 5.6)) : [];
+  const L = 68, R = 14, T = o.title ? 30 : 12, B = o.note ? 46 + 12 * noteLines.length : 44;
   // Degenerate ranges (one point, a constant) get room around them.
   const widen = (r: [number, number], log?: boolean): [number, number] => {
     if (r[1] > r[0]) return r;
@@ -183,11 +185,13 @@ export function frame(
       }</text>`,
     );
   }
-  if (o.note) {
+  noteLines.forEach((line, k) => {
     parts.push(
-      `<text x="${L}" y="${H - 8}" font-size="10" fill="#555">${esc(o.note)}</text>`,
+      `<text x="${L}" y="${H - 8 - 12 * (noteLines.length - 1 - k)}" font-size="10" fill="#555">${
+        esc(line)
+      }</text>`,
     );
-  }
+  });
   const clip = `plot-data-${++clips}`;
   parts.push(
     `<clipPath id="${clip}"><rect x="${L}" y="${T}" width="${PW - L - R}" height="${
@@ -214,4 +218,18 @@ export function frame(
   });
   parts.push("</svg>");
   return parts.join("\n");
+}
+
+/** Splits `text` into lines of at most `width` characters at spaces (a longer word stays whole). */
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }

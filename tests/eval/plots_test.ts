@@ -236,3 +236,25 @@ Deno.test("every plot kind: axes, ticks, legend outside the data, markers, refer
     empty: true,
   });
 });
+
+Deno.test("a long note wraps under the plot instead of running off the image, and long legend labels fit", () => {
+  const note = Array.from({ length: 30 }, (_, i) => `word${i}`).join(" ");
+  const svg = lineSvg([{ label: "a rather long legend label here", x: [1, 2], y: [1, 2] }], {
+    xLabel: "x",
+    yLabel: "y",
+    note,
+  });
+  const width = Number(svg.match(/<svg[^>]* width="([\d.]+)"/)![1]);
+  const lines = [
+    ...svg.matchAll(/<text x="[\d.]+" y="[\d.]+" font-size="10" fill="#555">([^<]*)<\/text>/g),
+  ]
+    .map((m) => m[1]);
+  if (lines.length < 2 || lines.join(" ") !== note) throw new Error(`note lines: ${lines}`);
+  for (const l of lines) {
+    if (68 + l.length * 5.6 > width) throw new Error(`a note line overruns ${width}px: ${l}`);
+  }
+  const label = "a rather long legend label here";
+  if (!svg.includes(label) || width < 480 + 34 + 6.8 * label.length - 1) {
+    throw new Error(`legend column too narrow: ${width}`);
+  }
+});
