@@ -1,7 +1,6 @@
 // shaders/matmul.wgsl (register-tiled `matmul`, shared-memory `matmul_tiled`) and
 // shaders/matmul_tex.wgsl against the float64 reference.
 import { requestGpu } from "../../src/gpu/gpu.ts";
-import { axpby } from "../../src/kernels/elementwise.ts";
 import { matmul } from "../../src/kernels/matmul.ts";
 import { colSum } from "../../src/kernels/reduce.ts";
 import { gatherRows } from "../../src/kernels/movement.ts";
