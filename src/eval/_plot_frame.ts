@@ -104,9 +104,7 @@ export function frame(
   legend: readonly LegendEntry[],
   empty = false,
 ): string {
-  const legendW = legend.length
-    ? Math.min(260, 34 + 6.8 * Math.max(...legend.map((l) => l.label.length)))
-    : 0;
+  const legendW = legendWidth(legend);
   const PW = o.width ?? 480, H = o.height ?? 320, W = PW + legendW;
   // A long note wraps at word boundaries under the plot (about 5.6 px per character at 10 px).
   const noteLines = o.note ? wrapWords(o.note, Math.floor((W - 68 - 8) / 5.6)) : [];
@@ -185,13 +183,7 @@ export function frame(
       }</text>`,
     );
   }
-  noteLines.forEach((line, k) => {
-    parts.push(
-      `<text x="${L}" y="${H - 8 - 12 * (noteLines.length - 1 - k)}" font-size="10" fill="#555">${
-        esc(line)
-      }</text>`,
-    );
-  });
+  parts.push(...noteSvg(noteLines, L, H));
   const clip = `plot-data-${++clips}`;
   parts.push(
     `<clipPath id="${clip}"><rect x="${L}" y="${T}" width="${PW - L - R}" height="${
@@ -232,4 +224,19 @@ function wrapWords(text: string, width: number): string[] {
   }
   if (line) lines.push(line);
   return lines;
+}
+
+/** Width of the legend column: room for the longest label (0 without a legend). */
+function legendWidth(legend: readonly LegendEntry[]): number {
+  if (!legend.length) return 0;
+  return Math.min(260, 34 + 6.8 * Math.max(...legend.map((l) => l.label.length)));
+}
+
+/** The note's lines at the bottom left, the last one 8 px above the bottom edge. */
+function noteSvg(lines: readonly string[], x: number, H: number): string[] {
+  return lines.map((line, k) =>
+    `<text x="${x}" y="${H - 8 - 12 * (lines.length - 1 - k)}" font-size="10" fill="#555">${
+      esc(line)
+    }</text>`
+  );
 }

@@ -147,3 +147,28 @@ export function batchRows(b: JetBatch, [s, e]: [number, number]): JetBatch {
     streamIndex: b.streamIndex + s,
   };
 }
+
+/**
+ * Data parallelism when more than one rank runs: rank 0's weights on every rank, and a check
+ * that `batch` splits evenly. `undefined` without MPI or with one rank.
+ *
+ * @param mpi the MPI process, if any
+ * @param store the model's parameters (finalised)
+ * @param batch the global batch size
+ * @returns the data-parallel view, or undefined
+ * @example
+ * ```ts ignore
+ * const dp = await startDataParallel(mpi, store, 64);
+ * ```
+ */
+export async function startDataParallel(
+  mpi: Mpi | undefined,
+  store: ParameterStore,
+  batch: number,
+): Promise<DataParallel | undefined> {
+  if (!mpi || mpi.size === 1) return undefined;
+  const dp = new DataParallel(mpi, store);
+  dp.share(batch); // refuses a batch that does not split evenly
+  await dp.broadcastParameters();
+  return dp;
+}

@@ -27,7 +27,7 @@ import { labelSummary } from "../data/labels.ts";
 import { type FileFingerprint, fingerprintFile } from "../io/fingerprint.ts";
 import type { DownstreamTask, Metrics, PreparedData } from "./downstream/task.ts";
 import { evaluateTest } from "./evaluate.ts";
-import { DataParallel } from "./data_parallel.ts";
+import { startDataParallel } from "./data_parallel.ts";
 import type { Mpi } from "../io/mpi.ts";
 import { type HeadForward, type HeadSchedule, trainHead } from "./head_training.ts";
 import {
@@ -266,18 +266,7 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   task.check(trainLoader.next()!, data.train[0]);
   trainLoader.restore({ epoch: 0, position: 0, streamIndex: 0 });
   if (!task.prepare) await claim();
-  if (!o.restore) {
-    const { skipBadJets: _s, truncate: _t, classes: _c, ...schedule } = s;
-    await writeAtomic(`${o.out}/schedule.json`, JSON.stringify(schedule, null, 2));
-    log(
-      `schedule (${o.protocol ?? "budget"} protocol, ${
-        backboneMode(o)
-      }, ${trainLoader.length} jets): ${s.steps} steps, lr ${s.lr}, warm-up ${s.warmup}` +
-        (s.frozen ? "" : `, backbone from step ${s.unfreezeAt} over ${s.catchup}`) +
-        `, validation every ${s.valEvery}` +
-        (s.keepBest ? `, patience ${s.patience}` : ", last weights kept"),
-    );
-  }
+  if (!o.restore) await recordSchedule(o, s, trainLoader.length, log);
   const outputs = task.outputs((labels?.classes ?? 1) - 1);
   const head = task.buildHead({
     store,
@@ -309,11 +298,7 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
       seed: s.seed,
     });
   };
-  const dp = o.mpi && o.mpi.size > 1 ? new DataParallel(o.mpi, store) : undefined;
-  if (dp) {
-    dp.share(s.batch); // refuses a batch that does not split evenly
-    await dp.broadcastParameters();
-  }
+  const dp = await startDataParallel(o.mpi, store, s.batch);
   const fit = await trainHead(
     gpu,
     s,
@@ -337,6 +322,25 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   }
   await writeAtomic(`${o.out}/metrics.json`, JSON.stringify(metrics, null, 2));
   return metrics;
+}
+
+/** Writes `schedule.json` (what the run follows) and says it in one line. */
+async function recordSchedule(
+  o: FinetuneOptions,
+  s: Settings,
+  jets: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const { skipBadJets: _s, truncate: _t, classes: _c, ...schedule } = s;
+  await writeAtomic(`${o.out}/schedule.json`, JSON.stringify(schedule, null, 2));
+  log(
+    `schedule (${o.protocol ?? "budget"} protocol, ${
+      backboneMode(o)
+    }, ${jets} jets): ${s.steps} steps, lr ${s.lr}, warm-up ${s.warmup}` +
+      (s.frozen ? "" : `, backbone from step ${s.unfreezeAt} over ${s.catchup}`) +
+      `, validation every ${s.valEvery}` +
+      (s.keepBest ? `, patience ${s.patience}` : ", last weights kept"),
+  );
 }
 
 /** The pre-trained backbone, or a random one shaped like `like` (or the small preset). */
