@@ -45,6 +45,24 @@ fn load_b(base: u32, kk: u32, col: u32) -> f32 {
   return b[base + kk * p.n + col];
 }
 
+// Epilogue of both kernels: the 4x4 tile at (row0, col0) of batch offset bc, scaled, with the
+// bias and accumulation, cut at the matrix edges.
+fn store_tile(acc: array<vec4f, 4>, row0: u32, col0: u32, bc: u32) {
+  for (var i = 0u; i < 4u; i++) {
+    let row = row0 + i;
+    if (row >= p.m) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let col = col0 + j;
+      if (col >= p.n) { break; }
+      var v = p.alpha * acc[i][j];
+      if (p.has_bias == 1u) { v += bias[col]; }
+      let idx = bc + row * p.n + col;
+      if (p.accumulate == 1u) { v += c[idx]; }
+      c[idx] = v;
+    }
+  }
+}
+
 @compute @workgroup_size(8, 8)
 fn matmul(@builtin(global_invocation_id) gid: vec3u) {
   let row0 = gid.y * 4u;
@@ -62,20 +80,7 @@ fn matmul(@builtin(global_invocation_id) gid: vec3u) {
     acc[2] = fma(vec4f(load_a(ba, row0 + 2u, kk)), bv, acc[2]);
     acc[3] = fma(vec4f(load_a(ba, row0 + 3u, kk)), bv, acc[3]);
   }
-  let bc = batch * p.stride_c;
-  for (var i = 0u; i < 4u; i++) {
-    let row = row0 + i;
-    if (row >= p.m) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let col = col0 + j;
-      if (col >= p.n) { break; }
-      var v = p.alpha * acc[i][j];
-      if (p.has_bias == 1u) { v += bias[col]; }
-      let idx = bc + row * p.n + col;
-      if (p.accumulate == 1u) { v += c[idx]; }
-      c[idx] = v;
-    }
-  }
+  store_tile(acc, row0, col0, batch * p.stride_c);
 }
 
 // Shared-memory tiled variant for discrete GPUs: a 16x16 workgroup computes a 64x64 tile of C
@@ -125,18 +130,5 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) 
   }
   let row0 = row_base + lid.y * 4u;
   let col0 = col_base + lid.x * 4u;
-  let bc = batch * p.stride_c;
-  for (var i = 0u; i < 4u; i++) {
-    let row = row0 + i;
-    if (row >= p.m) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let col = col0 + j;
-      if (col >= p.n) { break; }
-      var v = p.alpha * acc[i][j];
-      if (p.has_bias == 1u) { v += bias[col]; }
-      let idx = bc + row * p.n + col;
-      if (p.accumulate == 1u) { v += c[idx]; }
-      c[idx] = v;
-    }
-  }
+  store_tile(acc, row0, col0, batch * p.stride_c);
 }

@@ -82,8 +82,11 @@ export function dispatchFlat(
   }
 }
 
+function gcd(a: number, b: number): number {
+  return b ? gcd(b, a % b) : a;
+}
+
 function lcm(a: number, b: number): number {
-  const gcd = (x: number, y: number): number => (y ? gcd(y, x % y) : x);
   return (a / gcd(a, b)) * b;
 }
 
@@ -96,7 +99,6 @@ export function rowSegments(gpu: Gpu, rows: number, widths: readonly number[]): 
   const maxElems = Math.floor(gpu.maxBindingSize / 4), widest = Math.max(...widths);
   if (rows * widest <= maxElems) return [[0, rows]];
   const align = gpu.limits.minStorageBufferOffsetAlignment / 4;
-  const gcd = (x: number, y: number): number => (y ? gcd(y, x % y) : x);
   const unit = widths.reduce((u, w) => lcm(u, align / gcd(align, w)), 1);
   const seg = Math.floor(maxElems / widest / unit) * unit;
   if (seg < 1) {

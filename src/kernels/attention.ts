@@ -203,9 +203,8 @@ export function attentionBackward(
   for (const seg of batchSegments(a, widths)) {
     const b = seg.args, r = seg.rows;
     const qRows = grid1d(b.batch * hq);
-    const [outS, doutS, lseS, deltaS] = [r(saved.out, a.nq * d), r(dout, a.nq * d)].concat(
-      [r(saved.lse, hq), r(delta, hq)],
-    );
+    const outS = r(saved.out, a.nq * d), doutS = r(dout, a.nq * d);
+    const lseS = r(saved.lse, hq), deltaS = r(delta, hq);
     gpu.dispatch(ATTENTION, "delta_rows", {
       uniforms: uniforms(b, d, 0, 0, { tensor: outS, stride: d, offset: 0 }),
       bindings: [outS, null, null, null, doutS, deltaS, null, null],

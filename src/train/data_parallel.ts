@@ -61,6 +61,18 @@ export class DataParallel {
     this.store = store;
   }
 
+  /**
+   * Checks that `batch` splits evenly over the ranks and puts rank 0's parameter values on
+   * every rank (call once, after any checkpoint is loaded and before the first step).
+   *
+   * @param batch the global batch size
+   * @throws {RangeError} when the batch does not split evenly
+   */
+  async start(batch: number): Promise<void> {
+    this.share(batch);
+    await this.broadcastParameters();
+  }
+
   /** Rank 0's parameter values on every rank (call once, before the first step). */
   async broadcastParameters(): Promise<void> {
     for (const g of this.store.groups) {
@@ -168,7 +180,6 @@ export async function startDataParallel(
 ): Promise<DataParallel | undefined> {
   if (!mpi || mpi.size === 1) return undefined;
   const dp = new DataParallel(mpi, store);
-  dp.share(batch); // refuses a batch that does not split evenly
-  await dp.broadcastParameters();
+  await dp.start(batch);
   return dp;
 }

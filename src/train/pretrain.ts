@@ -156,10 +156,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (o.resume) await readCheckpoint(o.out);
   const run = await buildRun(o), T = o.config.train;
   const { state, csv } = o.resume ? await resumeRun(run) : await startRun(run);
-  if (run.dp) {
-    run.dp.share(T.batch); // refuses a batch that does not split over the ranks
-    await run.dp.broadcastParameters();
-  }
+  await run.dp?.start(T.batch);
   const window = new LossWindow(o.gpu, T.logEvery, run.names);
   const rate = { since: performance.now(), jets: 0 };
   const t0 = performance.now() - state.elapsed * 1000;
@@ -334,8 +331,9 @@ async function resumeRun(run: PretrainRun): Promise<{ state: TrainState; csv: Me
 
 /**
  * Records one step into the current command encoder: mask, prepare, forward the model and the
- * tasks, and (training) the backward pass ({@linkcode applyStep} then records AdamW). The probe reads a detached encoder pass on the full
- * jets; its loss joins the backward pass but not the logged objective.
+ * tasks, and (training) the backward pass ({@linkcode applyStep} then records AdamW). The
+ * probe reads a detached encoder pass on the full jets; its loss joins the backward pass but not
+ * the logged objective.
  */
 function recordStep(
   run: PretrainRun,

@@ -26,7 +26,7 @@ import { signedD0, signedZ0 } from "../lifetime.ts";
 import { type RootEntry, RootTree } from "../root_tree.ts";
 import { BTAG_LABELS, type JetBlock, JETCLASS_FEATURES, KINEMATIC_FEATURES } from "../types.ts";
 import { wrapPhi } from "./kinematics.ts";
-import type { JetSource } from "./source.ts";
+import { emptyBlock, type JetSource } from "./source.ts";
 
 /** The branches the reference reads, by group. */
 export const BTAG_BRANCHES = {
@@ -98,14 +98,7 @@ export function btagFromEntries(
     ? (o.nVertices ?? Math.max(1, ...entries.map((e) => arr(e, "true_vtx_x").length)))
     : 0;
   const block: JetBlock = {
-    n,
-    nParticles: T,
-    features,
-    csts: new Float32Array(n * T * F),
-    valid: new Uint8Array(n * T),
-    ids: types ? new Int32Array(n * T) : undefined,
-    labels: labels ? new Int32Array(n) : undefined,
-    jets: new Float32Array(n * 5),
+    ...emptyBlock(n, T, features, { ids: types, labels }),
     ...(truth
       ? {
         vtxId: new Int32Array(n * T),
