@@ -15,6 +15,10 @@
 //   8 count  rw       array<u32>  (batch) number of set entries
 // Grid: one invocation per output element (mask_scan and mask_count: per row), 64 per
 // workgroup, x/y folded.
+//
+// Above the storage binding limit the wrapper binds segments of whole rows; a gather whose
+// source is too large to bind whole runs once per source window [src_lo, src_hi) with
+// window = 1, and writes (accumulates) only the rows whose index falls inside the window.
 
 struct P {
   rows: u32,        // output rows (embedding, gather, copy) or batch (scan, masked sums)
@@ -28,6 +32,9 @@ struct P {
   dst_offset: u32,
   mean: u32,        // masked sums: divide by the count
   accumulate: u32,  // out += result
+  window: u32,      // gather_rows: only indices in [src_lo, src_hi), read at index - src_lo
+  src_lo: u32,
+  src_hi: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -80,6 +87,11 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let r = i / p.cols;
   let c = i - r * p.cols;
   let j = idx[r];
+  if (p.window == 1u) {
+    if (j < i32(p.src_lo) || j >= i32(p.src_hi)) { return; }
+    put(i, src[(u32(j) - p.src_lo) * p.cols + c]);
+    return;
+  }
   var v = 0.0;
   if (j >= 0) { v = src[u32(j) * p.cols + c]; }
   put(i, v);

@@ -6,10 +6,15 @@ the kept particles, projection to the decoder width, ordered mask tokens by pT r
 the same blocks over registers + kept + mask tokens, ID (CE, smoothing 0.1, weight 0.3) and
 regression (L1) heads, AdamW with clipping. Jets have `n` real particles each; 40 % dropped.
 
-Prints one JSON line: {"preset", "batch", "jets_per_s", "step_s", "threads", "torch", "device",
-"blas", "amp", "sdpa"}.
+Prints one JSON line: {"preset", "mode", "batch", "jets_per_s", "step_s", "threads", "torch",
+"device", "blas", "amp", "sdpa"}.
 Usage: python3 bench/peers/mpm_torch.py --preset small|paper --batch B [--steps S] [--particles N]
-       [--device cpu|cuda] [--amp bf16] [--sdpa]
+       [--mode pretrain|embed|finetune] [--device cpu|cuda] [--amp bf16] [--sdpa]
+
+--mode embed times the encoder's forward pass alone on whole jets (no gradients, `deno task
+embed`); --mode finetune a classification step: the encoder on whole jets, the class-attention
+head of src/heads/heads.ts (projection to 128, a class token, two class-attention layers with
+SwiGLU, 10 outputs), cross-entropy, backward through both, AdamW with clipping.
 
 --amp bf16 runs the forward pass under torch.autocast(bfloat16) (fp32 master weights, as the
 reference trains in mixed precision); --sdpa uses torch's fused scaled_dot_product_attention
@@ -101,6 +106,54 @@ class MPM(nn.Module):
         return out
 
 
+class ClassLayer(nn.Module):
+    def __init__(self, d, h):
+        super().__init__()
+        self.h = h
+        self.n1, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.q, self.kv, self.o = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
+        self.l1, self.l2 = nn.Linear(d, 2 * d), nn.Linear(d, d)
+
+    def forward(self, g, kv_in, valid):
+        b, _, d = g.shape
+        q = self.q(self.n1(g)).view(b, 1, self.h, d // self.h).transpose(1, 2)
+        k, v = self.kv(kv_in).view(b, -1, 2, self.h, d // self.h).permute(2, 0, 3, 1, 4)
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.h)
+        s = s.masked_fill(~valid[:, None, None, :], float("-inf"))
+        a = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(b, 1, d)
+        g = g + self.o(a)
+        u, gate = self.l1(self.n2(g)).chunk(2, -1)
+        return g + self.l2(F.silu(u) * gate)
+
+
+class ClassHead(nn.Module):
+    """The library's ClassAttentionHead: tokens -> 128, a class token attending twice, logits."""
+
+    def __init__(self, d_in, classes, d=128, h=4):
+        super().__init__()
+        self.proj = nn.Linear(d_in, d)
+        self.cls = nn.Parameter(torch.randn(1, 1, d))
+        self.layers = nn.ModuleList([ClassLayer(d, h) for _ in range(2)])
+        self.out = nn.Linear(d, classes)
+
+    def forward(self, tokens, valid):
+        kv = self.proj(tokens)
+        g = self.cls.expand(tokens.shape[0], -1, -1)
+        for layer in self.layers:
+            g = layer(g, kv, valid)
+        return self.out(g[:, 0])
+
+
+def encode(model, x, ids, valid):
+    """The backbone on whole jets: registers + embedded particles through the encoder."""
+    b = x.shape[0]
+    h = torch.cat([model.reg.expand(b, -1, -1), model.emb(x) + model.types(ids)], 1)
+    hv = torch.cat([torch.ones(b, model.r, dtype=torch.bool, device=x.device), valid], 1)
+    for blk in model.enc:
+        h = blk(h, hv)
+    return h, hv
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="small")
@@ -111,6 +164,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--amp", choices=["none", "bf16"], default="none")
     ap.add_argument("--sdpa", action="store_true")
+    ap.add_argument("--mode", choices=["pretrain", "embed", "finetune"], default="pretrain")
     a = ap.parse_args()
     global SDPA
     SDPA = a.sdpa
@@ -119,7 +173,9 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = MPM(PRESETS[a.preset]).to(a.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-5)
+    head = ClassHead(PRESETS[a.preset]["enc"][0], 10).to(a.device)
+    params = list(model.parameters()) + (list(head.parameters()) if a.mode == "finetune" else [])
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-5)
     b, n = a.batch, a.particles
     x, ids = torch.randn(b, n, 7), torch.randint(0, 8, (b, n))
     valid = torch.ones(b, n, dtype=torch.bool)
@@ -131,20 +187,36 @@ def main():
         dropped[j, sel] = True
         rank[j, sel] = torch.arange(k)
 
+    labels = torch.randint(0, 10, (b,))
+
+    def autocast():
+        return torch.autocast(device_type=a.device.split(":")[0], dtype=torch.bfloat16, enabled=a.amp == "bf16")
+
     def step():
-        with torch.autocast(device_type=a.device.split(":")[0], dtype=torch.bfloat16, enabled=a.amp == "bf16"):
-            out = model(x, ids, valid, dropped, rank)
-            loss = 0.3 * F.cross_entropy(model.id_head(out), ids[dropped], label_smoothing=0.1) + F.l1_loss(model.reg_head(out), x[dropped])
+        if a.mode == "embed":
+            with torch.no_grad(), autocast():
+                h, hv = encode(model, x, ids, valid)
+                pooled = (h * hv[..., None]).sum(1) / hv.sum(1, keepdim=True)
+            # deno task embed returns per-particle features and the pooled vector on the host.
+            h.float().cpu(), pooled.float().cpu()
+            return
+        with autocast():
+            if a.mode == "finetune":
+                h, hv = encode(model, x, ids, valid)
+                loss = F.cross_entropy(head(h, hv), labels)
+            else:
+                out = model(x, ids, valid, dropped, rank)
+                loss = 0.3 * F.cross_entropy(model.id_head(out), ids[dropped], label_smoothing=0.1) + F.l1_loss(model.reg_head(out), x[dropped])
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
 
     def sync():
         if a.device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    x, ids, valid, dropped, rank = (t.to(a.device) for t in (x, ids, valid, dropped, rank))
+    x, ids, valid, dropped, rank, labels = (t.to(a.device) for t in (x, ids, valid, dropped, rank, labels))
     step()
     sync()
     t0 = time.perf_counter()
@@ -152,7 +224,7 @@ def main():
         step()
     sync()
     dt = (time.perf_counter() - t0) / a.steps
-    print(json.dumps({"preset": a.preset, "batch": b, "jets_per_s": b / dt, "step_s": dt, "threads": torch.get_num_threads(), "torch": torch.__version__, "device": a.device, "blas": blas(), "amp": a.amp, "sdpa": a.sdpa}))
+    print(json.dumps({"preset": a.preset, "mode": a.mode, "batch": b, "jets_per_s": b / dt, "step_s": dt, "threads": torch.get_num_threads(), "torch": torch.__version__, "device": a.device, "blas": blas(), "amp": a.amp, "sdpa": a.sdpa}))
 
 
 def blas():

@@ -94,6 +94,12 @@ export class ParamGroup {
   setArenas(arenas: Record<ArenaKind, Tensor>): void {
     this.#arenas = arenas;
   }
+
+  /** Returns the arenas to the pool (called by {@linkcode ParameterStore.dispose}). */
+  disposeArenas(): void {
+    for (const t of Object.values(this.#arenas)) t.dispose();
+    this.#arenas = {};
+  }
 }
 
 /**
@@ -195,6 +201,23 @@ export class ParameterStore {
       });
     }
     this.gpu.submit(); // frees upload staging memory
+  }
+
+  /**
+   * Returns every arena (values, gradients, moments) to the buffer pool; the parameters cannot
+   * be used afterwards. For a program that builds one model after another on the same device.
+   *
+   * @example
+   * ```ts ignore
+   * const store = new ParameterStore(gpu);
+   * // ... build, train and save a model ...
+   * store.dispose();
+   * gpu.submit();
+   * gpu.trim(); // the memory goes back to the driver
+   * ```
+   */
+  dispose(): void {
+    for (const g of this.#groups.values()) g.disposeArenas();
   }
 
   /** Records zeroing of every trainable group's gradient arena into the current step. */

@@ -5,6 +5,12 @@
  * tensor used twice accumulate; gradients of parameters accumulate into their group's
  * gradient arena (zeroed at the start of each step).
  *
+ * Ownership: the tape owns every op output (`record`, `keep`) until {@linkcode Tape.dispose},
+ * and every gradient it stores. The gradient of an op's output is disposed as soon as that op's
+ * backward has run (nothing else reads it), unless the output was {@linkcode Tape.watch}ed, so
+ * the backward pass holds only the gradients of the activations still to be visited and the
+ * buffer pool reuses the rest within the step.
+ *
  * @module
  */
 import { accumulate } from "../kernels/elementwise.ts";
@@ -40,6 +46,8 @@ export class Tape {
   #nodes: Node[] = [];
   #grads = new Map<Tensor, Tensor>();
   #requires = new WeakSet<Tensor>();
+  #watched = new WeakSet<Tensor>();
+  #stored = new Set<Tensor>();
   #params = new Map<Tensor, Parameter>();
   #owned: Tensor[] = [];
   #done = false;
@@ -62,6 +70,7 @@ export class Tape {
   /** Marks an input tensor as needing a gradient (readable with {@linkcode Tape.grad}). */
   watch(t: Tensor): Tensor {
     this.#requires.add(t);
+    this.#watched.add(t);
     return t;
   }
 
@@ -105,8 +114,16 @@ export class Tape {
     this.#nodes.push({ outputs, backward });
   }
 
-  /** Adds `g` to the gradient of `t` (taking ownership of `g`); ignored if `t` needs none. */
+  /**
+   * Adds `g` to the gradient of `t` (taking ownership of `g`); ignored if `t` needs none. A `g`
+   * the tape cannot own (a view, or a gradient it already stores) is copied as by
+   * {@linkcode Tape.addGradShared}.
+   */
   addGrad(t: Tensor, g: Tensor): void {
+    if (!g.owned || this.#stored.has(g)) {
+      this.addGradShared(t, g);
+      return;
+    }
     if (!this.#tracks(t)) {
       g.dispose();
       return;
@@ -123,6 +140,7 @@ export class Tape {
       g.dispose();
     } else {
       this.#grads.set(t, g);
+      this.#stored.add(g);
     }
   }
 
@@ -141,6 +159,7 @@ export class Tape {
     const copy = this.gpu.empty(t.shape);
     this.gpu.copy(g.reshape(t.shape), copy);
     this.#grads.set(t, copy);
+    this.#stored.add(copy);
   }
 
   /**
@@ -170,7 +189,17 @@ export class Tape {
       const gs = node.outputs.map((o) => this.#grads.get(o));
       if (gs.every((g) => g === undefined)) continue;
       node.backward(gs);
+      for (const o of node.outputs) this.#release(o);
     }
+  }
+
+  /** Disposes the stored gradient of `o` once nothing will read it. */
+  #release(o: Tensor): void {
+    const g = this.#grads.get(o);
+    if (!g || this.#watched.has(o)) return;
+    this.#grads.delete(o);
+    this.#stored.delete(g);
+    g.dispose();
   }
 
   /** Disposes every intermediate and gradient the tape owns. Call before `gpu.submit()`. */
@@ -179,6 +208,7 @@ export class Tape {
     for (const g of this.#grads.values()) g.dispose();
     this.#owned = [];
     this.#grads.clear();
+    this.#stored.clear();
     this.#nodes = [];
   }
 }

@@ -1,9 +1,14 @@
 /**
  * A bounded, size-bucketed pool of storage buffers.
  *
- * Buffers released while a step is being recorded only become reusable after that step is
- * submitted, so a buffer is never overwritten (by `writeBuffer`) while an earlier, unsubmitted
- * dispatch still reads it, and never destroyed while a pending command buffer references it.
+ * A buffer released while a step is being recorded can serve a later kernel output of the same
+ * step: dispatches, clears and copies of one command buffer run in recording order, so a kernel
+ * that writes the recycled buffer runs after every earlier dispatch that read it. Such a buffer is
+ * marked {@linkcode BufferPool.recycledInStep} until the submit, because a host write
+ * (`queue.writeBuffer`) runs before the whole step and would overwrite what those earlier
+ * dispatches still read; host writes therefore take buffers free since the last submit
+ * (`acquire(bytes, { host: true })`), or go through a copy recorded in the step. Nothing is
+ * destroyed before the step that used it is submitted.
  *
  * @module
  */
@@ -43,16 +48,23 @@ export interface BufferPoolOptions {
  * const pool = new BufferPool(device);
  * const buf = pool.acquire(4096);
  * pool.release(buf);
- * pool.afterSubmit(); // now reusable
+ * const out = pool.acquire(4096);                // the same buffer, for a kernel output
+ * console.assert(pool.recycledInStep(out));
+ * const up = pool.acquire(4096, { host: true });  // a fresh one, for an upload
+ * pool.afterSubmit();                             // everything released is reusable by anyone
  * ```
  */
 export class BufferPool {
   #device: GPUDevice;
   #free = new Map<number, GPUBuffer[]>();
-  #pending: GPUBuffer[] = [];
+  /** Released during the step being recorded: reusable by kernels of that step. */
+  #stepFree = new Map<number, GPUBuffer[]>();
+  #recycled = new Set<GPUBuffer>();
   #pooledBytes = 0;
   #liveBytes = 0;
   #peakBytes = 0;
+  #allocatedBytes = 0;
+  #peakAllocated = 0;
   #maxPooled: number;
 
   /** Creates a pool on `device`. */
@@ -71,9 +83,28 @@ export class BufferPool {
     return this.#peakBytes;
   }
 
-  /** Restarts peak tracking from the current live bytes. */
+  /** Bytes of every buffer the pool has created and not destroyed (live, free or recycled). */
+  get allocatedBytes(): number {
+    return this.#allocatedBytes;
+  }
+
+  /** Highest `allocatedBytes` seen (reset with {@linkcode BufferPool.resetPeak}). */
+  get peakAllocatedBytes(): number {
+    return this.#peakAllocated;
+  }
+
+  /** Restarts peak tracking from the current live and allocated bytes. */
   resetPeak(): void {
     this.#peakBytes = this.#liveBytes;
+    this.#peakAllocated = this.#allocatedBytes;
+  }
+
+  /**
+   * Whether `buf` was released and handed out again during the step being recorded (a host
+   * write into it must be recorded as a copy in the step, see the module notes).
+   */
+  recycledInStep(buf: GPUBuffer): boolean {
+    return this.#recycled.has(buf);
   }
 
   /** Bytes held in free lists. */
@@ -81,45 +112,68 @@ export class BufferPool {
     return this.#pooledBytes;
   }
 
-  /** Returns a buffer of at least `bytes` bytes (contents undefined). */
-  acquire(bytes: number): GPUBuffer {
+  /**
+   * Returns a buffer of at least `bytes` bytes (contents undefined). With `host`, the buffer is
+   * not one released during the current step (safe for `queue.writeBuffer`).
+   */
+  acquire(bytes: number, options: { host?: boolean } = {}): GPUBuffer {
     const size = bucketSize(bytes);
-    const list = this.#free.get(size);
-    let buf = list?.pop();
+    let buf = this.#free.get(size)?.pop();
     if (buf) {
       this.#pooledBytes -= size;
+    } else if (!options.host && (buf = this.#stepFree.get(size)?.pop())) {
+      this.#recycled.add(buf);
     } else {
       buf = this.#device.createBuffer({ size, usage: STORAGE_USAGE });
+      this.#allocatedBytes += size;
+      if (this.#allocatedBytes > this.#peakAllocated) this.#peakAllocated = this.#allocatedBytes;
     }
     this.#liveBytes += size;
     if (this.#liveBytes > this.#peakBytes) this.#peakBytes = this.#liveBytes;
     return buf;
   }
 
-  /** Gives a buffer back; it becomes reusable after the next submit. */
+  /**
+   * Gives a buffer back: later kernel outputs of the same step may reuse it at once, host
+   * writes after the next submit.
+   */
   release(buf: GPUBuffer): void {
     this.#liveBytes -= buf.size;
-    this.#pending.push(buf);
+    let list = this.#stepFree.get(buf.size);
+    if (!list) this.#stepFree.set(buf.size, list = []);
+    list.push(buf);
   }
 
   /** Moves buffers released during the submitted step into the free lists (or destroys them). */
   afterSubmit(): void {
-    for (const buf of this.#pending) {
-      if (this.#pooledBytes + buf.size > this.#maxPooled) {
-        buf.destroy();
-        continue;
+    for (const list of this.#stepFree.values()) {
+      for (const buf of list) {
+        if (this.#pooledBytes + buf.size > this.#maxPooled) {
+          buf.destroy();
+          this.#allocatedBytes -= buf.size;
+          continue;
+        }
+        let free = this.#free.get(buf.size);
+        if (!free) this.#free.set(buf.size, free = []);
+        free.push(buf);
+        this.#pooledBytes += buf.size;
       }
-      let list = this.#free.get(buf.size);
-      if (!list) this.#free.set(buf.size, list = []);
-      list.push(buf);
-      this.#pooledBytes += buf.size;
     }
-    this.#pending = [];
+    this.#stepFree.clear();
+    this.#recycled.clear();
   }
 
-  /** Destroys every free buffer (buffers in use are untouched). */
+  /**
+   * Destroys every free buffer (buffers in use, and those released during the unsubmitted step,
+   * are untouched).
+   */
   trim(): void {
-    for (const list of this.#free.values()) for (const b of list) b.destroy();
+    for (const list of this.#free.values()) {
+      for (const b of list) {
+        b.destroy();
+        this.#allocatedBytes -= b.size;
+      }
+    }
     this.#free.clear();
     this.#pooledBytes = 0;
   }

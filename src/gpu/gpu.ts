@@ -244,6 +244,14 @@ export class Gpu {
     return this.#pool.peakBytes;
   }
 
+  /**
+   * Peak bytes of every pooled buffer the device held (live, free and recycled) since the last
+   * {@linkcode Gpu.resetPeakBytes}: the pool's real footprint.
+   */
+  get peakAllocatedBytes(): number {
+    return this.#pool.peakAllocatedBytes;
+  }
+
   /** Restarts peak-memory tracking. */
   resetPeakBytes(): void {
     this.#pool.resetPeak();
@@ -251,14 +259,21 @@ export class Gpu {
 
   // ---------------------------------------------------------------- tensors
 
-  /** Allocates an uninitialised tensor. */
+  /**
+   * Allocates an uninitialised tensor. Its buffer may be one released earlier in the step being
+   * recorded (kernels run in recording order); {@linkcode Gpu.write} handles that case.
+   */
   empty(shape: readonly number[], dtype: DType = "f32"): Tensor {
+    return this.#alloc(shape, dtype, false);
+  }
+
+  #alloc(shape: readonly number[], dtype: DType, host: boolean): Tensor {
     this.#assertAlive();
     if (dtype === "f16" && !this.hasF16) {
       throw new TypeError("f16 tensors need the adapter feature shader-f16, which is missing");
     }
     const bytes = Math.max(4, Math.ceil((numel(shape) * DTYPE_BYTES[dtype]) / 4) * 4);
-    return new Tensor(this, this.#pool.acquire(bytes), shape, dtype);
+    return new Tensor(this, this.#pool.acquire(bytes, { host }), shape, dtype);
   }
 
   /** Allocates a tensor filled with zeros (a `clearBuffer` in the current step). */
@@ -280,12 +295,17 @@ export class Gpu {
     if (numel(shape) !== data.length) {
       throw new RangeError(`upload: ${data.length} values do not fill shape [${shape}]`);
     }
-    const t = this.empty(shape, dt);
+    const t = this.#alloc(shape, dt, true);
     this.write(t, data);
     return t;
   }
 
-  /** Overwrites a tensor's contents from a typed array (queue-ordered before the current step). */
+  /**
+   * Overwrites a tensor's contents from a typed array. The write lands before the current step's
+   * dispatches (queue order), except into a buffer recycled within that step, where it is
+   * recorded as a copy at this point of the step, after the dispatches that read the buffer's
+   * previous contents.
+   */
   write(t: Tensor, data: Float32Array | Int32Array | Uint32Array): void {
     this.#assertAlive();
     checkTypedArray("write", data);
@@ -303,11 +323,25 @@ export class Gpu {
     if (bytes.byteLength > t.byteLength + 3) {
       throw new RangeError(`write: ${data.length} values exceed tensor of shape [${t.shape}]`);
     }
+    if (this.#pool.recycledInStep(t.buffer)) {
+      const staging = this.#alloc([Math.ceil(bytes.byteLength / 4)], "u32", true);
+      this.device.queue.writeBuffer(staging.buffer, 0, bytes);
+      this.#step.encoder().copyBufferToBuffer(
+        staging.buffer,
+        0,
+        t.buffer,
+        t.byteOffset,
+        Math.ceil(bytes.byteLength / 4) * 4,
+      );
+      staging.dispose();
+      return;
+    }
     this.device.queue.writeBuffer(t.buffer, t.byteOffset, bytes);
   }
 
   /** Records a clear-to-zero of `t` into the current step. */
   clear(t: Tensor): void {
+    if (t.disposed) throw new Error(`clear: tensor [${t.shape}] was disposed`);
     const size = Math.ceil(t.byteLength / 4) * 4;
     if (size === 0) return;
     this.#step.encoder().clearBuffer(t.buffer, t.byteOffset, size);
@@ -315,6 +349,9 @@ export class Gpu {
 
   /** Records a buffer-to-buffer copy of `src` into `dst` (same byte length) into the step. */
   copy(src: Tensor, dst: Tensor): void {
+    if (src.disposed || dst.disposed) {
+      throw new Error(`copy: tensor [${src.disposed ? src.shape : dst.shape}] was disposed`);
+    }
     if (src.byteLength !== dst.byteLength) {
       throw new RangeError(`copy: ${src.byteLength} bytes into ${dst.byteLength}`);
     }
@@ -455,6 +492,22 @@ export class Gpu {
     this.submit();
     await this.device.queue.onSubmittedWorkDone();
     this.#throwPendingErrors();
+  }
+
+  /**
+   * Submits pending work, then destroys the free pooled buffers and textures, handing their
+   * memory back to the driver (tensors in use are untouched).
+   *
+   * @example
+   * ```ts ignore
+   * store.dispose();
+   * gpu.trim();
+   * ```
+   */
+  trim(): void {
+    this.submit();
+    this.#pool.trim();
+    this.#textures.destroy();
   }
 
   /** Destroys the device and every pooled resource. */

@@ -1,6 +1,7 @@
 /**
- * Pooled rgba32float textures (the matmul operands on CPU drivers), by size class; a released
- * texture becomes reusable after the next submit, when the step that used it is on the queue.
+ * Pooled rgba32float textures (the matmul operands on CPU drivers), by size class. Textures are
+ * only ever written by kernels, which run in recording order, so a released texture serves the
+ * next acquire at once, in the same step; surplus textures are destroyed after the submit.
  *
  * @module
  */
@@ -16,13 +17,13 @@ const KEEP_PER_SIZE = 64;
  * const pool = new TexturePool(device);
  * const t = pool.acquire(100, 4096);
  * pool.release(t);
+ * console.assert(pool.acquire(100, 4096) === t); // reused within the step
  * pool.afterSubmit();
  * ```
  */
 export class TexturePool {
   #device: GPUDevice;
   #free = new Map<string, GPUTexture[]>();
-  #pending: GPUTexture[] = [];
 
   /** A pool on `device`. */
   constructor(device: GPUDevice) {
@@ -52,21 +53,19 @@ export class TexturePool {
     });
   }
 
-  /** Gives a texture back; reusable after the next {@linkcode TexturePool.afterSubmit}. */
+  /** Gives a texture back; the next acquire of its size class, in this step or later, reuses it. */
   release(tex: GPUTexture): void {
-    this.#pending.push(tex);
+    const key = `${tex.width}x${tex.height}`;
+    let list = this.#free.get(key);
+    if (!list) this.#free.set(key, list = []);
+    list.push(tex);
   }
 
-  /** Makes the released textures reusable (the step that used them is submitted). */
+  /** Destroys surplus free textures (the step that used them is submitted). */
   afterSubmit(): void {
-    for (const tex of this.#pending) {
-      const key = `${tex.width}x${tex.height}`;
-      let list = this.#free.get(key);
-      if (!list) this.#free.set(key, list = []);
-      if (list.length < KEEP_PER_SIZE) list.push(tex);
-      else tex.destroy();
+    for (const list of this.#free.values()) {
+      while (list.length > KEEP_PER_SIZE) list.pop()!.destroy();
     }
-    this.#pending = [];
   }
 
   /** Destroys every pooled texture. */

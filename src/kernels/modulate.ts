@@ -1,13 +1,14 @@
 /**
  * Per-set modulation (adaptive LayerNorm conditioning): `x * (1 + scale[b]) + shift[b]` and the
  * gated residual `res + gate[b] * x`, with one (D) vector per set b shared by its N elements.
+ * Above the storage binding limit each kernel runs on segments of whole sets.
  *
  * @module
  */
 import { ShapeError } from "../gpu/errors.ts";
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { grid1d } from "./_util.ts";
+import { grid1d, rowSegments } from "./_util.ts";
 import { MODULATE } from "./specs.ts";
 
 function dims(op: string, x: Tensor, v: Tensor): [number, number, number] {
@@ -19,19 +20,28 @@ function dims(op: string, x: Tensor, v: Tensor): [number, number, number] {
   return [B, N, D];
 }
 
+/**
+ * Dispatches `entry` with one invocation per element (`perSet` false) or per (set, channel),
+ * over segments of whole sets: bindings of B x N x D elements are bound as the segment's sets,
+ * those of B x D as their vectors.
+ */
 function run(
   entry: string,
   [B, N, D]: [number, number, number],
   c: number,
   bindings: (Tensor | null)[],
-  n: number,
+  perSet: boolean,
 ): void {
   const gpu = bindings.find((t) => t)!.gpu;
-  gpu.dispatch(MODULATE, entry, {
-    uniforms: new Uniforms().u32(B).u32(N).u32(D).f32(c),
-    bindings,
-    workgroups: grid1d(n),
-  });
+  const width = (t: Tensor | null) => (t === null ? 0 : t.size === B * D ? D : N * D);
+  for (const [s, n] of rowSegments(gpu, B, [N * D, D])) {
+    const whole = s === 0 && n === B;
+    gpu.dispatch(MODULATE, entry, {
+      uniforms: new Uniforms().u32(n).u32(N).u32(D).f32(c),
+      bindings: whole ? bindings : bindings.map((t) => t && t.view([n * width(t)], s * width(t))),
+      workgroups: grid1d(perSet ? n * D : n * N * D),
+    });
+  }
 }
 
 /**
@@ -46,7 +56,7 @@ export function modulateForward(x: Tensor, scale: Tensor, shift: Tensor): Tensor
   const d = dims("modulate", x, scale);
   dims("modulate", x, shift);
   const y = x.gpu.empty(x.shape);
-  run("modulate_fwd", d, 1, [x, scale, shift, y, null], x.size);
+  run("modulate_fwd", d, 1, [x, scale, shift, y, null], false);
   return y;
 }
 
@@ -64,7 +74,7 @@ export function gatedResidualForward(res: Tensor, x: Tensor, gate: Tensor): Tens
     throw new ShapeError(`gatedResidual: res [${res.shape}] != x [${x.shape}]`);
   }
   const y = x.gpu.empty(x.shape);
-  run("gate_fwd", d, 0, [x, gate, res, y, null], x.size);
+  run("gate_fwd", d, 0, [x, gate, res, y, null], false);
   return y;
 }
 
@@ -85,7 +95,7 @@ export function modulateBackward(
 ): { dx: Tensor; ds: Tensor; dt: Tensor } {
   const d = dims("modulateBackward", x, s);
   const dx = x.gpu.empty(x.shape), ds = x.gpu.empty(s.shape), dt = x.gpu.empty(s.shape);
-  run("dx_bwd", d, c, [null, s, g, dx, null], x.size);
-  run("params_bwd", d, c, [x, null, g, ds, dt], d[0] * d[2]);
+  run("dx_bwd", d, c, [null, s, g, dx, null], false);
+  run("params_bwd", d, c, [x, null, g, ds, dt], true);
   return { dx, ds, dt };
 }

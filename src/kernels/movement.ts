@@ -3,11 +3,16 @@
  * the last axis), per-row exclusive prefix sums of a mask (with compaction indices), and
  * masked sums / means over the set axis. Each with its backward.
  *
+ * Above the storage binding limit the row-parallel entries run on segments of whole rows, and a
+ * gather whose source cannot be bound whole runs once per source window (each output row is
+ * written by the window holding its index). The mask scans bind (B, N) u32 masks whole: they
+ * stay under 128 MiB up to 245,000 jets of 136 slots.
+ *
  * @module
  */
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { expectDtype, expectSize, grid1d, lastDim } from "./_util.ts";
+import { expectDtype, expectSize, grid1d, lastDim, rowSegments } from "./_util.ts";
 import { MOVEMENT } from "./specs.ts";
 
 interface MoveArgs {
@@ -22,12 +27,15 @@ interface MoveArgs {
   dstOffset?: number;
   mean?: boolean;
   accumulate?: boolean;
+  /** gather_rows: source rows [lo, hi) bound as the window. */
+  window?: [number, number];
 }
 
 function u(a: MoveArgs): Uniforms {
   return new Uniforms().u32(a.rows ?? 0).u32(a.cols ?? 0).u32(a.vocab ?? 0).u32(a.n ?? 0)
     .u32(a.nOut ?? 0).u32(a.srcStride ?? 0).u32(a.srcOffset ?? 0).u32(a.dstStride ?? 0)
-    .u32(a.dstOffset ?? 0).u32(a.mean ? 1 : 0).u32(a.accumulate ? 1 : 0);
+    .u32(a.dstOffset ?? 0).u32(a.mean ? 1 : 0).u32(a.accumulate ? 1 : 0)
+    .u32(a.window ? 1 : 0).u32(a.window?.[0] ?? 0).u32(a.window?.[1] ?? 0);
 }
 
 type B8 = [
@@ -47,6 +55,29 @@ function run(entry: string, args: MoveArgs, bindings: B8, invocations: number): 
 }
 
 /**
+ * Runs a row-parallel entry over `rows` rows in segments that keep every binding under the
+ * binding limit. `widths[i]` is binding i's elements per row (0: bound whole), `perRow` the
+ * invocations per row; `args.rows` is set to each segment's row count.
+ */
+function runRows(
+  entry: string,
+  args: MoveArgs,
+  bindings: B8,
+  rows: number,
+  widths: readonly number[],
+  perRow: number,
+): void {
+  const gpu = bindings.find((b) => b !== null)!.gpu;
+  const used = widths.filter((w, i) => w > 0 && bindings[i] !== null);
+  for (const [s, c] of rowSegments(gpu, rows, used)) {
+    const views = bindings.map((b, i) =>
+      b && widths[i] > 0 && (s > 0 || c < rows) ? b.view([c * widths[i]], s * widths[i]) : b
+    ) as B8;
+    run(entry, { ...args, rows: c }, views, c * perRow);
+  }
+}
+
+/**
  * Embedding lookup: `out[r] = table[ids[r]]` (ids outside the table give zeros).
  *
  * @example
@@ -58,16 +89,14 @@ export function embeddingForward(table: Tensor, ids: Tensor): Tensor {
   expectDtype("embedding", "ids", ids, "i32");
   const cols = lastDim(table), vocab = table.size / cols;
   const out = table.gpu.empty([...ids.shape, cols]);
-  run("embedding_fwd", { rows: ids.size, cols, vocab }, [
-    table,
-    ids,
-    null,
-    out,
-    null,
-    null,
-    null,
-    null,
-  ], ids.size * cols);
+  runRows(
+    "embedding_fwd",
+    { cols, vocab },
+    [table, ids, null, out, null, null, null, null],
+    ids.size,
+    [0, 1, 0, cols],
+    cols,
+  );
   return out;
 }
 
@@ -84,16 +113,21 @@ export function embeddingBackward(dout: Tensor, ids: Tensor, vocab: number): Ten
   const cols = lastDim(dout);
   expectSize("embeddingBackward", "dout", dout, ids.size * cols);
   const out = dout.gpu.empty([vocab, cols]);
-  run("embedding_bwd", { rows: ids.size, cols, vocab }, [
-    dout,
-    ids,
-    null,
-    out,
-    null,
-    null,
-    null,
-    null,
-  ], vocab * cols);
+  // Segments of ids and dout rows; each after the first adds to the table gradient.
+  const gpu = dout.gpu;
+  for (const [s, c] of rowSegments(gpu, ids.size, [cols, 1])) {
+    const whole = s === 0 && c === ids.size;
+    run("embedding_bwd", { rows: c, cols, vocab, accumulate: s > 0 }, [
+      whole ? dout : dout.view([c * cols], s * cols),
+      whole ? ids : ids.view([c], s),
+      null,
+      out,
+      null,
+      null,
+      null,
+      null,
+    ], vocab * cols);
+  }
   return out;
 }
 
@@ -113,14 +147,35 @@ export function gatherRows(
 ): Tensor {
   expectDtype("gatherRows", "index", index, "i32");
   const cols = lastDim(src);
-  const out = options.out ?? src.gpu.empty([index.size, cols]);
+  const gpu = src.gpu;
+  const out = options.out ?? gpu.empty([index.size, cols]);
   expectSize("gatherRows", "out", out, index.size * cols);
-  run(
-    "gather_rows",
-    { rows: index.size, cols, accumulate: options.accumulate },
-    [src, index, null, out, null, null, null, null],
-    index.size * cols,
-  );
+  const srcRows = src.size / cols;
+  const windows = rowSegments(gpu, srcRows, [cols]);
+  if (windows.length === 1) {
+    runRows(
+      "gather_rows",
+      { cols, accumulate: options.accumulate },
+      [src, index, null, out, null, null, null, null],
+      index.size,
+      [0, 1, 0, cols],
+      cols,
+    );
+    return out;
+  }
+  // A source too large to bind whole: one pass per source window, each writing the rows whose
+  // index it holds (into a cleared output unless accumulating; rows with index -1 stay 0).
+  if (!options.accumulate) gpu.clear(out);
+  for (const [s, c] of windows) {
+    runRows(
+      "gather_rows",
+      { cols, accumulate: true, window: [s, s + c] },
+      [src.view([c * cols], s * cols), index, null, out, null, null, null, null],
+      index.size,
+      [0, 1, 0, cols],
+      cols,
+    );
+  }
   return out;
 }
 
@@ -142,10 +197,9 @@ export function copyColumns(
   const srcStride = lastDim(src), dstStride = lastDim(dst);
   const rows = src.size / srcStride;
   expectSize("copyColumns", "dst", dst, rows * dstStride);
-  run(
+  runRows(
     "copy_cols",
     {
-      rows,
       cols: o.width,
       srcStride,
       srcOffset: o.srcOffset ?? 0,
@@ -154,7 +208,9 @@ export function copyColumns(
       accumulate: o.accumulate,
     },
     [src, null, null, dst, null, null, null, null],
-    rows * o.width,
+    rows,
+    [srcStride, 0, 0, dstStride],
+    o.width,
   );
 }
 
@@ -271,16 +327,14 @@ export function maskedSumForward(
   expectSize("maskedSum", "mask", mask, batch * n);
   if (o.mean && !o.count) throw new Error("maskedSum: mean needs count (maskCount)");
   const out = x.gpu.empty([batch, cols]);
-  run("masked_sum", { rows: batch, n, cols, mean: o.mean }, [
-    x,
-    null,
-    mask,
-    out,
-    null,
-    null,
-    null,
-    o.count ?? null,
-  ], batch * cols);
+  runRows(
+    "masked_sum",
+    { n, cols, mean: o.mean },
+    [x, null, mask, out, null, null, null, o.count ?? null],
+    batch,
+    [n * cols, 0, n, cols, 0, 0, 0, 1],
+    cols,
+  );
   return out;
 }
 
@@ -300,15 +354,13 @@ export function maskedSumBackward(
 ): Tensor {
   const [batch, cols] = [dout.shape[0], lastDim(dout)];
   const out = dout.gpu.empty([batch, n, cols]);
-  run("masked_sum_bwd", { rows: batch, n, cols, mean: o.mean }, [
-    dout,
-    null,
-    mask,
-    out,
-    null,
-    null,
-    null,
-    o.count ?? null,
-  ], batch * n * cols);
+  runRows(
+    "masked_sum_bwd",
+    { n, cols, mean: o.mean },
+    [dout, null, mask, out, null, null, null, o.count ?? null],
+    batch,
+    [cols, 0, n, n * cols, 0, 0, 0, 1],
+    n * cols,
+  );
   return out;
 }

@@ -1,21 +1,17 @@
 /**
  * Element-wise monotone rational-quadratic splines with identity tails (the transform of
- * neural-spline coupling flows): forward with log|det|, inverse, and backward.
+ * neural-spline coupling flows): forward with log|det|, inverse, and backward. Above the storage
+ * binding limit every kernel runs on chunks of whole elements (with their knots).
  *
  * @module
  */
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { expectSize, grid1d } from "./_util.ts";
+import { dispatchFlat, expectSize } from "./_util.ts";
 import { SPLINE, SPLINE_KNOTS } from "./specs.ts";
 
 function dispatch(entry: string, bins: number, n: number, b: (Tensor | null)[]): void {
-  const gpu = b.find((t) => t)!.gpu;
-  gpu.dispatch(SPLINE, entry, {
-    uniforms: new Uniforms().u32(n).u32(bins),
-    bindings: b,
-    workgroups: grid1d(n),
-  });
+  dispatchFlat(SPLINE, entry, n, b, (c) => new Uniforms().u32(c).u32(bins));
 }
 
 /**
@@ -116,11 +112,7 @@ export function splineKnots(raw: Tensor, shape: SplineShape): Tensor {
     );
   }
   const out = raw.gpu.empty([n, 3 * (K + 1)]);
-  raw.gpu.dispatch(SPLINE_KNOTS, "knots_fwd", {
-    uniforms: knotsUniforms(n, shape),
-    bindings: [raw, null, out],
-    workgroups: grid1d(n),
-  });
+  dispatchFlat(SPLINE_KNOTS, "knots_fwd", n, [raw, null, out], (c) => knotsUniforms(c, shape));
   return out;
 }
 
@@ -136,10 +128,6 @@ export function splineKnotsBackward(raw: Tensor, dknots: Tensor, shape: SplineSh
   const K = shape.bins, n = raw.size / (3 * K - 1);
   expectSize("splineKnotsBackward", "dknots", dknots, n * 3 * (K + 1));
   const out = raw.gpu.empty(raw.shape);
-  raw.gpu.dispatch(SPLINE_KNOTS, "knots_bwd", {
-    uniforms: knotsUniforms(n, shape),
-    bindings: [raw, dknots, out],
-    workgroups: grid1d(n),
-  });
+  dispatchFlat(SPLINE_KNOTS, "knots_bwd", n, [raw, dknots, out], (c) => knotsUniforms(c, shape));
   return out;
 }

@@ -5,7 +5,7 @@ import * as ops from "../../src/autograd/ops.ts";
 import { Tape } from "../../src/autograd/tape.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
 import { attentionRef } from "../reference/attention.ts";
-import { geluRef, layerNormRef, matmulRef, swigluRef } from "../reference/dense.ts";
+import { geluGradRef, geluRef, layerNormRef, matmulRef, swigluRef } from "../reference/dense.ts";
 import { crossEntropyRef } from "../reference/losses.ts";
 import { maskedSumRef } from "../reference/movement.ts";
 import { numericalGrad } from "../reference/finite_diff.ts";
@@ -280,6 +280,43 @@ Deno.test("dropout is reproducible for a key, zeroes about p, and its gradient u
   const again = await ops.dropout(tape, x, 0.25, key).read();
   if (!again.every((v, i) => v === yv[i])) throw new Error("same key, different mask");
   tape.dispose();
+});
+
+Deno.test("the backward pass frees each activation's gradient once its op has run: a deep chain's pool stays near its forward size, and gradients are unchanged", async () => {
+  // 24 GELUs on a 1 MiB activation: the forward keeps 24 activations; a backward that kept every
+  // gradient until tape.dispose would double that.
+  const L = 24, n = 256 * 1024, MiB = 2 ** 20;
+  const xv = randn(n, 7);
+  const x = gpu.upload(xv, [256, 1024]);
+  await gpu.sync();
+  gpu.resetPeakBytes();
+  const base = gpu.peakAllocatedBytes;
+  const tape = new Tape(gpu);
+  tape.watch(x);
+  let h = x;
+  for (let i = 0; i < L; i++) h = ops.gelu(tape, h);
+  const fwd = gpu.peakAllocatedBytes - base;
+  tape.backward(ops.meanAll(tape, h));
+  const dx = await tape.grad(x)!.read();
+  const total = gpu.peakAllocatedBytes - base;
+  tape.dispose();
+  gpu.submit();
+  if (total > fwd + 4 * MiB) {
+    throw new Error(
+      `backward grew the pool from ${fwd / MiB} MiB (forward) to ${total / MiB} MiB`,
+    );
+  }
+  // d/dx mean(gelu^L(x)) by the chain rule in float64.
+  const want = Float64Array.from(xv, (v) => {
+    let y = v, d = 1;
+    for (let i = 0; i < L; i++) {
+      d *= geluGradRef(y);
+      y = geluRef(y);
+    }
+    return d / n;
+  });
+  assertClose(dx, want, { atol: 1e-9, rtol: 1e-3, label: "dx" });
+  x.dispose();
 });
 
 Deno.test("tape.dispose returns every buffer of a forward + backward pass to the pool (reshaped results included)", async () => {

@@ -80,6 +80,38 @@ Deno.test("pipelines and bind groups are cached across steps; buffers are reused
   if (gpu.stats.pipelines !== pipelines) throw new Error("a new size recompiled the pipeline");
 });
 
+Deno.test("a buffer released within a step serves that step's next kernel output, and a host write into it lands after the dispatches that read it", async () => {
+  gpu.submit();
+  const a = gpu.upload(new Float32Array([1, 2, 3, 4]));
+  gpu.submit(); // a's write is on the queue: the next step only reads it
+  const b = axpby(a, a, { alpha: 1, beta: 1 }); // reads a
+  const aBuffer = a.buffer;
+  a.dispose();
+  const c = axpby(b, b, { alpha: 0, beta: 0 }); // a kernel output: takes a's buffer
+  if (c.buffer !== aBuffer) throw new Error("the released buffer was not reused within the step");
+  const up = gpu.upload(new Float32Array([7, 7, 7, 7])); // an upload never takes it
+  if (up.buffer === aBuffer) throw new Error("an upload took a buffer recycled in the step");
+  // A host write into the recycled buffer must not reach the dispatch that read a before it.
+  gpu.write(c, new Float32Array([9, 9, 9, 9]));
+  const d = axpby(c, up, { alpha: 1, beta: 1 });
+  assertClose(await b.read(), [2, 4, 6, 8], { atol: 0, label: "b read a's old contents" });
+  assertClose(await d.read(), [16, 16, 16, 16], { atol: 0, label: "the write landed in order" });
+  for (const t of [b, c, up, d]) t.dispose();
+  // Clearing or copying a disposed tensor fails at once instead of touching a reused buffer.
+  const e = gpu.zeros([4]);
+  e.dispose();
+  let threw = 0;
+  for (const f of [() => gpu.clear(e), () => gpu.copy(e, gpu.empty([4]))]) {
+    try {
+      f();
+    } catch (err) {
+      if (/disposed/.test(String(err))) threw++;
+    }
+  }
+  if (threw !== 2) throw new Error("clear/copy of a disposed tensor did not fail");
+  gpu.submit();
+});
+
 Deno.test("a step records many dispatches into one submit", () => {
   const x = gpu.upload(new Float32Array(16));
   gpu.submit();

@@ -1,6 +1,7 @@
 // Kernels whose operands exceed the storage binding limit run in chunks under it: every
-// elementwise entry, AdamW, LayerNorm, attention, the losses and the reductions, on a device capped at 4 KiB per binding, element for element
-// equal to the same kernels on the uncapped device (and the float64 reference for AdamW).
+// elementwise entry, AdamW, LayerNorm, attention, the losses, the reductions and the data
+// movement kernels, on a device capped at a few KiB per binding, element for element equal to
+// the same kernels on the uncapped device (and the float64 reference for AdamW).
 import { requestGpu } from "../../src/gpu/gpu.ts";
 import type { Gpu } from "../../src/gpu/gpu.ts";
 import type { Tensor } from "../../src/gpu/tensor.ts";
@@ -15,6 +16,28 @@ import {
   pointwiseLossForward,
 } from "../../src/kernels/losses.ts";
 import { colSum, sumAll } from "../../src/kernels/reduce.ts";
+import {
+  concatLast,
+  embeddingBackward,
+  embeddingForward,
+  gatherRows,
+  maskCount,
+  maskedSumBackward,
+  maskedSumForward,
+  splitLast,
+} from "../../src/kernels/movement.ts";
+import {
+  gatedResidualForward,
+  modulateBackward,
+  modulateForward,
+} from "../../src/kernels/modulate.ts";
+import {
+  splineBackward,
+  splineForward,
+  splineInverse,
+  splineKnots,
+  splineKnotsBackward,
+} from "../../src/kernels/spline.ts";
 import { assertClose, randn } from "../_helpers/mod.ts";
 import { adamwRef } from "../reference/optim.ts";
 
@@ -269,4 +292,126 @@ Deno.test("chunking: colSum and sums of squares above the binding limit add thei
   let ref = 0;
   for (const v of x0) ref += v * v;
   assertClose(got.sq, [ref], { rtol: 1e-5, label: "sum of squares vs float64" });
+});
+
+Deno.test("chunking: embedding, row gathers (source windows included), column copies and masked sums above the binding limit equal the unchunked kernels, forward and backward", async () => {
+  // A 64 KiB cap (16384 floats): every operand below is larger, and the gather's source too.
+  const capped = await requestGpu({ maxBindingSize: 65536 });
+  const R = 1000, C = 24, V = 8, B = 200, N = 7;
+  const table0 = randn(V * C, 51), rows0 = randn(R * C, 52), narrow0 = randn(R * 8, 53);
+  const ids0 = Int32Array.from({ length: R }, (_, i) => (i % 13 === 0 ? -1 : (i * 5) % (V + 1)));
+  const index0 = Int32Array.from({ length: 1200 }, (_, i) => (i % 17 === 0 ? -1 : (i * 389) % R));
+  const set0 = randn(B * N * C, 54), dpool0 = randn(B * C, 55);
+  const mask0 = Uint32Array.from({ length: B * N }, (_, i) => (i % 3 === 1 || i < N ? 0 : 1));
+  const run = async (g: Gpu) => {
+    const made: Tensor[] = [];
+    const up = (x: Float32Array | Int32Array | Uint32Array, s: number[]) => {
+      const t = g.upload(x, s);
+      made.push(t);
+      return t;
+    };
+    const keep = (t: Tensor) => (made.push(t), t);
+    const before = g.stats.dispatches;
+    const table = up(table0, [V, C]), ids = up(ids0, [R]), rows = up(rows0, [R, C]);
+    const index = up(index0, [1200]);
+    const acc = up(new Float32Array(1200 * C).fill(0.5), [1200, C]);
+    gatherRows(rows, index, { out: acc, accumulate: true });
+    const [a, b] = splitLast(keep(concatLast([rows, up(narrow0, [R, 8])])), [C, 8]);
+    const mask = up(mask0, [B, N]), count = keep(maskCount(mask, B, N));
+    const set = up(set0, [B, N, C]), dpool = up(dpool0, [B, C]);
+    const out = {
+      embed: keep(embeddingForward(table, ids)),
+      dtable: keep(embeddingBackward(rows, ids, V)),
+      gather: keep(gatherRows(rows, index)),
+      acc,
+      a: keep(a),
+      b: keep(b),
+      sum: keep(maskedSumForward(set, mask)),
+      mean: keep(maskedSumForward(set, mask, { mean: true, count })),
+      dsum: keep(maskedSumBackward(dpool, mask, N)),
+      dmean: keep(maskedSumBackward(dpool, mask, N, { mean: true, count })),
+    };
+    const dispatches = g.stats.dispatches - before;
+    const r: Record<string, Float32Array> = {};
+    for (const [k, t] of Object.entries(out)) r[k] = await t.read() as Float32Array;
+    for (const t of new Set(made)) t.dispose();
+    return { r, dispatches };
+  };
+  const want = await run(big), got = await run(capped);
+  if (!(got.dispatches > want.dispatches)) throw new Error("the capped device runs segments");
+  for (const k of Object.keys(want.r)) {
+    if (want.r[k].length * 4 <= 65536 && !["dtable", "sum", "mean", "b"].includes(k)) {
+      throw new Error(`${k} must exceed the cap`);
+    }
+    // The table gradient adds its segments' sums: equal to rounding; everything else bit for bit.
+    const tol = k === "dtable" ? { atol: 1e-5, rtol: 1e-5 } : { atol: 0, rtol: 0 };
+    assertClose(got.r[k], want.r[k], { ...tol, label: k });
+  }
+  // The gather is the reference's: source rows by index, zeros (plus 0.5 when accumulating) at -1.
+  for (let i = 0; i < 1200; i++) {
+    const j = index0[i];
+    for (const c of [0, C - 1]) {
+      const v = j < 0 ? 0 : rows0[j * C + c];
+      if (got.r.gather[i * C + c] !== v || got.r.acc[i * C + c] !== Math.fround(v + 0.5)) {
+        throw new Error(`gather row ${i} (index ${j}) column ${c} is wrong`);
+      }
+    }
+  }
+  capped.destroy();
+});
+
+Deno.test("chunking: modulation, gated residual and splines (knots included) above the binding limit equal the unchunked kernels, forward and backward", async () => {
+  const capped = await requestGpu({ maxBindingSize: 65536 });
+  const B = 90, N = 9, D = 24, n = 3000, K = 4;
+  const x0 = randn(B * N * D, 61), r0 = randn(B * N * D, 62), g0 = randn(B * N * D, 63);
+  const s0 = randn(B * D, 64), t0 = randn(B * D, 65);
+  const raw0 = Float32Array.from(randn(n * (3 * K - 1), 66), (v) => 0.5 * v);
+  const u0 = Float32Array.from(randn(n, 67), (v) => 3 * v), gy0 = randn(n, 68);
+  const gld0 = randn(n, 69), dk0 = randn(n * 3 * (K + 1), 70);
+  const run = async (g: Gpu) => {
+    const made: Tensor[] = [];
+    const up = (v: Float32Array, s: number[]) => {
+      const t = g.upload(v, s);
+      made.push(t);
+      return t;
+    };
+    const keep = (t: Tensor) => (made.push(t), t);
+    const before = g.stats.dispatches;
+    const x = up(x0, [B, N, D]), res = up(r0, [B, N, D]), gr = up(g0, [B, N, D]);
+    const sc = up(s0, [B, D]), sh = up(t0, [B, D]);
+    const mb = modulateBackward(x, sc, gr, 1);
+    const shape = { bins: K, bound: 4 };
+    const raw = up(raw0, [n, 3 * K - 1]), u = up(u0, [n]);
+    const knots = keep(splineKnots(raw, shape));
+    const fw = splineForward(u, knots, K), inv = splineInverse(u, knots, K);
+    const bw = splineBackward(u, knots, K, up(gy0, [n]), up(gld0, [n]));
+    const out = {
+      mod: keep(modulateForward(x, sc, sh)),
+      gate: keep(gatedResidualForward(res, x, sc)),
+      dx: keep(mb.dx),
+      ds: keep(mb.ds),
+      dt: keep(mb.dt),
+      knots,
+      y: keep(fw.y),
+      logdet: keep(fw.logdet),
+      xi: keep(inv.x),
+      dxs: keep(bw.dx),
+      dknots: keep(bw.dknots),
+      draw: keep(splineKnotsBackward(raw, up(dk0, [n, 3 * (K + 1)]), shape)),
+    };
+    const dispatches = g.stats.dispatches - before;
+    const r: Record<string, Float32Array> = {};
+    for (const [k, t] of Object.entries(out)) r[k] = await t.read() as Float32Array;
+    for (const t of made) t.dispose();
+    return { r, dispatches };
+  };
+  const want = await run(big), got = await run(capped);
+  if (x0.length * 4 <= 65536 || n * 3 * (K + 1) * 4 <= 65536) {
+    throw new Error("must exceed the cap");
+  }
+  if (!(got.dispatches > want.dispatches)) throw new Error("the capped device runs segments");
+  for (const k of Object.keys(want.r)) {
+    assertClose(got.r[k], want.r[k], { atol: 0, rtol: 0, label: k });
+  }
+  capped.destroy();
 });

@@ -3,7 +3,7 @@
 import { requestGpu } from "../../src/gpu/gpu.ts";
 import { matmul } from "../../src/kernels/matmul.ts";
 import { colSum } from "../../src/kernels/reduce.ts";
-import { gatherRows } from "../../src/kernels/movement.ts";
+import { maskScan } from "../../src/kernels/movement.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
 import { matmulBackwardRef, matmulRef } from "../reference/dense.ts";
 
@@ -124,11 +124,10 @@ Deno.test("matmul (texture) chunks operands above the storage binding limit (all
 
 Deno.test("binding a tensor above the storage binding limit fails with a clear message (a kernel that does not chunk)", async () => {
   const small = await requestGpu({ maxBindingSize: 1024 });
-  const x = small.upload(new Float32Array(1000), [250, 4]);
-  const index = small.upload(new Int32Array([3, 7]));
+  const mask = small.upload(new Uint32Array(1000).fill(1), [20, 50]);
   let msg = "";
   try {
-    gatherRows(x, index); // a gather binds its whole source (any row may be read)
+    maskScan(mask, 20, 50); // the mask scans bind their (B, N) masks whole
   } catch (e) {
     msg = (e as Error).message;
   }
@@ -159,6 +158,47 @@ Deno.test("matmul on a storage-path device picks the tiled kernel once M and N r
       }
       for (const t of [A, B, C]) t.dispose();
     }
+  } finally {
+    g.destroy();
+  }
+});
+
+Deno.test("matmul (storage and tiled kernels) splits operands above the storage binding limit: rows of A and C, slices of K for a transposed A, groups of batches", async () => {
+  const g = await requestGpu({ matmulPath: "storage", maxBindingSize: 64 * 1024 });
+  try {
+    // [batch, m, k, n, transA, transB]: each case has an operand above 16384 floats.
+    const cases: [number, number, number, number, boolean, boolean][] = [
+      [1, 900, 40, 50, false, false], // A and C: rows
+      [1, 900, 40, 70, false, true], // x Wᵀ: rows; tiled (M, N >= 64)
+      [1, 40, 900, 50, true, false], // Aᵀ dC over 900 rows: K slices
+      [1, 70, 900, 96, true, false], // the same, tiled
+      [3, 100, 60, 70, true, false], // batched, transposed A: groups of batches
+      [2, 128, 150, 80, false, false], // batched, one batch above the limit: per batch, then rows
+    ];
+    for (const [batch, m, k, n, transA, transB] of cases) {
+      const a = randn(batch * m * k, m + 1), b = randn(batch * k * n, n + 2), bias = randn(n, 3);
+      for (const path of ["storage", "tiled"] as const) {
+        const A = g.upload(a, transA ? [batch, k, m] : [batch, m, k]);
+        const B = g.upload(b, transB ? [batch, n, k] : [batch, k, n]);
+        const Bias = g.upload(bias);
+        const before = g.stats.dispatches;
+        const C = matmul(A, B, { transA, transB, bias: Bias, path });
+        if (g.stats.dispatches - before < 2) throw new Error("the operands were not split");
+        assertClose(await C.read(), matmulRef(a, b, { batch, m, n, k, transA, transB, bias }), {
+          atol: 1e-4,
+          rtol: 1e-4,
+          label: `${path} ${batch}x${m}x${k}x${n} transA=${transA} transB=${transB}`,
+        });
+        for (const t of [A, B, Bias, C]) t.dispose();
+      }
+    }
+    // Accumulating into an existing C adds to it once, not once per K slice.
+    const [m, k, n] = [40, 900, 50];
+    const a = randn(k * m, 5), b = randn(k * n, 6), c0 = randn(m * n, 7);
+    const C = g.upload(c0, [m, n]);
+    matmul(g.upload(a, [k, m]), g.upload(b, [k, n]), { transA: true, out: C, accumulate: true });
+    const ref = matmulRef(a, b, { batch: 1, m, n, k, transA: true });
+    assertClose(await C.read(), ref.map((v, i) => v + c0[i]), { atol: 1e-4, label: "accumulate" });
   } finally {
     g.destroy();
   }
