@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--json] [--quick|--tiny] [--paper-shapes] [--only gpu|ssfm|presets|data]
+ * `deno task bench [--json] [--quick|--tiny] [--paper-shapes] [--only gpu|ssfm|presets|profile|data]
  * [--paper-batch N] [--peer-device cpu|cuda]`: kernel and training-step benchmarks on the adapter
  * found. Prints a table, or one JSON object per figure with `--json`:
  * `{"name","shape","value","unit","adapter"}`. Figures are recorded in bench/RESULTS.md.
@@ -22,8 +22,10 @@ import { AdamW } from "../src/optim/adamw.ts";
 import { CouplingFlow } from "../src/mpm/cnf.ts";
 import { preset, withSSFM } from "../src/mpm/config.ts";
 import { MPMModel } from "../src/mpm/model.ts";
-import { SSFMTask } from "../src/mpm/ssfm.ts";
-import { presetBenchmarks } from "./preset_bench.ts";
+import { SSFM_TASK, ssfmOptions, SSFMTask } from "../src/mpm/ssfm.ts";
+import { prepareInputs } from "../src/mpm/prepare.ts";
+import { presetBenchmarks, runPeerScript, torchPython } from "./preset_bench.ts";
+import { profileBenchmarks } from "./profile_bench.ts";
 
 interface Figure {
   name: string;
@@ -44,8 +46,9 @@ const SPEC = {
     },
     only: {
       type: "string",
-      choices: ["gpu", "ssfm", "presets", "data"],
-      help: "one group (gpu: kernels, a training step, CNF)",
+      choices: ["gpu", "ssfm", "presets", "profile", "data"],
+      help:
+        "one group (gpu: kernels, a training step, CNF; profile: device time per kernel of a pre-training step)",
     },
     quick: { type: "bool", help: "fewer shapes and repetitions" },
     tiny: {
@@ -133,6 +136,14 @@ if (only === undefined || only === "presets") {
     paperBatch,
     peerDevice,
   });
+}
+if (only === undefined || only === "profile") {
+  await profileBenchmarks(
+    gpu,
+    report,
+    (l) => console.error(l),
+    tiny ? [["small", 8]] : quick ? [["small", 64]] : [["small", 64], ["paper", 16]],
+  );
 }
 if (only === undefined || only === "data") {
   // Imported lazily: the data benchmarks need the npm packages (h5wasm, jsroot), the GPU ones do
@@ -276,33 +287,78 @@ async function gpuBenchmarks(): Promise<void> {
 /** SSFM whole-jet generation throughput. */
 async function ssfmBenchmark(): Promise<void> {
   // SSFM whole-jet generation with the small preset's shapes (encoder 64x3 with 8 registers,
-  // decoder 64x3): B jets of 40 particles, `steps` midpoint steps (2 velocity passes each).
-  {
-    const cfg = withSSFM(preset("small"));
-    const [B, n, steps] = tiny ? [4, 10, 3] : quick ? [16, 40, 10] : [64, 40, 50];
-    const store = new ParameterStore(gpu);
-    const model = new MPMModel(store, cfg);
-    const ssfm = new SSFMTask(store, new InitRng(1), {
-      features: 7,
-      ids: true,
-      encoderDim: cfg.encoder.dim,
-      dim: cfg.decoder.dim,
-      layers: cfg.decoder.layers,
-      heads: cfg.decoder.heads,
-      minDrop: 0,
-      maxDrop: 0.8,
-      seed: 1,
-    });
-    store.finalize();
-    const mult = new Int32Array(B).fill(n);
-    await ssfm.generate(model.backbone, mult, { steps: 2 });
-    const times: number[] = [];
-    for (let r = 0; r < 2; r++) {
-      const t0 = performance.now();
-      await ssfm.generate(model.backbone, mult, { steps, seed: r });
-      times.push((performance.now() - t0) / 1000);
-    }
-    const sec = Math.min(...times);
-    report("ssfm_generate", `dec64x3 B${B}x${n} ${steps} steps`, B / sec, "jets/s");
+  // decoder 64x3): B jets of 40 particles, `steps` midpoint steps (2 velocity passes each),
+  // beside an SSFM training step on the same jets and the same generation in PyTorch.
+  const cfg = withSSFM(preset("small"));
+  const [B, n, steps] = tiny ? [4, 10, 3] : quick ? [16, 40, 10] : [64, 40, 50];
+  const store = new ParameterStore(gpu);
+  const model = new MPMModel(store, cfg);
+  const ssfm = new SSFMTask(store, new InitRng(1), ssfmOptions(cfg));
+  store.finalize();
+  const mult = new Int32Array(B).fill(n);
+  await ssfm.generate(model.backbone, mult, { steps: 2 });
+  const times: number[] = [];
+  for (let r = 0; r < 2; r++) {
+    const t0 = performance.now();
+    await ssfm.generate(model.backbone, mult, { steps, seed: r });
+    times.push((performance.now() - t0) / 1000);
   }
+  const sec = Math.min(...times), shape = `dec64x3 B${B}x${n} ${steps} steps`;
+  const passes = (2 * steps * B) / sec;
+  report("ssfm_generate", shape, B / sec, "jets/s");
+  report("ssfm_generate_passes", shape, passes, "jets/s per decoder pass");
+  // One SSFM pre-training step on the same jets (the masking drops 0-80 % of each).
+  const opt = new AdamW(store, { lr: 1e-4, weightDecay: 1e-5, maxNorm: 1 });
+  const valid = new Uint32Array(B * 128);
+  for (let b = 0; b < B; b++) valid.fill(1, b * 128, b * 128 + n);
+  const x = Float32Array.from(
+    { length: B * 128 * 7 },
+    (_, i) => valid[(i / 7) | 0] ? Math.sin(i) : 0,
+  );
+  const batch = {
+    size: B,
+    nParticles: 128,
+    features: cfg.features,
+    x,
+    raw: x,
+    ids: new Int32Array(B * 128),
+    valid,
+    streamIndex: 0,
+  };
+  const masking = SSFM_TASK.masking!(cfg.tasks.ssfm!, cfg);
+  const trainStep = () => {
+    const inp = prepareInputs(gpu, batch, masking(batch, 1), {
+      registers: cfg.encoder.registers,
+      maxParticles: cfg.maxParticles,
+    });
+    store.zeroGrad();
+    const tape = new Tape(gpu);
+    tape.backward(ssfm.loss(tape, model.forward(tape, inp), inp));
+    opt.step();
+    tape.dispose();
+    inp.dispose();
+  };
+  const train = await timeIt(gpu, trainStep);
+  report("ssfm_train_step", `dec64x3 B${B}x${n}`, B / train, "jets/s");
+  report("ssfm_pass_vs_train_step", shape, passes / (B / train), "x");
+  store.dispose();
+  const py = await torchPython();
+  if (!py) return;
+  const r = await runPeerScript(
+    py,
+    "ssfm_torch.py",
+    [
+      ...["--batch", String(B), "--particles", String(n), "--steps", String(steps)],
+    ],
+    `ssfm B${B}x${n} ${steps} steps`,
+    (l) => console.error(l),
+  );
+  if (!r) return;
+  report(
+    "pytorch_ssfm_generate",
+    `${shape} (torch ${r.torch}, ${r.threads} threads)`,
+    r.jets_per_s as number,
+    "jets/s",
+  );
+  report("ratio_ssfm_webgpu_over_pytorch", shape, B / sec / (r.jets_per_s as number), "x");
 }

@@ -28,7 +28,7 @@ import type { Report } from "./data_bench.ts";
  * Finds a Python with torch: `MPM_TORCH_PYTHON` when set, else Debian's python3-torch in
  * /usr/bin/python3, else the `python3` on the PATH (on the GPU machine, the one that holds torch).
  */
-async function torchPython(): Promise<string | null> {
+export async function torchPython(): Promise<string | null> {
   const given = Deno.env.get("MPM_TORCH_PYTHON");
   for (const py of given ? [given] : ["/usr/bin/python3", "python3"]) {
     try {
@@ -59,7 +59,7 @@ export interface PresetBenchOptions {
 }
 
 /** Jets with `n` real particles of N slots (the same for every workload and the peer). */
-function benchBatch(B: number, n: number, N: number, features: readonly string[]): JetBatch {
+export function benchBatch(B: number, n: number, N: number, features: readonly string[]): JetBatch {
   const valid = new Uint32Array(B * N);
   for (let b = 0; b < B; b++) valid.fill(1, b * N, b * N + n);
   const x = Float32Array.from(
@@ -82,7 +82,7 @@ function benchBatch(B: number, n: number, N: number, features: readonly string[]
 }
 
 /** One pre-training step of the MAE model (ID + regression heads, AdamW with clipping). */
-function pretrainWorkload(gpu: Gpu, name: "small" | "paper") {
+export function pretrainWorkload(gpu: Gpu, name: "small" | "paper") {
   const cfg = preset(name);
   const store = new ParameterStore(gpu);
   const model = new MPMModel(store, cfg);
@@ -257,37 +257,64 @@ interface PeerResult {
 const PEER_ENV_OVERRIDES = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE"];
 
 /** Runs `bench/peers/mpm_torch.py` once; logs its setting, or why it failed. */
-async function runPeer(
+function runPeer(
   py: string,
   shape: { preset: string; batch: number; steps: number; particles: number },
   how: { device: string; mode: string; workload: string },
   log: (s: string) => void,
 ): Promise<PeerResult | null> {
-  const env = Deno.env.toObject();
-  const removed = PEER_ENV_OVERRIDES.filter((k) => k in env);
-  for (const k of removed) delete env[k];
-  const out = await new Deno.Command(py, {
-    args: [
-      new URL("./peers/mpm_torch.py", import.meta.url).pathname,
+  return runPeerScript(
+    py,
+    "mpm_torch.py",
+    [
       ...["--preset", shape.preset, "--batch", String(shape.batch)],
       ...["--steps", String(shape.steps), "--particles", String(shape.particles)],
       ...["--device", how.device, "--mode", how.workload],
       ...(how.mode === "bf16-sdpa" ? ["--amp", "bf16", "--sdpa"] : []),
     ],
+    `${shape.preset} b${shape.batch} ${how.workload} ${how.mode}`,
+    log,
+  ) as Promise<
+    PeerResult | null
+  >;
+}
+
+/**
+ * Runs a peer script of `bench/peers/` with the handicapping BLAS overrides removed; returns the
+ * JSON object of its last output line, or null (and logs why) when it failed.
+ *
+ * @param py the Python that holds torch ({@linkcode torchPython})
+ * @param script file name in `bench/peers/`
+ * @param args its arguments
+ * @param label what the log line calls it
+ * @param log where the setting (or the failure) is logged
+ */
+export async function runPeerScript(
+  py: string,
+  script: string,
+  args: string[],
+  label: string,
+  log: (s: string) => void,
+): Promise<Record<string, unknown> | null> {
+  const env = Deno.env.toObject();
+  const removed = PEER_ENV_OVERRIDES.filter((k) => k in env);
+  for (const k of removed) delete env[k];
+  const out = await new Deno.Command(py, {
+    args: [new URL(`./peers/${script}`, import.meta.url).pathname, ...args],
     env,
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const label = `${shape.preset} b${shape.batch} ${how.workload} ${how.mode}`;
   if (!out.success) {
     log(`PyTorch peer (${label}) failed: ${new TextDecoder().decode(out.stderr).slice(-400)}`);
     return null;
   }
   const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
   log(
-    `PyTorch peer ${label}: torch ${r.torch} on ${r.device}, ${r.threads} threads, ` +
-      `BLAS ${r.blas}${removed.length ? `, unset for the peer: ${removed.join(", ")}` : ""}`,
+    `PyTorch peer ${label}: torch ${r.torch} on ${r.device}, ${r.threads} threads` +
+      `${r.blas ? `, BLAS ${r.blas}` : ""}` +
+      `${removed.length ? `, unset for the peer: ${removed.join(", ")}` : ""}`,
   );
   return r;
 }

@@ -75,8 +75,12 @@ if (import.meta.main) {
     let row = 0, hasLabels = false;
     const labels = new Int32Array(n);
     try {
-      for (let b = loader.next(); b; b = loader.next()) {
-        const { particles, pooled } = await bb.embedBatch(b);
+      // One batch in flight: the next batch is read and recorded while the device embeds this
+      // one and copies it back.
+      let b = loader.next(), pending = b ? bb.embedBatch(b) : null;
+      while (b && pending) {
+        const next = loader.next(), ahead = next ? bb.embedBatch(next) : null;
+        const { particles, pooled } = await pending;
         f.write("jet_embedding", row, pooled);
         f.write("particle_embedding", row, particles);
         f.write("mask", row, b.valid);
@@ -86,6 +90,7 @@ if (import.meta.main) {
         }
         row += b.size;
         progress.update(row);
+        [b, pending] = [next, ahead];
       }
       if (hasLabels) {
         f.add({ name: "labels", rowShape: [], dtype: "i64" });

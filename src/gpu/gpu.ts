@@ -19,6 +19,7 @@ import { PipelineCache } from "./pipeline_cache.ts";
 import { StepEncoder } from "./step_encoder.ts";
 import { type DType, DTYPE_BYTES, numel, Tensor } from "./tensor.ts";
 import { TexturePool } from "./texture_pool.ts";
+import { KernelProfiler } from "./profiler.ts";
 import { UniformArena } from "./uniform_arena.ts";
 
 /** Options of {@linkcode requestGpu}. */
@@ -96,6 +97,7 @@ export async function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
   }
   const requiredFeatures: GPUFeatureName[] = [];
   if (adapter.features.has("shader-f16")) requiredFeatures.push("shader-f16");
+  if (adapter.features.has("timestamp-query")) requiredFeatures.push("timestamp-query");
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   return new Gpu(adapter, device, options);
 }
@@ -402,6 +404,31 @@ export class Gpu {
     }
   }
 
+  /**
+   * Starts timing every dispatch on the device (timestamp queries; a pass per dispatch while
+   * open). Needs the adapter feature `timestamp-query`.
+   *
+   * @returns the profile; `await profile.stop()` gives per-kernel device time
+   * @example
+   * ```ts ignore
+   * const profile = gpu.startProfile();
+   * step();
+   * gpu.submit();
+   * console.table((await profile.stop()).kernels);
+   * ```
+   */
+  startProfile(): KernelProfiler {
+    this.#assertAlive();
+    if (this.#step.profiler) throw new Error("startProfile: a profile is already open");
+    this.submit(); // earlier work is not part of the profile
+    const p = new KernelProfiler(this.device, () => {
+      this.submit();
+      this.#step.profiler = null;
+    });
+    this.#step.profiler = p;
+    return p;
+  }
+
   // ---------------------------------------------------------------- textures
 
   /**
@@ -463,7 +490,7 @@ export class Gpu {
     const pipeline = this.#pipelines.pipeline(spec, entry, args.overrides);
     const { chunk, buffer, offset } = this.#uniforms.slot(args.uniforms);
     const bindGroup = this.#bindGroups.get(spec, chunk, buffer, args.bindings);
-    const pass = this.#step.pass();
+    const pass = this.#step.pass(this.#step.profiler ? `${spec.shader}.${entry}` : "");
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup, [offset]);
     pass.dispatchWorkgroups(x, y, z);

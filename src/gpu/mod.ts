@@ -16,4 +16,5 @@ export * from "./buffer_pool.ts";
 export * from "./errors.ts";
 export * from "./gpu.ts";
 export * from "./kernel_spec.ts";
+export * from "./profiler.ts";
 export * from "./tensor.ts";

@@ -1,10 +1,12 @@
 /**
  * The current step's command encoder and its one compute pass: dispatches go into the open pass;
  * a clear or a copy closes it (the next dispatch opens another); `finish` hands the command
- * buffer to the submit.
+ * buffer to the submit. While a {@linkcode KernelProfiler} is attached, each dispatch gets a
+ * timestamped pass of its own.
  *
  * @module
  */
+import type { KernelProfiler } from "./profiler.ts";
 
 /**
  * The step being recorded.
@@ -21,6 +23,8 @@ export class StepEncoder {
   #device: GPUDevice;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
+  /** Times every dispatch while set (see `Gpu.startProfile`). */
+  profiler: KernelProfiler | null = null;
 
   /** A step recorder on `device`. */
   constructor(device: GPUDevice) {
@@ -38,8 +42,18 @@ export class StepEncoder {
     return this.#encoder ??= this.#device.createCommandEncoder();
   }
 
-  /** The step's compute pass (opened when needed). */
-  pass(): GPUComputePassEncoder {
+  /**
+   * The step's compute pass (opened when needed); while profiling, a new pass timestamped for
+   * the dispatch `label`.
+   */
+  pass(label = ""): GPUComputePassEncoder {
+    if (this.profiler) {
+      this.endPass();
+      this.#encoder ??= this.#device.createCommandEncoder();
+      return this.#pass = this.#encoder.beginComputePass({
+        timestampWrites: this.profiler.timestampWrites(label),
+      });
+    }
     if (this.#pass) return this.#pass;
     this.#encoder ??= this.#device.createCommandEncoder();
     return this.#pass = this.#encoder.beginComputePass();
@@ -54,6 +68,7 @@ export class StepEncoder {
   /** Closes the step: its command buffer, or null when nothing was recorded. */
   finish(): GPUCommandBuffer | null {
     this.endPass();
+    if (this.#encoder) this.profiler?.resolve(this.#encoder);
     const enc = this.#encoder;
     this.#encoder = null;
     return enc ? enc.finish() : null;

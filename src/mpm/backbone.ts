@@ -139,7 +139,9 @@ export class Backbone {
   /**
    * Embeds a batch (already preprocessed with `info.preprocessor`): per-particle features
    * (B, N, dim) without registers, zero at padded slots, and the per-jet mean over registers
-   * and real particles (B, dim).
+   * and real particles (B, dim). Everything is recorded and submitted before the returned
+   * promise first waits, so calling it for the next batch before awaiting this one overlaps the
+   * two (host work and readback of one batch with the device's work on the other).
    */
   async embedBatch(
     batch: JetBatch,
@@ -158,9 +160,12 @@ export class Backbone {
     const valid = Validity.onTape(tape, t.valid, B, n);
     const { out, valid: v } = this.forward(tape, x, ids, valid);
     const pooled = ops.maskedMean(tape, out, v.tensor);
-    const [tokens, pool] = [await out.read() as Float32Array, await pooled.read() as Float32Array];
+    // Both readbacks are recorded before the first await: a caller may record its next batch
+    // while this one runs and is copied back (see deno task embed).
+    const reads = [out.read(), pooled.read()];
     tape.dispose();
     gpu.submit();
+    const [tokens, pool] = await Promise.all(reads) as Float32Array[];
     // Per-particle outputs without the registers; zero at padded slots (their tokens carry
     // whatever attention computed for a query nobody reads).
     const particles = new Float32Array(B * N * D);

@@ -44,6 +44,9 @@ export const SSFM_TIME_FEATURES = 32;
 /** Particle types in the generated one-hot block. */
 export const SSFM_TYPES = 8;
 
+/** Integration steps recorded ahead of the device before the sampler waits for it. */
+const SYNC_EVERY = 8;
+
 /**
  * Sinusoidal time features: sin(π t 2^(k/2)) and cos(π t 2^(k/2)) for k = 0..n/2-1, one row per
  * entry of `t`.
@@ -307,9 +310,10 @@ export class SSFMTask implements PretrainTask {
       x = next;
       tape.dispose();
       gpu.submit();
-      // Let the device finish the step: freed buffers are only reclaimed once it has, and a long
-      // integration with no readback would otherwise hold every step's memory.
-      await gpu.sync();
+      // Every few steps, let the device catch up: the host's upload staging is only reclaimed
+      // once the work that used it has run. In between, the host records the next step while
+      // the device runs this one.
+      if (i % SYNC_EVERY === SYNC_EVERY - 1) await gpu.sync();
     }
     const out = await x.read() as Float32Array;
     x.dispose();

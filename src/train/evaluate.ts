@@ -34,15 +34,23 @@ export async function evaluateTest(
   const common = new CommonPredictions(loader);
   const progress = progressLine(`evaluating ${task.name}`, loader.length);
   let seen = 0;
+  // One batch in flight: the next batch is loaded and recorded while the device evaluates this
+  // one and copies its logits back; batches reach the collector in order.
+  let pending: Promise<void> = Promise.resolve();
   for (let b = loader.next(); b; b = loader.next()) {
-    const tape = new Tape(gpu);
-    const r = forward(tape, b, 0, false);
-    collector.add(b, await r.logits.read() as Float32Array, r.extra);
-    common.add(b);
+    const batch = b, tape = new Tape(gpu);
+    const r = forward(tape, batch, 0, false);
+    const logits = r.logits.read();
     tape.dispose();
     gpu.submit();
-    progress(seen += b.size);
+    await pending;
+    pending = logits.then((l) => {
+      collector.add(batch, l as Float32Array, r.extra);
+      common.add(batch);
+      progress(seen += batch.size);
+    });
   }
+  await pending;
   loader.close();
   const p = collector.predictions();
   writePredictions(`${o.out}/predictions.h5`, common.merge(p, o.data));

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { JetLoader } from "../data/loader.ts";
+import { type JetBatch, JetLoader } from "../data/loader.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { Backbone } from "../mpm/backbone.ts";
 
@@ -24,12 +24,18 @@ export interface Embedded {
 export async function embedJets(bb: Backbone, loader: JetLoader): Promise<Embedded> {
   const xs: Float32Array[] = [], ys: Int32Array[] = [];
   let dim = 0;
-  for (let b = loader.next(); b; b = loader.next()) {
-    if (!b.labels) throw new Error("the probe needs labelled jets (a `labels` dataset)");
-    const e = await bb.embedBatch(b);
+  // One batch in flight (see Backbone.embedBatch).
+  const start = (b: JetBatch | null) => {
+    if (b && !b.labels) throw new Error("the probe needs labelled jets (a `labels` dataset)");
+    return b ? { labels: b.labels!, embedded: bb.embedBatch(b) } : null;
+  };
+  for (let cur = start(loader.next()); cur;) {
+    const next = start(loader.next());
+    const e = await cur.embedded;
     xs.push(e.pooled);
-    ys.push(b.labels);
+    ys.push(cur.labels);
     dim = e.dim;
+    cur = next;
   }
   const n = ys.reduce((s, y) => s + y.length, 0);
   const x = new Float64Array(n * dim), y = new Int32Array(n);

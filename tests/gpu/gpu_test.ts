@@ -163,3 +163,35 @@ Deno.test("empty uploads are no-ops (Deno panics on zero-byte writeBuffer)", asy
   await gpu.sync();
   if (t.size !== 0) throw new Error("size");
 });
+
+Deno.test("a profile times every dispatch of the steps recorded while open, by kernel, without changing results", async () => {
+  if (!gpu.device.features.has("timestamp-query")) {
+    throw new Error("the test adapter lacks timestamp-query (lavapipe has it)");
+  }
+  const x = gpu.upload(new Float32Array(4096).fill(1));
+  const profile = gpu.startProfile();
+  let y = x;
+  for (let i = 0; i < 5; i++) y = axpby(y, x, { alpha: 2, beta: 1 }); // 3, 7, 15, 31, 63
+  gpu.submit();
+  const z = axpby(y, y); // a second step in the same profile
+  gpu.submit();
+  const p = await profile.stop();
+  const after = axpby(z, z); // not timed
+  const k = p.kernels.find((e) => e.kernel.endsWith(".axpby"));
+  if (!k || k.dispatches !== 6 || p.dispatches !== 6) {
+    throw new Error(`expected 6 timed axpby dispatches: ${JSON.stringify(p.kernels)}`);
+  }
+  if (!(k.ms > 0 && Math.abs(p.totalMs - k.ms) < 1e-9)) {
+    throw new Error(`times: ${k.ms}, ${p.totalMs}`);
+  }
+  assertClose(await after.read(), new Float32Array(4096).fill(252), { atol: 0, label: "results" });
+  let again = "";
+  const q = gpu.startProfile();
+  try {
+    gpu.startProfile();
+  } catch (e) {
+    again = String(e);
+  }
+  await q.stop();
+  if (!/already open/.test(again)) throw new Error("a second open profile was accepted");
+});
