@@ -113,6 +113,12 @@ best weights. Without --val and --test the training files are split 80/10/10.`,
     signal: { type: "int", min: 0, default: 2, help: "cwola: signal class" },
     background: { type: "int", min: 0, default: 0, help: "cwola: background class" },
     "n-background": { type: "int", min: 2, help: "cwola: background jets per sample" },
+    precision: {
+      type: "string",
+      choices: ["f32", "f16"],
+      help:
+        "matmul operands of the linear layers: f32, or f16 (mixed precision: f32 accumulation and master weights; needs shader-f16); default MPM_PRECISION or f32",
+    },
     seed: {
       type: "int",
       min: 0,
@@ -183,7 +189,7 @@ if (import.meta.main) {
     // Rank 0 alone writes the run; the other ranks work in a scratch folder removed at the end.
     const out = rank === 0 ? v.out : await Deno.makeTempDir({ prefix: `mpm-rank${rank}-` });
     if (rank === 0) await checkRunDir(v.out, { kind: "finetune", overwrite: v.overwrite });
-    const gpu = await requestGpu();
+    const gpu = await requestGpu({ precision: v.precision as "f32" | "f16" | undefined });
     const m = await finetune({
       gpu,
       task: v.task,

@@ -71,6 +71,12 @@ ${PRETRAIN_TASKS.map((t) => `  ${t.name.padEnd(7)} ${t.summary}`).join("\n")}
       help: "fraction of each jet dropped",
       meta: "F",
     },
+    precision: {
+      type: "string",
+      choices: ["f32", "f16"],
+      help:
+        "matmul operands of the linear layers: f32, or f16 (mixed precision: f32 accumulation and master weights; needs shader-f16); default MPM_PRECISION or f32",
+    },
     seed: { type: "int", min: 0, help: "run seed (data order, masking, initialisation)" },
     classes: {
       type: "int",
@@ -370,9 +376,11 @@ if (import.meta.main) {
     }
     const { pre, source } = await preprocessing(v, config, files);
     if (!v.resume) say(`preprocessing: ${source}`);
-    const gpu = await requestGpu();
+    const gpu = await requestGpu({ precision: v.precision as "f32" | "f16" | undefined });
     say(
-      `adapter: ${gpu.adapterName}; preset ${config.preset}, ${config.objective}, tasks [${
+      `adapter: ${gpu.adapterName}${
+        gpu.precision === "f16" ? " (f16 matmul operands)" : ""
+      }; preset ${config.preset}, ${config.objective}, tasks [${
         Object.keys(config.tasks).filter((k) => config.tasks[k])
       }], features [${config.features}]${labels ? `, ${labels.classes} classes` : ""}`,
     );

@@ -34,7 +34,7 @@ fn flat_index(gid: vec3u, nwg: vec3u) -> u32 {
 `;
 
 /** Element type of a binding as the runtime checks it against a tensor's dtype. */
-export type BindingElement = "f32" | "i32" | "u32" | "texture";
+export type BindingElement = "f32" | "f16" | "i32" | "u32" | "texture";
 
 /** Name and element type of bindings 1..n of a WGSL source, in binding order. */
 export function bindingElements(source: string): { name: string; elem: BindingElement }[] {
@@ -49,10 +49,22 @@ export function bindingElements(source: string): { name: string; elem: BindingEl
       ? "i32"
       : /array<u32>|array<vec\du>/.test(type)
       ? "u32"
+      : /array<(vec\d<)?f16/.test(type)
+      ? "f16"
       : "f32";
     out[n - 1] = { name: m[3], elem };
   }
   return out;
+}
+
+/**
+ * A shader's text with the prelude inserted after its leading `enable` directives (WGSL wants
+ * them before any declaration).
+ */
+export function withPrelude(source: string): string {
+  const m = source.match(/^(\s*(enable [^;]+;\s*)+)/);
+  const head = m ? m[1] : "";
+  return head + SHADER_PRELUDE + source.slice(head.length);
 }
 
 /** Renders the generated module text for the given shader sources (sorted by name). */
@@ -69,12 +81,12 @@ export function renderShaderModule(sources: Record<string, string>): string {
     "",
     "/** WGSL source text of every shader (prelude included), keyed by file name without `.wgsl`. */",
     "export const SHADERS: Readonly<Record<ShaderName, string>> = {",
-    ...names.map((n) => `  ${JSON.stringify(n)}: ${JSON.stringify(SHADER_PRELUDE + sources[n])},`),
+    ...names.map((n) => `  ${JSON.stringify(n)}: ${JSON.stringify(withPrelude(sources[n]))},`),
     "};",
     "",
     "/** Name and element type of bindings 1..n of every shader (checked against tensors at dispatch). */",
     "export const SHADER_BINDINGS: Readonly<",
-    '  Record<ShaderName, readonly { name: string; elem: "f32" | "i32" | "u32" | "texture" }[]>',
+    '  Record<ShaderName, readonly { name: string; elem: "f32" | "f16" | "i32" | "u32" | "texture" }[]>',
     "> = {",
     ...names.map((n) => `  ${JSON.stringify(n)}: ${JSON.stringify(bindingElements(sources[n]))},`),
     "};",

@@ -5,15 +5,9 @@
  *
  * @module
  */
-import { SHADER_BINDINGS } from "../_shaders.gen.ts";
 import { BindGroupCache } from "./bind_group_cache.ts";
 import { BufferPool } from "./buffer_pool.ts";
-import {
-  GpuDeviceLostError,
-  GpuUnavailableError,
-  GpuValidationError,
-  ShapeError,
-} from "./errors.ts";
+import { GpuDeviceLostError, GpuValidationError } from "./errors.ts";
 import type { KernelSpec, Uniforms } from "./kernel_spec.ts";
 import { PipelineCache } from "./pipeline_cache.ts";
 import { StepEncoder } from "./step_encoder.ts";
@@ -22,120 +16,9 @@ import { TexturePool } from "./texture_pool.ts";
 import { KernelProfiler } from "./profiler.ts";
 import { UniformArena } from "./uniform_arena.ts";
 
-/** Options of {@linkcode requestGpu}. */
-export interface GpuOptions {
-  /** Passed to `navigator.gpu.requestAdapter`. */
-  powerPreference?: GPUPowerPreference;
-  /** Use this adapter instead of requesting one. */
-  adapter?: GPUAdapter;
-  /** Most bytes kept in the buffer pool's free lists. Default 1 GiB. */
-  maxPooledBytes?: number;
-  /**
-   * Matmul path: `"texture"` reads operands through rgba32float textures (fast on CPU
-   * drivers such as lavapipe, where storage loads are slow), `"storage"` reads storage buffers
-   * (register-tiled). Default `"auto"`: texture on fallback/CPU adapters, storage otherwise.
-   * The environment variable `MPM_MATMUL` (`texture` | `storage`) overrides the default.
-   */
-  matmulPath?: "auto" | "texture" | "storage";
-  /**
-   * Cap on the bytes bound per storage buffer (default: the device's
-   * `maxStorageBufferBindingSize`). Large matmul operands are processed in chunks below it.
-   */
-  maxBindingSize?: number;
-}
-
-/** Counters of what the runtime has done, for tests and benchmarks. */
-export interface GpuStats {
-  /** Compute dispatches recorded. */
-  dispatches: number;
-  /** `queue.submit` calls (steps and readbacks). */
-  submits: number;
-  /** Pipelines compiled. */
-  pipelines: number;
-  /** Bind groups created (cache misses). */
-  bindGroups: number;
-}
-
-/** Limits requested from the adapter (the WebGPU defaults are far below what GPUs offer). */
-const REQUESTED_LIMITS = [
-  "maxStorageBufferBindingSize",
-  "maxBufferSize",
-  "maxComputeWorkgroupStorageSize",
-  "maxComputeInvocationsPerWorkgroup",
-  "maxComputeWorkgroupSizeX",
-  "maxComputeWorkgroupSizeY",
-  "maxStorageBuffersPerShaderStage",
-  "maxTextureDimension2D",
-  "maxStorageTexturesPerShaderStage",
-  "minStorageBufferOffsetAlignment",
-  "minUniformBufferOffsetAlignment",
-] as const;
-
-/**
- * Acquires a WebGPU adapter and device with limits raised to what the adapter supports.
- *
- * @throws {GpuUnavailableError} when no adapter exists (with instructions to get one).
- * @example
- * ```ts ignore
- * import { requestGpu } from "@mpm/webgpu";
- * const gpu = await requestGpu();
- * console.log(gpu.adapterName);
- * gpu.destroy();
- * ```
- */
-export async function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
-  if (!("gpu" in navigator) || !navigator.gpu) {
-    throw new GpuUnavailableError("navigator.gpu is undefined in this runtime");
-  }
-  const adapter = options.adapter ??
-    await navigator.gpu.requestAdapter({ powerPreference: options.powerPreference });
-  if (!adapter) throw new GpuUnavailableError("navigator.gpu.requestAdapter() returned null");
-  const requiredLimits: Record<string, number> = {};
-  for (const name of REQUESTED_LIMITS) {
-    const v = (adapter.limits as unknown as Record<string, number | undefined>)[name];
-    if (typeof v === "number") requiredLimits[name] = v;
-  }
-  const requiredFeatures: GPUFeatureName[] = [];
-  if (adapter.features.has("shader-f16")) requiredFeatures.push("shader-f16");
-  if (adapter.features.has("timestamp-query")) requiredFeatures.push("timestamp-query");
-  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
-  return new Gpu(adapter, device, options);
-}
-
-/** Throws unless `data` is one of the typed arrays a tensor can be made of. */
-function checkTypedArray(op: string, data: unknown): void {
-  if (
-    !(data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint32Array)
-  ) {
-    const got = Array.isArray(data)
-      ? "a plain array"
-      : (data as object)?.constructor?.name ?? typeof data;
-    throw new TypeError(
-      `${op}: expected a Float32Array, Int32Array or Uint32Array, got ${got}; wrap the values, e.g. new Float32Array(values)`,
-    );
-  }
-}
-
-/** Throws unless every bound tensor's dtype is the element type its shader declares. */
-function checkElements(
-  spec: KernelSpec,
-  entry: string,
-  bindings: readonly (Tensor | GPUTexture | null)[],
-): void {
-  const declared = SHADER_BINDINGS[spec.shader];
-  for (let i = 0; i < bindings.length; i++) {
-    const b = bindings[i];
-    if (!(b instanceof Tensor)) continue;
-    const want = declared[i]?.elem;
-    if (want && want !== "texture" && b.dtype !== want) {
-      throw new ShapeError(
-        `${spec.shader}.${entry}: ${
-          declared[i].name
-        } must be a ${want} tensor, got ${b.dtype} [${b.shape}]`,
-      );
-    }
-  }
-}
+export { type GpuOptions, type GpuStats, requestGpu } from "./request.ts";
+import type { GpuOptions, GpuStats } from "./request.ts";
+import { checkElements, checkTypedArray } from "./checks.ts";
 
 /**
  * A WebGPU device plus everything needed to run kernels efficiently on it. It holds the pieces
@@ -170,6 +53,8 @@ export class Gpu {
   readonly hasF16: boolean;
   /** Matmul operand path chosen for this adapter. */
   readonly matmulPath: "texture" | "storage";
+  /** Precision of the linear layers' matmul operands (see {@linkcode GpuOptions.precision}). */
+  readonly precision: "f32" | "f16";
   /** Most bytes bound per storage buffer (device limit, or the lower cap from the options). */
   readonly maxBindingSize: number;
   #counters = { dispatches: 0, submits: 0 };
@@ -201,6 +86,18 @@ export class Gpu {
       if (path === "auto" && (env === "texture" || env === "storage")) path = env;
     } catch { /* no env permission: keep the default */ }
     this.matmulPath = path === "auto" ? (this.isSoftware ? "texture" : "storage") : path;
+    let precision = options.precision;
+    try {
+      const env = Deno.env.get("MPM_PRECISION");
+      if (!precision && (env === "f32" || env === "f16")) precision = env;
+    } catch { /* no env permission: keep the default */ }
+    this.precision = precision ?? "f32";
+    if (this.precision === "f16" && !this.hasF16) {
+      throw new Error(
+        `precision f16 needs the adapter feature shader-f16, which ${this.adapterName} lacks; ` +
+          "use precision f32 (unset MPM_PRECISION or pass --precision f32)",
+      );
+    }
     this.#pool = new BufferPool(device, { maxPooledBytes: options.maxPooledBytes });
     this.maxBindingSize = Math.min(
       options.maxBindingSize ?? Infinity,

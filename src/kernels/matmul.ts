@@ -15,6 +15,7 @@ import type { Gpu } from "../gpu/gpu.ts";
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { expectSize, rowSegments } from "./_util.ts";
+import { type Problem, resolve } from "./_matmul_problem.ts";
 import { MATMUL, MATMUL_TEX } from "./specs.ts";
 
 /** Options of {@linkcode matmul}. */
@@ -37,53 +38,6 @@ export interface MatmulOptions {
    * kernel when M and N are both at least {@linkcode TILED_MIN}.
    */
   path?: "texture" | "storage" | "tiled";
-}
-
-/** Shapes of a matmul problem after resolving transposes and batch broadcast. */
-interface Problem {
-  m: number;
-  n: number;
-  k: number;
-  batch: number;
-  strideA: number;
-  strideB: number;
-  strideC: number;
-  outShape: number[];
-}
-
-function resolve(a: Tensor, b: Tensor, o: MatmulOptions): Problem {
-  if (a.shape.length < 2 || b.shape.length < 2) {
-    throw new ShapeError(
-      `matmul: operands must be at least 2-D, got [${a.shape}] and [${b.shape}]`,
-    );
-  }
-  const ar = a.shape.length, br = b.shape.length;
-  const [a0, a1] = [a.shape[ar - 2], a.shape[ar - 1]];
-  const [b0, b1] = [b.shape[br - 2], b.shape[br - 1]];
-  const m = o.transA ? a1 : a0, ka = o.transA ? a0 : a1;
-  const kb = o.transB ? b1 : b0, n = o.transB ? b0 : b1;
-  if (ka !== kb) {
-    throw new ShapeError(
-      `matmul: inner dimensions differ: A [${a.shape}]${o.transA ? "ᵀ" : ""} has K=${ka}, ` +
-        `B [${b.shape}]${o.transB ? "ᵀ" : ""} has K=${kb}`,
-    );
-  }
-  const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
-  const batch = batchA.reduce((x, y) => x * y, 1);
-  const nbB = batchB.reduce((x, y) => x * y, 1);
-  if (nbB !== 1 && nbB !== batch) {
-    throw new ShapeError(`matmul: batch dims [${batchA}] and [${batchB}] do not broadcast`);
-  }
-  return {
-    m,
-    n,
-    k: ka,
-    batch,
-    strideA: m * ka,
-    strideB: nbB === 1 ? 0 : kb * n,
-    strideC: m * n,
-    outShape: [...batchA, m, n],
-  };
 }
 
 /**

@@ -124,6 +124,7 @@ Deno.test("battery: every flag value is checked before any work, naming the flag
     pre(["--data", "missing.h5"], ["missing.h5", "no such file"]),
     pre(["--stepz", "3"], ["--stepz", "did you mean --steps"]),
     pre(["--classes", "1"], ["--classes", ">= 2"]),
+    pre(["--precision", "f64"], ["--precision", '"f64"', "f16"]),
     {
       name: "finetune negative lr",
       task: "finetune",
@@ -228,7 +229,7 @@ Deno.test("battery: every flag value is checked before any work, naming the flag
       task: "bench",
       args: ["--only", "foo"],
       code: 2,
-      says: [`--only "foo"`, "gpu, ssfm, presets, data"],
+      says: [`--only "foo"`, "gpu, ssfm, presets, profile, data"],
     },
     {
       name: "data unknown command",
@@ -398,6 +399,18 @@ Deno.test("battery: bad data is refused at read time, naming the file, the datas
     cases.push(run("lzf.h5", ["lzf.h5", "csts", "lzf", "gzip"]));
   }
   await battery(tmp, cases);
+});
+
+Deno.test("pretrain --precision f16 trains with f16 matmul operands and says so", async () => {
+  const r = await runTask(tmp, "pretrain", [...small, "--out", "half16", "--precision", "f16"]);
+  if (r.code !== 0 || !r.out.includes("(f16 matmul operands)")) {
+    throw new Error(`${r.code}\n${r.out}\n${r.err}`);
+  }
+  const rows = (await Deno.readTextFile(`${tmp}/half16/metrics.csv`)).trim().split("\n");
+  if (rows.length < 2 || rows.slice(1).some((l) => l.split(",").some((v) => v === "NaN"))) {
+    throw new Error(`metrics: ${rows.join(" | ")}`);
+  }
+  await Deno.remove(`${tmp}/half16`, { recursive: true });
 });
 
 Deno.test("battery: --skip-bad-jets skips and reports the jets a normal run refuses", async () => {

@@ -23,9 +23,11 @@ Deno.test("src/_shaders.gen.ts is generated from the current shaders/*.wgsl", as
   }
 });
 
-Deno.test("every shader carries the shared prelude, and grid1d folds with the same workgroup size", () => {
-  for (const [name, text] of Object.entries(SHADERS)) {
+Deno.test("every shader carries the shared prelude (after its enable directives), and grid1d folds with the same workgroup size", () => {
+  for (const [name, full] of Object.entries(SHADERS)) {
+    const text = full.replace(/^(\s*enable [^;]+;\s*)+/, "");
     if (!text.startsWith(SHADER_PRELUDE)) throw new Error(`${name}: no prelude`);
+    if (/enable /.test(text)) throw new Error(`${name}: an enable directive after the prelude`);
     if (/gid\.y \* nwg\.x \* 64u/.test(text.slice(SHADER_PRELUDE.length))) {
       throw new Error(`${name}: hand-written flat-index fold (use flat_index from the prelude)`);
     }

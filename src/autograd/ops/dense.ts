@@ -7,6 +7,7 @@ import { ShapeError } from "../../gpu/errors.ts";
 import type { Tensor } from "../../gpu/tensor.ts";
 import { layerNormBackward, layerNormForward } from "../../kernels/layernorm.ts";
 import { matmul } from "../../kernels/matmul.ts";
+import { matmulHalf, toHalf } from "../../kernels/half.ts";
 import { colSum } from "../../kernels/reduce.ts";
 import type { Tape } from "../tape.ts";
 
@@ -27,7 +28,10 @@ export function reshape(tape: Tape, x: Tensor, shape: readonly number[]): Tensor
 }
 
 /**
- * Linear layer `y = x wᵀ + b` over the last axis: x (..., in), w (out, in), b (out).
+ * Linear layer `y = x wᵀ + b` over the last axis: x (..., in), w (out, in), b (out). On a device
+ * requested with `precision: "f16"` the three products take f16 copies of their operands (made
+ * in the step from the f32 input, weight and upstream gradient) and accumulate in f32; the
+ * output, the gradients and the weights stay f32.
  *
  * @example
  * ```ts ignore
@@ -40,6 +44,7 @@ export function linear(tape: Tape, x: Tensor, w: Tensor, b?: Tensor): Tensor {
     throw new ShapeError(`linear: input [${x.shape}] last axis != weight in ${inp} [${w.shape}]`);
   }
   const rows = x.size / inp;
+  if (x.gpu.precision === "f16") return linearHalf(tape, x, w, b, rows);
   const y = matmul(x.reshape([rows, inp]), w, { transB: true, bias: b }).into([
     ...x.shape.slice(0, -1),
     out,
@@ -52,6 +57,30 @@ export function linear(tape: Tape, x: Tensor, w: Tensor, b?: Tensor): Tensor {
       if (pg) matmul(gy, x.reshape([rows, inp]), { transA: true, out: pg, accumulate: true });
       else tape.addGrad(w, matmul(gy, x.reshape([rows, inp]), { transA: true }));
     }
+    if (b && tape.requiresGrad(b)) {
+      const pg = tape.paramGrad(b);
+      if (pg) colSum(gy, rows, out, { out: pg, accumulate: true });
+      else tape.addGrad(b, colSum(gy, rows, out));
+    }
+  });
+  return y;
+}
+
+/** {@linkcode linear} with f16 matmul operands and f32 accumulation. */
+function linearHalf(tape: Tape, x: Tensor, w: Tensor, b: Tensor | undefined, rows: number) {
+  const [out, inp] = [w.shape[0], w.shape[1]];
+  const x16 = tape.keep(toHalf(x.reshape([rows, inp]))), w16 = tape.keep(toHalf(w));
+  const y = matmulHalf(x16, w16, { transB: true, bias: b }).into([...x.shape.slice(0, -1), out]);
+  tape.record(b ? [x, w, b] : [x, w], [y], ([g]) => {
+    const gy = g!.reshape([rows, out]);
+    const g16 = toHalf(gy);
+    if (tape.requiresGrad(x)) tape.addGrad(x, matmulHalf(g16, w16).into(x.shape));
+    if (tape.requiresGrad(w)) {
+      const pg = tape.paramGrad(w);
+      if (pg) matmulHalf(g16, x16, { transA: true, out: pg, accumulate: true });
+      else tape.addGrad(w, matmulHalf(g16, x16, { transA: true }));
+    }
+    g16.dispose();
     if (b && tape.requiresGrad(b)) {
       const pg = tape.paramGrad(b);
       if (pg) colSum(gy, rows, out, { out: pg, accumulate: true });
