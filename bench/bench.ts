@@ -64,6 +64,7 @@ const SPEC = {
       min: 1,
       help: "batch of the paper preset in --only presets (default 16; 1000 in the paper)",
     },
+    "no-peer": { type: "bool", help: "leave out the PyTorch peers" },
     "peer-device": {
       type: "string",
       choices: ["cpu", "cuda"],
@@ -83,6 +84,7 @@ const args = { values: parsed.values };
 const only = args.values.only;
 const paperBatch = args.values["paper-batch"];
 const peerDevice = args.values["peer-device"];
+const noPeer = !!args.values["no-peer"];
 const json = !!args.values.json, tiny = !!args.values.tiny;
 const paperShapes = !!args.values["paper-shapes"];
 const quick = tiny || !!args.values.quick;
@@ -135,6 +137,7 @@ if (only === undefined || only === "presets") {
     tiny,
     paperBatch,
     peerDevice,
+    noPeer,
   });
 }
 if (only === undefined || only === "profile") {
@@ -342,7 +345,7 @@ async function ssfmBenchmark(): Promise<void> {
   report("ssfm_train_step", `dec64x3 B${B}x${n}`, B / train, "jets/s");
   report("ssfm_pass_vs_train_step", shape, passes / (B / train), "x");
   store.dispose();
-  const py = await torchPython();
+  const py = noPeer ? null : await torchPython();
   if (!py) return;
   const r = await runPeerScript(
     py,

@@ -8,7 +8,7 @@
 #   bash bench/device.sh --dry-run       every stage on whatever adapter is here (lavapipe in CI),
 #                                        tiny shapes, nothing unpacked into /
 #   options: --out DIR  --travel DIR (default .travel)  --stages a,b,...  (default: all, in order:
-#            adapter,tests,bench_gpu,presets,ssfm)
+#            adapter,tests,bench_gpu,presets,ssfm,profile,half; the last two run in what is left)
 #   environment: MPM_DEVICE_LIMITS="tests=60,presets=90" overrides stage limits (seconds);
 #                MPM_DEVICE_BUDGET total seconds (default 470); MPM_TORCH_PYTHON the peer's python;
 #                MPM_DEVICE_FAKE_HANG=STAGE replaces that stage by a hang (tests the timeouts).
@@ -22,7 +22,7 @@ ROOT=$PWD
 DRY=0
 OUT_DIR="${OUT:-}"
 TRAVEL="$ROOT/.travel"
-STAGES="adapter,tests,bench_gpu,presets,ssfm"
+STAGES="adapter,tests,bench_gpu,presets,ssfm,profile,half"
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
@@ -48,7 +48,8 @@ REPORT_RESERVE=20
 say() { echo "device.sh: $*" | tee -a "$LOG" >&2; }
 
 # Stage limits in seconds (the real check; the dry run uses the same limits, far from them).
-declare -A LIMIT=([adapter]=30 [tests]=130 [bench_gpu]=100 [presets]=150 [presets_retry]=90 [ssfm]=45)
+declare -A LIMIT=([adapter]=30 [tests]=130 [bench_gpu]=100 [presets]=150 [presets_retry]=90 [ssfm]=45
+  [profile]=40 [half]=60)
 IFS=',' read -ra overrides <<<"${MPM_DEVICE_LIMITS:-}"
 for kv in "${overrides[@]}"; do [ -n "$kv" ] && LIMIT[${kv%%=*}]=${kv#*=}; done
 
@@ -112,11 +113,13 @@ if [ "$DRY" = 1 ]; then
   SIZE=(--tiny)
   PRESETS_ARGS=(--only presets --tiny)
   RETRY_ARGS=(--only presets --tiny)
+  HALF_ARGS=(--only presets --tiny --no-peer)
 else
   TESTS=(tests/gpu tests/kernels tests/autograd tests/e2e)
   SIZE=()
   PRESETS_ARGS=(--only presets --paper-batch 1000 --peer-device cuda)
   RETRY_ARGS=(--only presets --paper-batch 250 --peer-device cuda)
+  HALF_ARGS=(--only presets --paper-batch 1000 --no-peer)
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -175,6 +178,15 @@ if has_stage presets; then
   stage presets "${BENCH[@]}" "${PRESETS_ARGS[@]}" || stage presets_retry "${BENCH[@]}" "${RETRY_ARGS[@]}"
 fi
 has_stage ssfm && stage ssfm "${BENCH[@]}" --only ssfm "${SIZE[@]}"
+# Where a step's time goes (device time per kernel), then the presets with f16 matmul operands.
+has_stage profile && stage profile "${BENCH[@]}" --only profile "${SIZE[@]}"
+if has_stage half; then
+  if grep -q '"shader-f16":true' "$WORK/adapter.out" 2>/dev/null; then
+    (export MPM_PRECISION=f16; stage half "${BENCH[@]}" "${HALF_ARGS[@]}")
+  else
+    say "stage half skipped: the adapter has no shader-f16"
+  fi
+fi
 
 # ---------------------------------------------------------------------------------------------
 COMMIT=$(git rev-parse HEAD 2>/dev/null || cat "$TRAVEL/commit" 2>/dev/null || echo unknown)

@@ -103,7 +103,7 @@ if (import.meta.main) {
   const tests = parseTestSummary(await readOr(`${work}/tests.out`));
   const figures: Figure[] = [];
   for (const s of stages) {
-    if (s.stage.startsWith("bench") || s.stage.startsWith("presets") || s.stage === "ssfm") {
+    if (/^(bench|presets|ssfm|profile|half)/.test(s.stage)) {
       figures.push(...parseFigures(await readOr(`${work}/${s.stage}.out`), s.stage));
     }
   }

@@ -56,6 +56,8 @@ export interface PresetBenchOptions {
   paperBatch?: number;
   /** Where the PyTorch peer runs: "cpu" (default) or "cuda". */
   peerDevice?: string;
+  /** Leave out the PyTorch peer. */
+  noPeer?: boolean;
 }
 
 /** Jets with `n` real particles of N slots (the same for every workload and the peer). */
@@ -176,8 +178,10 @@ export async function presetBenchmarks(
   log: (s: string) => void,
   opts: PresetBenchOptions = {},
 ): Promise<void> {
-  const py = await torchPython();
-  if (!py) log("PyTorch peer not available: install python3-torch (Debian) to get the ratio");
+  const py = opts.noPeer ? null : await torchPython();
+  if (!py && !opts.noPeer) {
+    log("PyTorch peer not available: install python3-torch (Debian) to get the ratio");
+  }
   const peerDevice = opts.peerDevice ?? "cpu";
   const paperBatch = opts.paperBatch ?? (gpu.isSoftware ? 16 : 1000);
   const runs: ["small" | "paper", number, number][] = opts.tiny
@@ -190,7 +194,7 @@ export async function presetBenchmarks(
   const peerModes = peerDevice.startsWith("cuda") ? ["fp32", "bf16-sdpa"] : ["fp32"];
   const n = 40, N = 128;
   for (const [name, B, steps] of runs) {
-    const shape = `${name} b${B}x${n}`;
+    const shape = `${name} b${B}x${n}${gpu.precision === "f16" ? " f16" : ""}`;
     const features = preset(name).features;
     // Pipelines compile on a small warm-up batch (shapes are uniforms), then the real batch runs.
     const warm = benchBatch(Math.min(B, 8), n, N, features), batch = benchBatch(B, n, N, features);

@@ -34,7 +34,15 @@ Deno.test("bench/device.sh --dry-run runs every stage here and writes device.jso
     );
     assert(
       JSON.stringify(stages) ===
-        JSON.stringify(["adapter:ok", "tests:ok", "bench_gpu:ok", "presets:ok", "ssfm:ok"]),
+        JSON.stringify([
+          "adapter:ok",
+          "tests:ok",
+          "bench_gpu:ok",
+          "presets:ok",
+          "ssfm:ok",
+          "profile:ok",
+          "half:ok",
+        ]),
       `stages ${stages}`,
     );
     assert(report.adapter?.info?.description, "the adapter is described");
@@ -52,6 +60,7 @@ Deno.test("bench/device.sh --dry-run runs every stage here and writes device.jso
         "train_step",
         "mpm_train_throughput",
         "ssfm_generate",
+        "step_device_time",
       ]
     ) assert(names.has(n), `figure ${n} missing: ${[...names]}`);
     const shapes = report.figures.filter((f: { name: string }) => f.name === "matmul").map((
