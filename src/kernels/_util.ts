@@ -93,14 +93,20 @@ function lcm(a: number, b: number): number {
 /**
  * Splits `rows` into consecutive [start, count) segments such that a binding with `w` elements
  * per row, bound from row `start`, stays under the device's binding limit and starts at an
- * aligned offset, for every width in `widths`. One segment when everything fits.
+ * aligned offset, for every width in `widths`, and no segment has more than `maxRows` rows. One
+ * segment when everything fits.
  */
-export function rowSegments(gpu: Gpu, rows: number, widths: readonly number[]): [number, number][] {
+export function rowSegments(
+  gpu: Gpu,
+  rows: number,
+  widths: readonly number[],
+  maxRows = Infinity,
+): [number, number][] {
   const maxElems = Math.floor(gpu.maxBindingSize / 4), widest = Math.max(...widths);
-  if (rows * widest <= maxElems) return [[0, rows]];
+  if (rows * widest <= maxElems && rows <= maxRows) return [[0, rows]];
   const align = gpu.limits.minStorageBufferOffsetAlignment / 4;
   const unit = widths.reduce((u, w) => lcm(u, align / gcd(align, w)), 1);
-  const seg = Math.floor(maxElems / widest / unit) * unit;
+  const seg = Math.floor(Math.min(maxElems / widest, maxRows) / unit) * unit;
   if (seg < 1) {
     throw new ShapeError(
       `${unit} row(s) of ${widest} elements (the fewest whose views start at aligned offsets) ` +

@@ -5,13 +5,19 @@
  * cross-attention reads q (B, Nq, d) and a fused kv (B, Nk, 2d); gradients come back in the
  * same fused layouts.
  *
+ * Two implementations with the same arithmetic: `attention.wgsl` reads every operand from storage
+ * buffers (discrete GPUs); on the texture matmul path (CPU drivers) `attention_tex.wgsl` reads
+ * the operands each invocation visits once per key or query from rgba32float textures, packed
+ * per segment of sets (a texel fetch costs about a tenth of a storage load on lavapipe).
+ *
  * @module
  */
 import { ShapeError } from "../gpu/errors.ts";
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { expectDtype, expectSize, grid1d, rowSegments } from "./_util.ts";
-import { ATTENTION } from "./specs.ts";
+import { ATTENTION, ATTENTION_TEX, MATMUL_TEX } from "./specs.ts";
+import type { Gpu } from "../gpu/gpu.ts";
 
 /** Where one operand lives: a tensor of rows, a row stride and a column offset (elements). */
 export interface AttentionOperand {
@@ -113,6 +119,29 @@ export function attentionForward(a: AttentionArgs): AttentionSaved {
   // Segments of whole sets under the binding limit (one segment below it).
   for (const seg of batchSegments(a, [a.nq * d, a.heads * a.nq])) {
     const b = seg.args, per = (t: Tensor, w: number) => seg.rows(t, w);
+    if (useTextures(gpu)) {
+      const kt = packRows(gpu, b.k, b.batch * a.nk, d), vt = packRows(gpu, b.v, b.batch * a.nk, d);
+      gpu.dispatch(ATTENTION_TEX, "forward", {
+        uniforms: uniforms(b, d, 0, 0),
+        bindings: [
+          b.q.tensor,
+          b.valid ?? null,
+          null,
+          per(lse, a.heads * a.nq),
+          null,
+          per(out, a.nq * d),
+          kt,
+          vt,
+          null,
+          null,
+        ],
+        workgroups: grid1d(b.batch * a.heads * a.nq),
+        overrides: { HD4: a.headDim / 4 },
+      });
+      gpu.releaseTexture(kt);
+      gpu.releaseTexture(vt);
+      continue;
+    }
     gpu.dispatch(ATTENTION, "forward", {
       uniforms: uniforms(b, d, 0, 0),
       bindings: [
@@ -147,7 +176,11 @@ function batchSegments(a: AttentionArgs, widths: readonly number[]): Segment[] {
   const gpu = a.q.tensor.gpu;
   const ops = [[a.q, a.nq], [a.k, a.nk], [a.v, a.nk]] as const;
   const all = [...ops.map(([o, n]) => n * o.stride), ...(a.valid ? [a.nk] : []), ...widths];
-  return rowSegments(gpu, a.batch, all).map(([s, n]) => {
+  // On the texture path a segment's rows also fit one texture's height.
+  const maxSets = useTextures(gpu)
+    ? Math.floor(gpu.limits.maxTextureDimension2D / Math.max(a.nq, a.nk, 1))
+    : Infinity;
+  return rowSegments(gpu, a.batch, all, maxSets).map(([s, n]) => {
     const whole = s === 0 && n === a.batch;
     const rows = (t: Tensor, w: number) => (whole ? t : t.view([n * w], s * w));
     const op = (o: AttentionOperand, r: number) => ({ ...o, tensor: rows(o.tensor, r * o.stride) });
@@ -211,6 +244,13 @@ export function attentionBackward(
       workgroups: qRows,
       overrides: ov,
     });
+    if (useTextures(gpu)) {
+      backwardTextures(gpu, a, b, { doutS, lseS, deltaS }, {
+        dq: r(targets.dq.tensor, a.nq * targets.dq.stride),
+        dkv: r(t.tensor, a.nk * t.stride),
+      }, targets);
+      continue;
+    }
     const ins = [b.q.tensor, b.k.tensor, b.v.tensor, b.valid ?? null, doutS, lseS, deltaS] as const;
     gpu.dispatch(ATTENTION, "backward_q", {
       uniforms: uniforms(b, targets.dq.stride, targets.dq.offset, 0),
@@ -226,4 +266,57 @@ export function attentionBackward(
     });
   }
   delta.dispose();
+}
+
+/**
+ * Whether attention reads its per-key operands through textures: on the texture matmul path
+ * (CPU drivers, where a texel fetch is about ten times cheaper than a storage load).
+ */
+function useTextures(gpu: Gpu): boolean {
+  return gpu.matmulPath === "texture";
+}
+
+/**
+ * An rgba32float texture of `rows` rows holding columns [offset, offset + width) of an operand's
+ * rows (texel x of row y = columns 4x..4x+3), packed by matmul_tex.wgsl's `pack`.
+ */
+function packRows(gpu: Gpu, o: AttentionOperand, rows: number, width: number): GPUTexture {
+  const tex = gpu.acquireTexture(width / 4, rows);
+  gpu.dispatch(MATMUL_TEX, "pack", {
+    uniforms: new Uniforms().u32(rows).u32(width).u32(o.stride).u32(1).u32(0).u32(o.offset)
+      .u32(rows).u32(width / 4),
+    bindings: [o.tensor, null, null, tex, null, null],
+    workgroups: [Math.ceil(width / 4 / 8), Math.ceil(rows / 8), 1],
+  });
+  return tex;
+}
+
+/** The two backward kernels of one segment on the texture path (see attention_tex.wgsl). */
+function backwardTextures(
+  gpu: Gpu,
+  a: AttentionArgs,
+  b: AttentionArgs,
+  s: { doutS: Tensor; lseS: Tensor; deltaS: Tensor },
+  outs: { dq: Tensor; dkv: Tensor },
+  targets: AttentionGradTargets,
+): void {
+  const d = a.heads * a.headDim, nk = b.batch * a.nk, nq = b.batch * a.nq;
+  const kt = packRows(gpu, b.k, nk, d), vt = packRows(gpu, b.v, nk, d);
+  const qt = packRows(gpu, b.q, nq, d);
+  const gt = packRows(gpu, { tensor: s.doutS, stride: d, offset: 0 }, nq, d);
+  const ov = { HD4: a.headDim / 4 }, t = targets.dkv;
+  const common = [b.valid ?? null, s.doutS, s.lseS, s.deltaS] as const;
+  gpu.dispatch(ATTENTION_TEX, "backward_q", {
+    uniforms: uniforms(b, targets.dq.stride, targets.dq.offset, 0),
+    bindings: [b.q.tensor, ...common, outs.dq, kt, vt, null, null],
+    workgroups: grid1d(b.batch * a.heads * a.nq),
+    overrides: ov,
+  });
+  gpu.dispatch(ATTENTION_TEX, "backward_kv", {
+    uniforms: uniforms(b, t.stride, t.kOffset, t.vOffset),
+    bindings: [null, ...common, outs.dkv, kt, vt, qt, gt],
+    workgroups: grid1d(b.batch * a.heads * a.nk),
+    overrides: ov,
+  });
+  for (const x of [kt, vt, qt, gt]) gpu.releaseTexture(x);
 }

@@ -29,6 +29,22 @@ export const LAYERNORM: KernelSpec = {
   shader: "layernorm",
   bindings: ["read", "read", "read", "read", "rw", "rw", "rw"],
 };
+/** `shaders/attention_tex.wgsl`: q, valid, dout, lse, delta, out, K, V, Q and dout textures. */
+export const ATTENTION_TEX: KernelSpec = {
+  shader: "attention_tex",
+  bindings: [
+    "read",
+    "read",
+    "read",
+    "rw",
+    "read",
+    "rw",
+    "texture",
+    "texture",
+    "texture",
+    "texture",
+  ],
+};
 /** `shaders/attention.wgsl`: q, k, v, valid, dout, lse, delta, out. */
 export const ATTENTION: KernelSpec = {
   shader: "attention",

@@ -1,7 +1,8 @@
-// shaders/attention.wgsl against the float64 reference: self-attention on a fused qkv tensor,
+// shaders/attention.wgsl and shaders/attention_tex.wgsl against the float64 reference: self-attention on a fused qkv tensor,
 // cross-attention (Nq != Nk), class attention (Nq = 1), masked keys, fully masked rows and
 // single-particle jets.
 import { attentionBackward, attentionForward } from "../../src/kernels/attention.ts";
+import { requestGpu } from "../../src/gpu/gpu.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
 import { attentionBackwardRef, attentionRef, type AttnShape } from "../reference/attention.ts";
 
@@ -32,78 +33,86 @@ function validMask(batch: number, nk: number, seed: number): Uint32Array {
 
 const tol = { atol: 2e-5, rtol: 2e-4 };
 
-for (const [batch, n, heads, hd] of [[3, 7, 2, 4], [2, 1, 1, 8], [4, 13, 3, 12]]) {
-  Deno.test(`attention self (fused qkv) B=${batch} N=${n} H=${heads} D=${hd}, masked keys and a fully masked jet`, async () => {
-    const d = heads * hd;
-    const s: AttnShape = { batch, nq: n, nk: n, heads, headDim: hd };
-    const qkv = randn(batch * n * 3 * d, 1, -2, 2), dout = randn(batch * n * d, 2);
-    const valid = validMask(batch, n, 3);
-    const QKV = gpu.upload(qkv, [batch, n, 3 * d]), Valid = gpu.upload(valid);
-    const args = {
-      q: { tensor: QKV, stride: 3 * d, offset: 0 },
-      k: { tensor: QKV, stride: 3 * d, offset: d },
-      v: { tensor: QKV, stride: 3 * d, offset: 2 * d },
-      valid: Valid,
-      batch,
-      nq: n,
-      nk: n,
-      heads,
-      headDim: hd,
-    };
-    const saved = attentionForward(args);
-    const q = cols(qkv, batch * n, 3 * d, 0, d),
-      k = cols(qkv, batch * n, 3 * d, d, d),
-      v = cols(qkv, batch * n, 3 * d, 2 * d, d);
-    const out = await saved.out.read();
-    assertClose(out, attentionRef(q, k, v, valid, s), tol);
-    if (out.some((x) => !Number.isFinite(x))) throw new Error("non-finite attention output");
-    const dqkv = gpu.empty([batch, n, 3 * d]);
-    attentionBackward(args, saved, gpu.upload(dout, [batch, n, d]), {
-      dq: { tensor: dqkv, stride: 3 * d, offset: 0 },
-      dkv: { tensor: dqkv, stride: 3 * d, kOffset: d, vOffset: 2 * d },
+// Both operand paths: storage buffers (attention.wgsl, discrete GPUs) and textures for the
+// per-key operands (attention_tex.wgsl, CPU drivers).
+const PATHS = {
+  texture: await requestGpu({ matmulPath: "texture" }),
+  storage: await requestGpu({ matmulPath: "storage" }),
+};
+for (const [path, gpu] of Object.entries(PATHS)) {
+  for (const [batch, n, heads, hd] of [[3, 7, 2, 4], [2, 1, 1, 8], [4, 13, 3, 12]]) {
+    Deno.test(`attention (${path}) self (fused qkv) B=${batch} N=${n} H=${heads} D=${hd}, masked keys and a fully masked jet`, async () => {
+      const d = heads * hd;
+      const s: AttnShape = { batch, nq: n, nk: n, heads, headDim: hd };
+      const qkv = randn(batch * n * 3 * d, 1, -2, 2), dout = randn(batch * n * d, 2);
+      const valid = validMask(batch, n, 3);
+      const QKV = gpu.upload(qkv, [batch, n, 3 * d]), Valid = gpu.upload(valid);
+      const args = {
+        q: { tensor: QKV, stride: 3 * d, offset: 0 },
+        k: { tensor: QKV, stride: 3 * d, offset: d },
+        v: { tensor: QKV, stride: 3 * d, offset: 2 * d },
+        valid: Valid,
+        batch,
+        nq: n,
+        nk: n,
+        heads,
+        headDim: hd,
+      };
+      const saved = attentionForward(args);
+      const q = cols(qkv, batch * n, 3 * d, 0, d),
+        k = cols(qkv, batch * n, 3 * d, d, d),
+        v = cols(qkv, batch * n, 3 * d, 2 * d, d);
+      const out = await saved.out.read();
+      assertClose(out, attentionRef(q, k, v, valid, s), tol);
+      if (out.some((x) => !Number.isFinite(x))) throw new Error("non-finite attention output");
+      const dqkv = gpu.empty([batch, n, 3 * d]);
+      attentionBackward(args, saved, gpu.upload(dout, [batch, n, d]), {
+        dq: { tensor: dqkv, stride: 3 * d, offset: 0 },
+        dkv: { tensor: dqkv, stride: 3 * d, kOffset: d, vOffset: 2 * d },
+      });
+      const g = await dqkv.read();
+      const ref = attentionBackwardRef(q, k, v, valid, dout, s);
+      assertClose(cols(g, batch * n, 3 * d, 0, d), ref.dq, tol);
+      assertClose(cols(g, batch * n, 3 * d, d, d), ref.dk, tol);
+      assertClose(cols(g, batch * n, 3 * d, 2 * d, d), ref.dv, tol);
     });
-    const g = await dqkv.read();
-    const ref = attentionBackwardRef(q, k, v, valid, dout, s);
-    assertClose(cols(g, batch * n, 3 * d, 0, d), ref.dq, tol);
-    assertClose(cols(g, batch * n, 3 * d, d, d), ref.dk, tol);
-    assertClose(cols(g, batch * n, 3 * d, 2 * d, d), ref.dv, tol);
-  });
-}
+  }
 
-for (const nq of [1, 5]) {
-  Deno.test(`attention cross / class (Nq=${nq}, Nk=9) with separate q and fused kv`, async () => {
-    const [batch, nk, heads, hd] = [3, 9, 2, 8], d = heads * hd;
-    const s: AttnShape = { batch, nq, nk, heads, headDim: hd };
-    const q = randn(batch * nq * d, 4),
-      kv = randn(batch * nk * 2 * d, 5),
-      dout = randn(batch * nq * d, 6);
-    const valid = validMask(batch, nk, 7);
-    const Q = gpu.upload(q, [batch, nq, d]), KV = gpu.upload(kv, [batch, nk, 2 * d]);
-    const args = {
-      q: { tensor: Q, stride: d, offset: 0 },
-      k: { tensor: KV, stride: 2 * d, offset: 0 },
-      v: { tensor: KV, stride: 2 * d, offset: d },
-      valid: gpu.upload(valid),
-      batch,
-      nq,
-      nk,
-      heads,
-      headDim: hd,
-    };
-    const saved = attentionForward(args);
-    const k = cols(kv, batch * nk, 2 * d, 0, d), v = cols(kv, batch * nk, 2 * d, d, d);
-    assertClose(await saved.out.read(), attentionRef(q, k, v, valid, s), tol);
-    const dq = gpu.empty([batch, nq, d]), dkv = gpu.empty([batch, nk, 2 * d]);
-    attentionBackward(args, saved, gpu.upload(dout, [batch, nq, d]), {
-      dq: { tensor: dq, stride: d, offset: 0 },
-      dkv: { tensor: dkv, stride: 2 * d, kOffset: 0, vOffset: d },
+  for (const nq of [1, 5]) {
+    Deno.test(`attention (${path}) cross / class (Nq=${nq}, Nk=9) with separate q and fused kv`, async () => {
+      const [batch, nk, heads, hd] = [3, 9, 2, 8], d = heads * hd;
+      const s: AttnShape = { batch, nq, nk, heads, headDim: hd };
+      const q = randn(batch * nq * d, 4),
+        kv = randn(batch * nk * 2 * d, 5),
+        dout = randn(batch * nq * d, 6);
+      const valid = validMask(batch, nk, 7);
+      const Q = gpu.upload(q, [batch, nq, d]), KV = gpu.upload(kv, [batch, nk, 2 * d]);
+      const args = {
+        q: { tensor: Q, stride: d, offset: 0 },
+        k: { tensor: KV, stride: 2 * d, offset: 0 },
+        v: { tensor: KV, stride: 2 * d, offset: d },
+        valid: gpu.upload(valid),
+        batch,
+        nq,
+        nk,
+        heads,
+        headDim: hd,
+      };
+      const saved = attentionForward(args);
+      const k = cols(kv, batch * nk, 2 * d, 0, d), v = cols(kv, batch * nk, 2 * d, d, d);
+      assertClose(await saved.out.read(), attentionRef(q, k, v, valid, s), tol);
+      const dq = gpu.empty([batch, nq, d]), dkv = gpu.empty([batch, nk, 2 * d]);
+      attentionBackward(args, saved, gpu.upload(dout, [batch, nq, d]), {
+        dq: { tensor: dq, stride: d, offset: 0 },
+        dkv: { tensor: dkv, stride: 2 * d, kOffset: 0, vOffset: d },
+      });
+      const ref = attentionBackwardRef(q, k, v, valid, dout, s);
+      assertClose(await dq.read(), ref.dq, tol);
+      const g = await dkv.read();
+      assertClose(cols(g, batch * nk, 2 * d, 0, d), ref.dk, tol);
+      assertClose(cols(g, batch * nk, 2 * d, d, d), ref.dv, tol);
     });
-    const ref = attentionBackwardRef(q, k, v, valid, dout, s);
-    assertClose(await dq.read(), ref.dq, tol);
-    const g = await dkv.read();
-    assertClose(cols(g, batch * nk, 2 * d, 0, d), ref.dk, tol);
-    assertClose(cols(g, batch * nk, 2 * d, d, d), ref.dv, tol);
-  });
+  }
 }
 
 Deno.test("attention rejects a head dim that is not a multiple of 4", () => {
@@ -116,4 +125,37 @@ Deno.test("attention rejects a head dim that is not a multiple of 4", () => {
     threw = true;
   }
   if (!threw) throw new Error("expected a ShapeError");
+});
+
+Deno.test("attention (texture) splits the sets over textures no taller than maxTextureDimension2D and equals the storage path", async () => {
+  const [batch, n, heads, hd] = [300, 60, 1, 4]; // 18000 rows > 16384
+  if (batch * n <= PATHS.texture.limits.maxTextureDimension2D) throw new Error("too few rows");
+  const qkv = randn(batch * n * 3 * heads * hd, 31, -2, 2),
+    dout = randn(batch * n * heads * hd, 32);
+  const valid = validMask(batch, n, 33);
+  const run = async (g: typeof gpu) => {
+    const d = heads * hd, T = g.upload(qkv, [batch, n, 3 * d]), V = g.upload(valid, [batch, n]);
+    const a = {
+      q: { tensor: T, stride: 3 * d, offset: 0 },
+      k: { tensor: T, stride: 3 * d, offset: d },
+      v: { tensor: T, stride: 3 * d, offset: 2 * d },
+      valid: V,
+      batch,
+      nq: n,
+      nk: n,
+      heads,
+      headDim: hd,
+    };
+    const saved = attentionForward(a);
+    const dqkv = g.zeros([batch, n, 3 * d]);
+    attentionBackward(a, saved, g.upload(dout, [batch, n, d]), {
+      dq: { tensor: dqkv, stride: 3 * d, offset: 0 },
+      dkv: { tensor: dqkv, stride: 3 * d, kOffset: d, vOffset: 2 * d },
+    });
+    return { out: await saved.out.read(), lse: await saved.lse.read(), dqkv: await dqkv.read() };
+  };
+  const t = await run(PATHS.texture), s = await run(PATHS.storage);
+  for (const k of ["out", "lse", "dqkv"] as const) {
+    assertClose(t[k], s[k], { atol: 1e-6, rtol: 1e-5, label: k });
+  }
 });

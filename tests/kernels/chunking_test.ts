@@ -163,67 +163,71 @@ for (const variant of ["row", "workgroup"] as const) {
   });
 }
 
-Deno.test("chunking: attention forward and backward (fused self-attention and masked cross-attention) above the binding limit equal the unchunked kernels", async () => {
-  // Views start at aligned offsets, so segments hold a few whole sets: a 64 KiB cap here.
-  const capped = await requestGpu({ maxBindingSize: 65536 });
-  const B = 40, H = 2, HD = 8, d = H * HD;
-  for (const [nq, nk, fused] of [[16, 16, true], [4, 16, false]] as const) {
-    const run = async (g: Gpu) => {
-      const made: Tensor[] = [];
-      const up = (x: Float32Array | Uint32Array, s: number[]) => {
-        const t = g.upload(x, s);
-        made.push(t);
-        return t;
+for (const matmulPath of ["texture", "storage"] as const) {
+  Deno.test(`chunking: attention (${matmulPath} path) forward and backward (fused self-attention and masked cross-attention) above the binding limit equal the unchunked kernels`, async () => {
+    // Views start at aligned offsets, so segments hold a few whole sets: a 64 KiB cap here.
+    const capped = await requestGpu({ maxBindingSize: 65536, matmulPath });
+    const big = await requestGpu({ matmulPath });
+    const B = 40, H = 2, HD = 8, d = H * HD;
+    for (const [nq, nk, fused] of [[16, 16, true], [4, 16, false]] as const) {
+      const run = async (g: Gpu) => {
+        const made: Tensor[] = [];
+        const up = (x: Float32Array | Uint32Array, s: number[]) => {
+          const t = g.upload(x, s);
+          made.push(t);
+          return t;
+        };
+        const valid = up(Uint32Array.from({ length: B * nk }, (_, i) => (i % 7 === 6 ? 0 : 1)), [
+          B,
+          nk,
+        ]);
+        let args;
+        if (fused) {
+          const qkv = up(randn(B * nq * 3 * d, 21), [B, nq, 3 * d]);
+          args = {
+            q: { tensor: qkv, stride: 3 * d, offset: 0 },
+            k: { tensor: qkv, stride: 3 * d, offset: d },
+            v: { tensor: qkv, stride: 3 * d, offset: 2 * d },
+          };
+        } else {
+          const q = up(randn(B * nq * d, 22), [B, nq, d]),
+            kv = up(randn(B * nk * 2 * d, 23), [B, nk, 2 * d]);
+          args = {
+            q: { tensor: q, stride: d, offset: 0 },
+            k: { tensor: kv, stride: 2 * d, offset: 0 },
+            v: { tensor: kv, stride: 2 * d, offset: d },
+          };
+        }
+        const a = { ...args, valid, batch: B, nq, nk, heads: H, headDim: HD };
+        const before = g.stats.dispatches;
+        const saved = attentionForward(a);
+        const dout = up(randn(B * nq * d, 24), [B, nq, d]);
+        const dq = g.zeros([B, nq, d]), dkv = g.zeros([B, nk, 2 * d]);
+        attentionBackward(a, saved, dout, {
+          dq: { tensor: dq, stride: d, offset: 0 },
+          dkv: { tensor: dkv, stride: 2 * d, kOffset: 0, vOffset: d },
+        });
+        const dispatches = g.stats.dispatches - before;
+        const out = {
+          out: await saved.out.read(),
+          lse: await saved.lse.read(),
+          dq: await dq.read(),
+          dkv: await dkv.read(),
+          dispatches,
+        };
+        for (const t of [...made, saved.out, saved.lse, dq, dkv]) t.dispose();
+        return out;
       };
-      const valid = up(Uint32Array.from({ length: B * nk }, (_, i) => (i % 7 === 6 ? 0 : 1)), [
-        B,
-        nk,
-      ]);
-      let args;
-      if (fused) {
-        const qkv = up(randn(B * nq * 3 * d, 21), [B, nq, 3 * d]);
-        args = {
-          q: { tensor: qkv, stride: 3 * d, offset: 0 },
-          k: { tensor: qkv, stride: 3 * d, offset: d },
-          v: { tensor: qkv, stride: 3 * d, offset: 2 * d },
-        };
-      } else {
-        const q = up(randn(B * nq * d, 22), [B, nq, d]),
-          kv = up(randn(B * nk * 2 * d, 23), [B, nk, 2 * d]);
-        args = {
-          q: { tensor: q, stride: d, offset: 0 },
-          k: { tensor: kv, stride: 2 * d, offset: 0 },
-          v: { tensor: kv, stride: 2 * d, offset: d },
-        };
+      const want = await run(big), got = await run(capped);
+      if (!(got.dispatches > want.dispatches)) throw new Error("the capped device runs segments");
+      for (const k of ["out", "lse", "dq", "dkv"] as const) {
+        assertClose(got[k], want[k], { atol: 0, rtol: 0, label: `${k} (nq ${nq}, nk ${nk})` });
       }
-      const a = { ...args, valid, batch: B, nq, nk, heads: H, headDim: HD };
-      const before = g.stats.dispatches;
-      const saved = attentionForward(a);
-      const dout = up(randn(B * nq * d, 24), [B, nq, d]);
-      const dq = g.zeros([B, nq, d]), dkv = g.zeros([B, nk, 2 * d]);
-      attentionBackward(a, saved, dout, {
-        dq: { tensor: dq, stride: d, offset: 0 },
-        dkv: { tensor: dkv, stride: 2 * d, kOffset: 0, vOffset: d },
-      });
-      const dispatches = g.stats.dispatches - before;
-      const out = {
-        out: await saved.out.read(),
-        lse: await saved.lse.read(),
-        dq: await dq.read(),
-        dkv: await dkv.read(),
-        dispatches,
-      };
-      for (const t of [...made, saved.out, saved.lse, dq, dkv]) t.dispose();
-      return out;
-    };
-    const want = await run(big), got = await run(capped);
-    if (!(got.dispatches > want.dispatches)) throw new Error("the capped device runs segments");
-    for (const k of ["out", "lse", "dq", "dkv"] as const) {
-      assertClose(got[k], want[k], { atol: 0, rtol: 0, label: `${k} (nq ${nq}, nk ${nk})` });
     }
-  }
-  capped.destroy();
-});
+    capped.destroy();
+    big.destroy();
+  });
+}
 
 Deno.test("chunking: cross-entropy and every pointwise loss above the binding limit equal the unchunked kernels, forward and backward", async () => {
   const R = 600, V = 10, C = 7;
