@@ -16,6 +16,7 @@ import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { expectSize, rowSegments } from "./_util.ts";
 import { type Problem, resolve } from "./_matmul_problem.ts";
+import { tunedKernel } from "./matmul_tuner.ts";
 import { MATMUL, MATMUL_TEX } from "./specs.ts";
 
 /** Options of {@linkcode matmul}. */
@@ -34,8 +35,9 @@ export interface MatmulOptions {
   alpha?: number;
   /**
    * Force an implementation (tests): `texture`, `storage` (the register-tiled kernel) or `tiled`
-   * (the shared-memory kernel). Default: `gpu.matmulPath`, and on the storage path the tiled
-   * kernel when M and N are both at least {@linkcode TILED_MIN}.
+   * (the shared-memory kernel). Default: `gpu.matmulPath`, and on the storage path the kernel
+   * tuned for the shape class (`tuneMatmuls`), else the tiled kernel when M and N are both at
+   * least {@linkcode TILED_MIN}.
    */
   path?: "texture" | "storage" | "tiled";
 }
@@ -67,11 +69,17 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const path = options.path ?? gpu.matmulPath;
   if (path === "texture") matmulTexture(gpu, a, b, out, pr, options);
   else {
-    const tiled = path === "tiled" ||
-      (options.path === undefined && pr.m >= TILED_MIN && pr.n >= TILED_MIN);
+    const tiled = path === "tiled" || (options.path === undefined && chooseTiled(gpu, pr, options));
     matmulStorage(gpu, a, b, out, pr, options, tiled);
   }
   return out;
+}
+
+/** The kernel tuned for the problem's shape class (`tuneMatmuls`), else the size rule. */
+function chooseTiled(gpu: Gpu, pr: Problem, o: MatmulOptions): boolean {
+  const { m, n, k, batch } = pr;
+  const tuned = tunedKernel(gpu, { m, n, k, batch, transA: !!o.transA, transB: !!o.transB });
+  return tuned ? tuned === "matmul_tiled" : m >= TILED_MIN && n >= TILED_MIN;
 }
 
 /** Smallest M and N for which the storage path uses the shared-memory tiled kernel. */

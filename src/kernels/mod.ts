@@ -19,6 +19,7 @@ export * from "./elementwise.ts";
 export * from "./layernorm.ts";
 export * from "./losses.ts";
 export * from "./matmul.ts";
+export * from "./matmul_tuner.ts";
 export * from "./half.ts";
 export * from "./movement.ts";
 export * from "./random.ts";

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { tuneRun } from "./tuning.ts";
 import type { ParameterStore } from "../autograd/parameters.ts";
 import { Tape } from "../autograd/tape.ts";
 import type { JetBatch, JetLoader } from "../data/loader.ts";
@@ -140,6 +141,7 @@ export async function trainHead(
     gpu.copy(r.loss, lossBuf.view([1], step % s.valEvery));
     tape.dispose();
     gpu.submit();
+    if (step === 0) await tuneRun(gpu, null, log);
     done = step + 1;
     if (done % s.valEvery !== 0 && done !== s.steps) continue;
     const tl = await lossBuf.read() as Float32Array;

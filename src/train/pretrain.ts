@@ -30,6 +30,7 @@ import { savePreprocessor } from "../data/preprocess.ts";
 import { LossWindow, MetricsCsv, writePlots } from "./runlog.ts";
 import { validatePretraining } from "./pretrain_validation.ts";
 import { writeAtomic } from "../io/files.ts";
+import { installRunTuning, tuneRun } from "./tuning.ts";
 import type { Mpi } from "../io/mpi.ts";
 import { batchRows, DataParallel } from "./data_parallel.ts";
 
@@ -157,6 +158,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const run = await buildRun(o), T = o.config.train;
   const { state, csv } = o.resume ? await resumeRun(run) : await startRun(run);
   await run.dp?.start(T.batch);
+  if (o.resume) await installRunTuning(o.gpu, o.out);
   const window = new LossWindow(o.gpu, T.logEvery, run.names);
   const rate = { since: performance.now(), jets: 0 };
   const t0 = performance.now() - state.elapsed * 1000;
@@ -170,6 +172,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     applyStep(run);
     window.record(s, r.losses);
     releaseStep(run, r);
+    if (s === state.step) await tuneRun(o.gpu, o.out, run.log);
     rate.jets += global.size;
     const done = s + 1;
     if (done % T.logEvery === 0 || done === run.stopAt) {

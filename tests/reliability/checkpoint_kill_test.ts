@@ -98,3 +98,40 @@ Deno.test("resume without --data after the first checkpoint is bit-exact; before
   const got = await outcome(`${tmp}/early`);
   if (got.weights !== want.weights) throw new Error("a fresh start differs from the reference");
 });
+
+Deno.test("on the storage path a run tunes its matmuls after the first step, keeps tuning.json, and a killed run resumes with those choices, bit-exact", async () => {
+  const env = { MPM_MATMUL: "storage" };
+  const r = await runTask(tmp, "pretrain", args("sref"), env);
+  if (r.code !== 0 || !r.out.includes("tuned the matmul for")) {
+    throw new Error(`storage-path run: ${r.code}\n${r.out}\n${r.err}`);
+  }
+  const tuning = JSON.parse(await Deno.readTextFile(`${tmp}/sref/tuning.json`));
+  if (!Object.values(tuning).every((k) => k === "matmul" || k === "matmul_tiled")) {
+    throw new Error(`tuning.json: ${JSON.stringify(tuning)}`);
+  }
+  const storageWant = await outcome(`${tmp}/sref`);
+  // Killed at the first fault point of the second checkpoint, then resumed on the same path.
+  const killed = await runTask(tmp, "pretrain", args("skill"), { ...env, MPM_FAULT_AT: "11" });
+  if (killed.code === 0) throw new Error("the run was not killed");
+  if (!(await Deno.stat(`${tmp}/skill/tuning.json`).catch(() => null))) {
+    throw new Error("the killed run left no tuning.json");
+  }
+  const resumed = await runTask(tmp, "pretrain", ["--resume", "skill"], env);
+  if (resumed.code !== 0) throw new Error(`resume: ${resumed.err}`);
+  if (resumed.out.includes("tuned the matmul for")) {
+    throw new Error("the resumed run tuned again instead of using tuning.json");
+  }
+  const got = await outcome(`${tmp}/skill`);
+  if (got.weights !== storageWant.weights || got.losses !== storageWant.losses) {
+    throw new Error(
+      `the resumed storage-path run differs:\n${got.losses}\nvs\n${storageWant.losses}`,
+    );
+  }
+  // A damaged tuning file is refused, naming it.
+  await Deno.writeTextFile(`${tmp}/skill/tuning.json`, '{"4x4x4 b1 NN": "fastest"}');
+  const bad = await runTask(tmp, "pretrain", ["--resume", "skill", "--steps", "7"], env);
+  if (bad.code === 0 || !bad.err.includes("tuning.json") || !bad.err.includes("delete it")) {
+    throw new Error(`a bad tuning.json was accepted: ${bad.code}\n${bad.err}`);
+  }
+  for (const d of ["sref", "skill"]) await Deno.remove(`${tmp}/${d}`, { recursive: true });
+});
