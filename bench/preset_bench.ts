@@ -1,8 +1,8 @@
 /**
- * Throughput of the `small` and `paper` presets (jets/s, peak GPU memory) for three workloads: a
- * pre-training step, `embed`'s forward pass and a fine-tuning (classification) step, side by side
- * with the same models in PyTorch on the same machine (`bench/peers/mpm_torch.py`) when PyTorch
- * is available. Every jet has the same number of real particles, 40 % dropped in pre-training.
+ * Throughput of the `small` and `paper` presets (jets/s, peak GPU memory) for a pre-training
+ * step, `embed`'s forward pass, a fine-tuning (classification) step and `evaluate`'s forward pass,
+ * the first three side by side with the same models in PyTorch on the same machine
+ * (`bench/peers/mpm_torch.py`) when PyTorch is available. Every jet has the same number of real particles, 40 % dropped in pre-training.
  *
  * @module
  */
@@ -134,21 +134,32 @@ function finetuneWorkload(gpu: Gpu, name: "small" | "paper") {
   const head = new ClassAttentionHead(store, rng, cfg.encoder.dim, 10);
   store.finalize();
   const opt = new AdamW(store, { lr: 1e-4, weightDecay: 1e-5, maxNorm: 1 });
-  const step = (batch: JetBatch) => {
+  const logitsOf = (tape: Tape, batch: JetBatch) => {
     const t = trimBatch(batch), B = t.size, n = t.nParticles;
-    store.zeroGrad();
-    const tape = new Tape(gpu);
     const x = tape.keep(gpu.upload(t.x, [B, n, t.features.length]));
     const ids = tape.keep(gpu.upload(t.ids, [B, n]));
     const enc = backbone.forward(tape, x, ids, Validity.onTape(tape, t.valid, B, n));
-    const logits = head.forward(tape, enc.out, enc.valid.tensor);
-    const labels = tape.keep(gpu.upload(t.labels!));
+    return head.forward(tape, enc.out, enc.valid.tensor);
+  };
+  const step = (batch: JetBatch) => {
+    store.zeroGrad();
+    const tape = new Tape(gpu);
+    const logits = logitsOf(tape, batch);
+    const labels = tape.keep(gpu.upload(batch.labels!));
     tape.backward(ops.crossEntropy(tape, logits, labels));
     opt.step();
     tape.dispose();
     gpu.submit();
   };
-  return { step, dispose: () => store.dispose() };
+  // deno task evaluate's path: forward only, the logits read back once per batch.
+  const evaluate = async (batch: JetBatch) => {
+    const tape = new Tape(gpu);
+    const read = logitsOf(tape, batch).read();
+    tape.dispose();
+    gpu.submit();
+    await read;
+  };
+  return { step, evaluate, dispose: () => store.dispose() };
 }
 
 /** Seconds per call of `step(big)` over `steps` calls, after a warm-up call on `warm`. */
@@ -212,8 +223,12 @@ export async function presetBenchmarks(
     report("mpm_embed_vs_train_step", shape, sec / embedSec, "x");
     pre.dispose();
     const ft = finetuneWorkload(gpu, name);
-    ours.finetune = B / await secondsPerStep(gpu, ft.step, warm, batch, steps);
+    const ftSec = await secondsPerStep(gpu, ft.step, warm, batch, steps);
+    ours.finetune = B / ftSec;
     report("mpm_finetune_throughput", shape, ours.finetune, "jets/s");
+    const evalSec = await secondsPerStep(gpu, ft.evaluate, warm, batch, steps);
+    report("mpm_evaluate_throughput", shape, B / evalSec, "jets/s");
+    report("mpm_evaluate_vs_finetune_step", shape, ftSec / evalSec, "x");
     ft.dispose();
     gpu.trim(); // hand the pool's memory back before the peer runs
     if (!py) continue;
