@@ -2,7 +2,8 @@
  * Throughput of the `small` and `paper` presets (jets/s, peak GPU memory) for a pre-training
  * step, `embed`'s forward pass, a fine-tuning (classification) step and `evaluate`'s forward pass,
  * the first three side by side with the same models in PyTorch on the same machine
- * (`bench/peers/mpm_torch.py`) when PyTorch is available. Every jet has the same number of real particles, 40 % dropped in pre-training.
+ * (`bench/peers/mpm_torch.py`) when PyTorch is available. Every jet has the same number of real
+ * particles, 40 % dropped in pre-training.
  *
  * @module
  */
