@@ -20,7 +20,7 @@
 //   8 out    rw       array<vec4f>  forward: o; backward_q: dq; backward_kv: dk and dv
 // Grid: one invocation per (b, h, query row) or (b, h, key row), 64 per workgroup, x/y folded.
 
-override HD4: u32 = 8u;   // head_dim / 4 (head_dim must be a multiple of 4, at most 128)
+const HD4: u32 = 8u; // head_dim / 4 (at most 32), compiled per head dim (KernelSpec.constants)
 const NEG_INF: f32 = -3.0e38;
 
 struct P {
@@ -63,8 +63,8 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   let h = (idx / p.nq) % p.heads;
   let b = idx / (p.nq * p.heads);
   let qb = (b * p.nq + i) * p.q_stride + p.q_offset + h * HD4;
-  var qv: array<vec4f, 32>;
-  var acc: array<vec4f, 32>;
+  var qv: array<vec4f, HD4>;
+  var acc: array<vec4f, HD4>;
   for (var d = 0u; d < HD4; d++) {
     qv[d] = q[qb + d] * p.scale;
     acc[d] = vec4f(0.0);
@@ -117,9 +117,9 @@ fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let dl = delta[row];
   let qb = (b * p.nq + i) * p.q_stride + p.q_offset + h * HD4;
   let gb = (b * p.nq + i) * p.heads * HD4 + h * HD4;
-  var qv: array<vec4f, 32>;
-  var gv: array<vec4f, 32>;
-  var dq: array<vec4f, 32>;
+  var qv: array<vec4f, HD4>;
+  var gv: array<vec4f, HD4>;
+  var dq: array<vec4f, HD4>;
   for (var d = 0u; d < HD4; d++) {
     qv[d] = q[qb + d] * p.scale;
     gv[d] = dout[gb + d];
@@ -153,10 +153,10 @@ fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let b = idx / (p.nk * p.heads);
   let kb = (b * p.nk + j) * p.k_stride + p.k_offset + h * HD4;
   let vb = (b * p.nk + j) * p.v_stride + p.v_offset + h * HD4;
-  var kv: array<vec4f, 32>;
-  var vv: array<vec4f, 32>;
-  var dk: array<vec4f, 32>;
-  var dv: array<vec4f, 32>;
+  var kv: array<vec4f, HD4>;
+  var vv: array<vec4f, HD4>;
+  var dk: array<vec4f, HD4>;
+  var dv: array<vec4f, HD4>;
   for (var d = 0u; d < HD4; d++) {
     kv[d] = k[kb + d];
     vv[d] = v[vb + d];

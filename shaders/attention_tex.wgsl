@@ -21,7 +21,7 @@
 //  10 gt     texture  dout (backward_kv)
 // Grid: one invocation per (b, h, query row) or (b, h, key row), 64 per workgroup, x/y folded.
 
-override HD4: u32 = 8u;   // head_dim / 4 (at most 32)
+const HD4: u32 = 8u; // head_dim / 4 (at most 32), compiled per head dim (KernelSpec.constants)
 const NEG_INF: f32 = -3.0e38;
 
 struct P {
@@ -70,8 +70,8 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   let h = (idx / p.nq) % p.heads;
   let b = idx / (p.nq * p.heads);
   let qb = (b * p.nq + i) * p.q_stride + p.q_offset + h * HD4;
-  var qv: array<vec4f, 32>;
-  var acc: array<vec4f, 32>;
+  var qv: array<vec4f, HD4>;
+  var acc: array<vec4f, HD4>;
   for (var d = 0u; d < HD4; d++) {
     qv[d] = q[qb + d] * p.scale;
     acc[d] = vec4f(0.0);
@@ -108,9 +108,9 @@ fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let dl = delta[row];
   let qb = (b * p.nq + i) * p.q_stride + p.q_offset + h * HD4;
   let gb = (b * p.nq + i) * p.heads * HD4 + h * HD4;
-  var qv: array<vec4f, 32>;
-  var gv: array<vec4f, 32>;
-  var dq: array<vec4f, 32>;
+  var qv: array<vec4f, HD4>;
+  var gv: array<vec4f, HD4>;
+  var dq: array<vec4f, HD4>;
   for (var d = 0u; d < HD4; d++) {
     qv[d] = q[qb + d] * p.scale;
     gv[d] = dout[gb + d];
@@ -141,10 +141,10 @@ fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   let j = idx % p.nk;
   let h = (idx / p.nk) % p.heads;
   let b = idx / (p.nk * p.heads);
-  var kv: array<vec4f, 32>;
-  var vv: array<vec4f, 32>;
-  var dk: array<vec4f, 32>;
-  var dv: array<vec4f, 32>;
+  var kv: array<vec4f, HD4>;
+  var vv: array<vec4f, HD4>;
+  var dk: array<vec4f, HD4>;
+  var dv: array<vec4f, HD4>;
   for (var d = 0u; d < HD4; d++) {
     kv[d] = texel(kt, h * HD4 + d, b * p.nk + j);
     vv[d] = texel(vt, h * HD4 + d, b * p.nk + j);

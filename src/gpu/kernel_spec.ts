@@ -30,6 +30,12 @@ export interface KernelSpec {
   readonly shader: ShaderName;
   /** Bindings 1..n of group 0, in order (binding 0 is the uniform block). */
   readonly bindings: readonly BindingKind[];
+  /**
+   * Module-scope `const NAME: u32 = ...;` declarations that a pipeline specialises: a value
+   * given under that name in a dispatch's `overrides` is compiled into the shader text (one
+   * module per value), where an `override` could not go, e.g. the length of a private array.
+   */
+  readonly constants?: readonly string[];
 }
 
 /** Size in bytes of one uniform slot; every kernel's uniform struct must fit. */

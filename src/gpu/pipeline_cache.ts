@@ -40,15 +40,23 @@ export class PipelineCache {
     const key = `${spec.shader}:${entry}:${okeys.map((k) => `${k}=${overrides[k]}`).join(",")}`;
     let p = this.#pipelines.get(key);
     if (p) return p;
-    let module = this.#modules.get(spec.shader);
+    // Specialised constants go into the module text; the rest are pipeline overrides.
+    const baked = (spec.constants ?? []).filter((c) => c in overrides);
+    const constants = Object.fromEntries(
+      Object.entries(overrides).filter(([k]) => !baked.includes(k)),
+    );
+    const moduleKey = `${spec.shader}:${baked.map((c) => `${c}=${overrides[c]}`).join(",")}`;
+    let module = this.#modules.get(moduleKey);
     if (!module) {
-      module = this.#device.createShaderModule({ label: spec.shader, code: SHADERS[spec.shader] });
-      this.#modules.set(spec.shader, module);
+      let code: string = SHADERS[spec.shader];
+      for (const c of baked) code = specialise(code, c, overrides[c], spec.shader);
+      module = this.#device.createShaderModule({ label: moduleKey, code });
+      this.#modules.set(moduleKey, module);
     }
     p = this.#device.createComputePipeline({
       label: key,
       layout: this.#pipelineLayout(spec),
-      compute: { module, entryPoint: entry, constants: overrides },
+      compute: { module, entryPoint: entry, constants },
     });
     this.#pipelines.set(key, p);
     this.compiled++;
@@ -85,4 +93,16 @@ export class PipelineCache {
     }
     return pl;
   }
+}
+
+/** `code` with the value of `const name: u32 = ...;` replaced by `value`. */
+function specialise(code: string, name: string, value: number, shader: string): string {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `${shader}: constant ${name} must be a non-negative integer, got ${value}`,
+    );
+  }
+  const re = new RegExp(`const ${name}: u32 = \\d+u;`);
+  if (!re.test(code)) throw new Error(`${shader}: no "const ${name}: u32 = ...u;" to specialise`);
+  return code.replace(re, `const ${name}: u32 = ${value}u;`);
 }

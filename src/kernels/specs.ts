@@ -44,11 +44,13 @@ export const ATTENTION_TEX: KernelSpec = {
     "texture",
     "texture",
   ],
+  constants: ["HD4"],
 };
 /** `shaders/attention.wgsl`: q, k, v, valid, dout, lse, delta, out. */
 export const ATTENTION: KernelSpec = {
   shader: "attention",
   bindings: ["read", "read", "read", "read", "read", "rw", "read", "rw"],
+  constants: ["HD4"],
 };
 /** `shaders/cross_entropy.wgsl`: logits, target, valid, cw, g, total, stats, out. */
 export const CROSS_ENTROPY: KernelSpec = {

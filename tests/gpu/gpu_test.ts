@@ -3,6 +3,7 @@ import { bucketSize } from "../../src/gpu/buffer_pool.ts";
 import { GpuDeviceLostError, GpuUnavailableError } from "../../src/gpu/errors.ts";
 import { requestGpu } from "../../src/gpu/gpu.ts";
 import { axpby } from "../../src/kernels/elementwise.ts";
+import { ATTENTION, ELEMENTWISE } from "../../src/kernels/specs.ts";
 import { assertClose, testGpu } from "../_helpers/mod.ts";
 
 const gpu = await testGpu();
@@ -194,4 +195,19 @@ Deno.test("a profile times every dispatch of the steps recorded while open, by k
   }
   await q.stop();
   if (!/already open/.test(again)) throw new Error("a second open profile was accepted");
+});
+
+Deno.test("a spec's constants are compiled into the shader text per value (private arrays sized by them), other overrides stay pipeline constants", () => {
+  const before = gpu.stats.pipelines;
+  const a = gpu.pipeline(ATTENTION, "forward", { HD4: 2 });
+  const b = gpu.pipeline(ATTENTION, "forward", { HD4: 3 });
+  if (a === b || gpu.stats.pipelines - before !== 2) throw new Error("one pipeline per value");
+  if (gpu.pipeline(ATTENTION, "forward", { HD4: 2 }) !== a) throw new Error("not cached");
+  let msg = "";
+  try {
+    gpu.pipeline({ ...ELEMENTWISE, constants: ["NOPE"] }, "axpby", { NOPE: 1 });
+  } catch (e) {
+    msg = String(e);
+  }
+  if (!msg.includes("NOPE")) throw new Error(`a missing constant was accepted: ${msg}`);
 });
