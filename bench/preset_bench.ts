@@ -20,6 +20,7 @@ import { IdTask, RegTask } from "../src/mpm/tasks.ts";
 import { InitRng } from "../src/nn/init.ts";
 import { Validity } from "../src/nn/validity.ts";
 import { AdamW } from "../src/optim/adamw.ts";
+import { tuneMatmuls } from "../src/kernels/matmul_tuner.ts";
 import { Backbone } from "../src/mpm/backbone.ts";
 import { ClassAttentionHead } from "../src/heads/heads.ts";
 import { trimBatch } from "../src/mpm/prepare.ts";
@@ -163,7 +164,10 @@ function finetuneWorkload(gpu: Gpu, name: "small" | "paper") {
   return { step, evaluate, dispose: () => store.dispose() };
 }
 
-/** Seconds per call of `step(big)` over `steps` calls, after a warm-up call on `warm`. */
+/**
+ * Seconds per call of `step(big)` over `steps` calls, after a warm-up call on `warm` (and, on the
+ * storage path, a call on `big` followed by matmul tuning, as a training run does).
+ */
 async function secondsPerStep(
   gpu: Gpu,
   step: (b: JetBatch) => void | Promise<unknown>,
@@ -172,6 +176,11 @@ async function secondsPerStep(
   steps: number,
 ): Promise<number> {
   await step(warm);
+  if (gpu.matmulPath === "storage") {
+    // One step at the real batch notes its matmul shape classes; tuning picks their kernels.
+    await step(big);
+    await tuneMatmuls(gpu);
+  }
   await gpu.sync();
   gpu.resetPeakBytes();
   const t0 = performance.now();
