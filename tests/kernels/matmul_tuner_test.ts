@@ -77,3 +77,17 @@ Deno.test("tuneMatmuls does nothing on the texture path", async () => {
     g.destroy();
   }
 });
+
+Deno.test("the two storage kernels add each output's products in the same order: a tuning choice changes speed, not results", async () => {
+  const g = await requestGpu({ matmulPath: "storage" });
+  try {
+    const [m, k, n] = [70, 37, 90];
+    const A = g.upload(randn(m * k, 1), [m, k]), B = g.upload(randn(k * n, 2), [k, n]);
+    const bias = g.upload(randn(n, 3));
+    const reg = await matmul(A, B, { path: "storage", bias }).read();
+    const tiled = await matmul(A, B, { path: "tiled", bias }).read();
+    assertClose(tiled, reg, { atol: 0, rtol: 0, label: "register vs tiled" });
+  } finally {
+    g.destroy();
+  }
+});
