@@ -24,7 +24,7 @@ import { preset, withSSFM } from "../src/mpm/config.ts";
 import { MPMModel } from "../src/mpm/model.ts";
 import { SSFM_TASK, ssfmOptions, SSFMTask } from "../src/mpm/ssfm.ts";
 import { prepareInputs } from "../src/mpm/prepare.ts";
-import { presetBenchmarks, runPeerScript, torchPython } from "./preset_bench.ts";
+import { benchBatch, presetBenchmarks, runPeerScript, torchPython } from "./preset_bench.ts";
 import { profileBenchmarks } from "./profile_bench.ts";
 
 interface Figure {
@@ -312,22 +312,7 @@ async function ssfmBenchmark(): Promise<void> {
   report("ssfm_generate_passes", shape, passes, "jets/s per decoder pass");
   // One SSFM pre-training step on the same jets (the masking drops 0-80 % of each).
   const opt = new AdamW(store, { lr: 1e-4, weightDecay: 1e-5, maxNorm: 1 });
-  const valid = new Uint32Array(B * 128);
-  for (let b = 0; b < B; b++) valid.fill(1, b * 128, b * 128 + n);
-  const x = Float32Array.from(
-    { length: B * 128 * 7 },
-    (_, i) => valid[(i / 7) | 0] ? Math.sin(i) : 0,
-  );
-  const batch = {
-    size: B,
-    nParticles: 128,
-    features: cfg.features,
-    x,
-    raw: x,
-    ids: new Int32Array(B * 128),
-    valid,
-    streamIndex: 0,
-  };
+  const batch = benchBatch(B, n, 128, cfg.features);
   const masking = SSFM_TASK.masking!(cfg.tasks.ssfm!, cfg);
   const trainStep = () => {
     const inp = prepareInputs(gpu, batch, masking(batch, 1), {

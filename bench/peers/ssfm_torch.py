@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mpm_torch import Block as EncoderBlock  # the encoder block of the pre-training peer
+
 
 def attention(q, k, v, valid, h):
     b, nq, d = q.shape
@@ -32,23 +34,6 @@ def attention(q, k, v, valid, h):
     s = (q @ k.transpose(-1, -2)) / math.sqrt(d // h)
     s = s.masked_fill(~valid[:, None, None, :], float("-inf"))
     return (torch.softmax(s, -1).nan_to_num(0.0) @ v).transpose(1, 2).reshape(b, nq, d)
-
-
-class EncoderBlock(nn.Module):
-    def __init__(self, d, h):
-        super().__init__()
-        self.h = h
-        self.n1, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.l1, self.l2 = nn.Linear(d, 4 * d), nn.Linear(2 * d, d)
-        self.g1 = nn.Parameter(torch.full((d,), 1e-3))
-        self.g2 = nn.Parameter(torch.full((d,), 1e-3))
-
-    def forward(self, x, valid):
-        q, k, v = self.qkv(self.n1(x)).chunk(3, -1)
-        x = x + self.g1 * self.out(attention(q, k, v, valid, self.h))
-        u, g = self.l1(self.n2(x)).chunk(2, -1)
-        return x + self.g2 * self.l2(F.silu(u) * g)
 
 
 class AdaLNCrossBlock(nn.Module):
