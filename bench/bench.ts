@@ -14,7 +14,7 @@ import { Tape } from "../src/autograd/tape.ts";
 import { type Gpu, requestGpu } from "../src/gpu/gpu.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import { attentionBackward, attentionForward } from "../src/kernels/attention.ts";
-import { matmul } from "../src/kernels/matmul.ts";
+import { matmul, type MatmulOptions } from "../src/kernels/matmul.ts";
 import { randomNormal } from "../src/kernels/random.ts";
 import { InitRng } from "../src/nn/init.ts";
 import { LayerNorm, Linear, TransformerBlock } from "../src/nn/layers.ts";
@@ -181,9 +181,12 @@ async function gpuBenchmarks(): Promise<void> {
     const sec = await timeIt(gpu, () => matmul(a, b).dispose(), 2, m * n > 1e8 ? 1 : 2);
     report("matmul", `${m}x${k}x${n}`, (2 * m * k * n) / sec / 1e9, "GFLOP/s");
     if (gpu.matmulPath === "storage") {
-      // The register-tiled kernel the shared-memory one replaces from 64x64 (design check).
-      const r = await timeIt(gpu, () => matmul(a, b, { path: "storage" }).dispose(), 2, 1);
-      report("matmul_register", `${m}x${k}x${n}`, (2 * m * k * n) / r / 1e9, "GFLOP/s");
+      // Each storage kernel forced (design check of the size rule and the tuner's candidates).
+      const forced = [["storage", "register"], ["tiled", "tiled64"], ["tiled128", "tiled128"]];
+      for (const [path, name] of forced as [MatmulOptions["path"], string][]) {
+        const r = await timeIt(gpu, () => matmul(a, b, { path }).dispose(), 2, 1);
+        report(`matmul_${name}`, `${m}x${k}x${n}`, (2 * m * k * n) / r / 1e9, "GFLOP/s");
+      }
     }
     a.dispose();
     b.dispose();

@@ -9,7 +9,8 @@
 //   3 bias  read     array<f32>  (N), read when p.has_bias == 1
 //   4 c     rw       array<f32>  (batch, M, N)
 // Grid: workgroup 8x8 invocations, each computing a 4x4 tile of C; z = batch. `matmul_tiled`
-// (below) stages 64x64 tiles in workgroup memory for large problems.
+// (below) stages 64x64 tiles in workgroup memory for large problems, `matmul_tiled128` 128x128
+// tiles with 8x8 outputs per invocation and register double buffering for the largest.
 // Batch strides of 0 broadcast an operand (a shared weight).
 
 override TRANS_A: bool = false;
@@ -131,4 +132,85 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) 
   let row0 = row_base + lid.y * 4u;
   let col0 = col_base + lid.x * 4u;
   store_tile(acc, row0, col0, batch * p.stride_c);
+}
+
+// Large-tile variant for big problems on discrete GPUs: a 16x16 workgroup computes a 128x128
+// tile of C, 8x8 outputs per invocation (rows ty*4..+3 and 64+ty*4..+3, columns likewise, so
+// neighbouring invocations read neighbouring vec4s of workgroup memory). K is walked in slices
+// of 8; the next slice is loaded into registers while the current one is multiplied (register
+// double buffering: one barrier pair per slice, global loads in flight during the FMAs). The
+// staged tiles are read as vec4s. 2 x 4 KiB of workgroup memory.
+// Grid: (ceil(N / 128), ceil(M / 128), batch). Same bindings and uniforms as `matmul`.
+const BIG: u32 = 128u;
+const BIG_SLICE: u32 = 8u;
+var<workgroup> big_a: array<vec4f, 256>; // [kk][row / 4], BIG_SLICE x BIG
+var<workgroup> big_b: array<vec4f, 256>; // [kk][col / 4]
+
+// Slice coordinates (k, row) of A's element e in [0, 1024), contiguous along A's storage.
+fn big_a_at(e: u32) -> vec2u {
+  if (TRANS_A) { return vec2u(e / BIG, e % BIG); }
+  return vec2u(e % BIG_SLICE, e / BIG_SLICE);
+}
+
+// Slice coordinates (k, col) of B's element e.
+fn big_b_at(e: u32) -> vec2u {
+  if (TRANS_B) { return vec2u(e % BIG_SLICE, e / BIG_SLICE); }
+  return vec2u(e / BIG, e % BIG);
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled128(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let row_base = wg.y * BIG;
+  let col_base = wg.x * BIG;
+  let batch = wg.z;
+  let ba = batch * p.stride_a;
+  let bb = batch * p.stride_b;
+  let t = lid.y * 16u + lid.x;
+  var ra: array<f32, 4>;
+  var rb: array<f32, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    let ea = big_a_at(t + i * 256u);
+    ra[i] = load_a(ba, row_base + ea.y, ea.x);
+    let eb = big_b_at(t + i * 256u);
+    rb[i] = load_b(bb, eb.x, col_base + eb.y);
+  }
+  var acc: array<vec4f, 16>; // [half_row * 8 + r * 2 + half_col]
+  for (var k0 = 0u; k0 < p.k; k0 += BIG_SLICE) {
+    for (var i = 0u; i < 4u; i++) {
+      let ea = big_a_at(t + i * 256u);
+      big_a[ea.x * 32u + ea.y / 4u][ea.y % 4u] = ra[i];
+      let eb = big_b_at(t + i * 256u);
+      big_b[eb.x * 32u + eb.y / 4u][eb.y % 4u] = rb[i];
+    }
+    workgroupBarrier();
+    let next = k0 + BIG_SLICE;
+    if (next < p.k) {
+      for (var i = 0u; i < 4u; i++) {
+        let ea = big_a_at(t + i * 256u);
+        ra[i] = load_a(ba, row_base + ea.y, next + ea.x);
+        let eb = big_b_at(t + i * 256u);
+        rb[i] = load_b(bb, next + eb.x, col_base + eb.y);
+      }
+    }
+    for (var kk = 0u; kk < BIG_SLICE; kk++) {
+      let a0 = big_a[kk * 32u + lid.y];
+      let a1 = big_a[kk * 32u + 16u + lid.y];
+      let b0 = big_b[kk * 32u + lid.x];
+      let b1 = big_b[kk * 32u + 16u + lid.x];
+      for (var r = 0u; r < 4u; r++) {
+        acc[r * 2u] = fma(vec4f(a0[r]), b0, acc[r * 2u]);
+        acc[r * 2u + 1u] = fma(vec4f(a0[r]), b1, acc[r * 2u + 1u]);
+        acc[8u + r * 2u] = fma(vec4f(a1[r]), b0, acc[8u + r * 2u]);
+        acc[8u + r * 2u + 1u] = fma(vec4f(a1[r]), b1, acc[8u + r * 2u + 1u]);
+      }
+    }
+    workgroupBarrier();
+  }
+  let bc = batch * p.stride_c;
+  let row0 = row_base + lid.y * 4u;
+  let col0 = col_base + lid.x * 4u;
+  store_tile(array(acc[0], acc[2], acc[4], acc[6]), row0, col0, bc);
+  store_tile(array(acc[1], acc[3], acc[5], acc[7]), row0, col0 + 64u, bc);
+  store_tile(array(acc[8], acc[10], acc[12], acc[14]), row0 + 64u, col0, bc);
+  store_tile(array(acc[9], acc[11], acc[13], acc[15]), row0 + 64u, col0 + 64u, bc);
 }

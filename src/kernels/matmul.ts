@@ -4,9 +4,13 @@
  *
  * Implementations chosen per adapter (`gpu.matmulPath`): on the storage path (discrete GPUs) a
  * register-tiled kernel (32x32 outputs per workgroup, operands read straight from storage) for
- * small problems and a shared-memory tiled one (64x64 outputs per workgroup, K in slices of 16
- * staged in workgroup memory) once both M and N reach 64; texture-operand loads on CPU drivers
- * (see `bench/RESULTS.md`). Both paths split operands above the storage binding limit.
+ * small problems, a shared-memory tiled one (64x64 outputs per workgroup, K in slices of 16
+ * staged in workgroup memory) once both M and N reach 64, and a large-tile one (128x128 outputs
+ * per workgroup, 8x8 per invocation, K slices of 8 with the next slice loaded into registers
+ * during the current one's FMAs) for problems big enough to fill a discrete GPU with such
+ * tiles; `tuneMatmuls` replaces that size rule with timings per shape class. Texture-operand
+ * loads on CPU drivers (see `bench/RESULTS.md`). Both paths split operands above the storage
+ * binding limit.
  *
  * @module
  */
@@ -16,7 +20,7 @@ import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { expectSize, rowSegments } from "./_util.ts";
 import { type Problem, resolve } from "./_matmul_problem.ts";
-import { tunedKernel } from "./matmul_tuner.ts";
+import { type MatmulKernel, tunedKernel } from "./matmul_tuner.ts";
 import { MATMUL, MATMUL_TEX } from "./specs.ts";
 
 /** Options of {@linkcode matmul}. */
@@ -34,12 +38,12 @@ export interface MatmulOptions {
   /** Scale of the product. Default 1. */
   alpha?: number;
   /**
-   * Force an implementation (tests): `texture`, `storage` (the register-tiled kernel) or `tiled`
-   * (the shared-memory kernel). Default: `gpu.matmulPath`, and on the storage path the kernel
-   * tuned for the shape class (`tuneMatmuls`), else the tiled kernel when M and N are both at
-   * least {@linkcode TILED_MIN}.
+   * Force an implementation (tests): `texture`, `storage` (the register-tiled kernel), `tiled`
+   * (the 64x64 shared-memory kernel) or `tiled128` (the 128x128 one). Default:
+   * `gpu.matmulPath`, and on the storage path the kernel tuned for the shape class
+   * (`tuneMatmuls`), else the size rule ({@linkcode TILED_MIN}, {@linkcode TILED128_MIN_ROWS}).
    */
-  path?: "texture" | "storage" | "tiled";
+  path?: "texture" | "storage" | "tiled" | "tiled128";
 }
 
 /**
@@ -69,21 +73,57 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const path = options.path ?? gpu.matmulPath;
   if (path === "texture") matmulTexture(gpu, a, b, out, pr, options);
   else {
-    const tiled = path === "tiled" || (options.path === undefined && chooseTiled(gpu, pr, options));
-    matmulStorage(gpu, a, b, out, pr, options, tiled);
+    const kernel: MatmulKernel = options.path === undefined
+      ? chooseKernel(gpu, pr, options)
+      : FORCED[options.path as keyof typeof FORCED] ?? "matmul";
+    matmulStorage(gpu, a, b, out, pr, options, kernel);
   }
   return out;
 }
 
+const FORCED = { storage: "matmul", tiled: "matmul_tiled", tiled128: "matmul_tiled128" } as const;
+
+/** Outputs per workgroup side of each storage-path kernel. */
+const TILE_OF: Record<MatmulKernel, number> = {
+  matmul: 32,
+  matmul_tiled: 64,
+  matmul_tiled128: 128,
+};
+
 /** The kernel tuned for the problem's shape class (`tuneMatmuls`), else the size rule. */
-function chooseTiled(gpu: Gpu, pr: Problem, o: MatmulOptions): boolean {
+function chooseKernel(gpu: Gpu, pr: Problem, o: MatmulOptions): MatmulKernel {
   const { m, n, k, batch } = pr;
   const tuned = tunedKernel(gpu, { m, n, k, batch, transA: !!o.transA, transB: !!o.transB });
-  return tuned ? tuned === "matmul_tiled" : m >= TILED_MIN && n >= TILED_MIN;
+  if (tuned) return tuned;
+  if (m * batch >= TILED128_MIN_ROWS && n >= 128 && m >= 128) return "matmul_tiled128";
+  return m >= TILED_MIN && n >= TILED_MIN ? "matmul_tiled" : "matmul";
 }
 
-/** Smallest M and N for which the storage path uses the shared-memory tiled kernel. */
+/**
+ * Smallest M and N for which the untuned storage path uses the 64x64 shared-memory kernel.
+ *
+ * @example
+ * ```ts
+ * import { TILED_MIN } from "@mpm/webgpu/kernels";
+ * console.assert(TILED_MIN === 64);
+ * ```
+ */
 export const TILED_MIN = 64;
+
+/**
+ * Smallest number of result rows (over the batch) for which the untuned storage path uses the
+ * 128x128 kernel (N and M at least 128 too): about 16 rows of 128-wide tiles per column block,
+ * enough workgroups to occupy a large GPU. A size rule, not a measurement; `tuneMatmuls` decides
+ * per shape class once a run has tuned.
+ *
+ * @example
+ * ```ts
+ * import { TILED128_MIN_ROWS } from "@mpm/webgpu/kernels";
+ * // The paper preset's token rows at batch 1000 (48 per jet) take the 128x128 kernel untuned.
+ * console.assert(1000 * 48 >= TILED128_MIN_ROWS);
+ * ```
+ */
+export const TILED128_MIN_ROWS = 2048;
 
 /**
  * The storage-path matmul, in pieces under the binding limit when an operand exceeds it: groups
@@ -97,7 +137,7 @@ function matmulStorage(
   out: Tensor,
   pr: Problem,
   o: MatmulOptions,
-  tiled: boolean,
+  kernel: MatmulKernel,
 ): void {
   const maxZ = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (pr.batch > maxZ) throw new ShapeError(`matmul: batch ${pr.batch} exceeds ${maxZ}`);
@@ -105,7 +145,7 @@ function matmulStorage(
   const sizeA = pr.batch * pr.m * pr.k, sizeC = pr.batch * pr.m * pr.n;
   const sizeB = (pr.strideB ? pr.batch : 1) * pr.k * pr.n;
   if (sizeA <= L && sizeB <= L && sizeC <= L) {
-    storageDispatch(gpu, a, b, out, pr, o, tiled);
+    storageDispatch(gpu, a, b, out, pr, o, kernel);
     return;
   }
   const views = (t: Tensor, stride: number, s: number, c: number) =>
@@ -132,7 +172,7 @@ function matmulStorage(
         views(out, pr.strideC, s, c),
         { ...pr, batch: c },
         o,
-        tiled,
+        kernel,
       );
     }
     return;
@@ -155,7 +195,7 @@ function matmulStorage(
         out.view([c * pr.n], s * pr.n),
         part,
         o,
-        tiled,
+        kernel,
       );
     }
     return;
@@ -173,7 +213,7 @@ function matmulStorage(
       out,
       part,
       { ...o, bias: first ? o.bias : undefined, accumulate: !first || o.accumulate },
-      tiled,
+      kernel,
     );
   }
 }
@@ -185,10 +225,10 @@ function storageDispatch(
   out: Tensor,
   pr: Problem,
   o: MatmulOptions,
-  tiled: boolean,
+  kernel: MatmulKernel,
 ): void {
-  const tile = tiled ? 64 : 32;
-  gpu.dispatch(MATMUL, tiled ? "matmul_tiled" : "matmul", {
+  const tile = TILE_OF[kernel];
+  gpu.dispatch(MATMUL, kernel, {
     uniforms: new Uniforms().u32(pr.m).u32(pr.n).u32(pr.k).u32(pr.strideA).u32(pr.strideB)
       .u32(pr.strideC).u32(o.bias ? 1 : 0).u32(o.accumulate ? 1 : 0).f32(o.alpha ?? 1),
     bindings: [a, b, o.bias ?? null, out],

@@ -3,7 +3,8 @@
  * classes it meets (M, N and K rounded up to powers of two, and the transposes); after a first
  * step, {@linkcode tuneMatmuls} times each candidate kernel on a problem of each new class (outside
  * any training step: it submits and waits) and keeps the fastest. Later calls of that class use
- * it; classes never tuned keep the size rule (the shared-memory kernel from 64 x 64 outputs).
+ * it; classes never tuned keep the size rule (the 64x64 shared-memory kernel from 64 x 64
+ * outputs, the 128x128 one for the largest problems).
  *
  * @module
  */
@@ -11,7 +12,23 @@ import type { Gpu } from "../gpu/gpu.ts";
 import { matmul } from "./matmul.ts";
 
 /** The storage-path matmul kernels a shape class can be given. */
-export type MatmulKernel = "matmul" | "matmul_tiled";
+export type MatmulKernel = "matmul" | "matmul_tiled" | "matmul_tiled128";
+
+/**
+ * Every storage-path kernel, in the order {@linkcode tuneMatmuls} times them (ties go to the
+ * earlier, smaller tile).
+ *
+ * @example
+ * ```ts
+ * import { MATMUL_KERNELS } from "@mpm/webgpu/kernels";
+ * console.assert(MATMUL_KERNELS.at(-1) === "matmul_tiled128");
+ * ```
+ */
+export const MATMUL_KERNELS: readonly MatmulKernel[] = [
+  "matmul",
+  "matmul_tiled",
+  "matmul_tiled128",
+];
 
 /** A problem shape seen by `matmul` (after batch folding). */
 export interface MatmulShape {
@@ -111,8 +128,11 @@ export async function tuneMatmuls(gpu: Gpu, o: { time?: number } = {}): Promise<
     const b = gpu.zeros(s.transB ? [s.batch, s.n, s.k] : [s.batch, s.k, s.n]);
     const c = gpu.empty([s.batch, s.m, s.n]);
     const seconds = {} as Record<MatmulKernel, number>;
-    for (const kernel of ["matmul", "matmul_tiled"] as const) {
-      const path = kernel === "matmul" ? "storage" : "tiled";
+    for (const kernel of MATMUL_KERNELS) {
+      const path =
+        ({ matmul: "storage", matmul_tiled: "tiled", matmul_tiled128: "tiled128" } as const)[
+          kernel
+        ];
       const run = (reps: number) => {
         for (let r = 0; r < reps; r++) {
           matmul(a, b, { transA: s.transA, transB: s.transB, out: c, path });
@@ -131,7 +151,8 @@ export async function tuneMatmuls(gpu: Gpu, o: { time?: number } = {}): Promise<
       seconds[kernel] = t / reps;
     }
     for (const x of [a, b, c]) x.dispose();
-    const kernel = seconds.matmul_tiled <= seconds.matmul ? "matmul_tiled" : "matmul";
+    // The fastest; ties go to the smaller tile (listed first).
+    const kernel = MATMUL_KERNELS.reduce((best, k) => seconds[k] < seconds[best] ? k : best);
     st.chosen.set(key, kernel);
     out.push({ shapeClass: key, kernel, seconds });
   }
@@ -167,10 +188,10 @@ export function setMatmulTunings(
 ): void {
   const st = state(gpu);
   for (const [key, kernel] of entries) {
-    if (kernel !== "matmul" && kernel !== "matmul_tiled") {
+    if (!(MATMUL_KERNELS as readonly string[]).includes(kernel)) {
       throw new RangeError(`matmul tuning "${key}": unknown kernel "${kernel}"`);
     }
-    st.chosen.set(key, kernel);
+    st.chosen.set(key, kernel as MatmulKernel);
     st.pending.delete(key);
   }
 }

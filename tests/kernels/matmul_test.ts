@@ -1,5 +1,5 @@
-// shaders/matmul.wgsl (register-tiled `matmul`, shared-memory `matmul_tiled`) and
-// shaders/matmul_tex.wgsl against the float64 reference.
+// shaders/matmul.wgsl (register-tiled `matmul`, shared-memory `matmul_tiled` and the 128x128
+// `matmul_tiled128`) and shaders/matmul_tex.wgsl against the float64 reference.
 import { requestGpu } from "../../src/gpu/gpu.ts";
 import { matmul } from "../../src/kernels/matmul.ts";
 import { colSum } from "../../src/kernels/reduce.ts";
@@ -8,7 +8,7 @@ import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
 import { matmulBackwardRef, matmulRef } from "../reference/dense.ts";
 
 const gpu = await testGpu();
-const PATHS = ["storage", "tiled", "texture"] as const;
+const PATHS = ["storage", "tiled", "tiled128", "texture"] as const;
 
 const CASES = [
   { batch: 1, m: 1, k: 1, n: 1 },
@@ -18,6 +18,9 @@ const CASES = [
   // Several 64x64 tiles with ragged edges and a K that is not a multiple of the 16-wide slice.
   { batch: 2, m: 67, k: 35, n: 130 },
   { batch: 1, m: 128, k: 16, n: 64 },
+  // Several 128x128 tiles with ragged edges, K not a multiple of the 8-wide slice, one slice only.
+  { batch: 2, m: 131, k: 21, n: 259 },
+  { batch: 1, m: 200, k: 5, n: 129 },
 ];
 
 for (const path of PATHS) {
@@ -177,7 +180,7 @@ Deno.test("matmul (storage and tiled kernels) splits operands above the storage 
     ];
     for (const [batch, m, k, n, transA, transB] of cases) {
       const a = randn(batch * m * k, m + 1), b = randn(batch * k * n, n + 2), bias = randn(n, 3);
-      for (const path of ["storage", "tiled"] as const) {
+      for (const path of ["storage", "tiled", "tiled128"] as const) {
         const A = g.upload(a, transA ? [batch, k, m] : [batch, m, k]);
         const B = g.upload(b, transB ? [batch, n, k] : [batch, k, n]);
         const Bias = g.upload(bias);

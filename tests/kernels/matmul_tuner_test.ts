@@ -4,6 +4,7 @@
 import { requestGpu } from "../../src/gpu/gpu.ts";
 import { matmul } from "../../src/kernels/matmul.ts";
 import {
+  MATMUL_KERNELS,
   matmulShapeClass,
   matmulTunings,
   setMatmulTunings,
@@ -12,7 +13,7 @@ import {
 import { assertClose, randn } from "../_helpers/mod.ts";
 import { matmulRef } from "../reference/dense.ts";
 
-Deno.test("tuneMatmuls times both storage kernels on each new shape class, and matmul then uses the choice (or an installed one) with the reference's result", async () => {
+Deno.test("tuneMatmuls times all three storage kernels on each new shape class, and matmul then uses the choice (or an installed one) with the reference's result", async () => {
   const g = await requestGpu({ matmulPath: "storage" });
   try {
     const shapes = [[20, 10, 30], [130, 40, 70]] as const; // m, k, n
@@ -31,14 +32,18 @@ Deno.test("tuneMatmuls times both storage kernels on each new shape class, and m
       throw new Error(`tuned ${JSON.stringify(tuned)}`);
     }
     for (const t of tuned) {
-      if (!(t.seconds.matmul > 0 && t.seconds.matmul_tiled > 0)) throw new Error("untimed");
-      const faster = t.seconds.matmul_tiled <= t.seconds.matmul ? "matmul_tiled" : "matmul";
-      if (t.kernel !== faster) throw new Error(`${t.shapeClass}: chose the slower kernel`);
+      if (!MATMUL_KERNELS.every((k) => t.seconds[k] > 0)) throw new Error("untimed");
+      const fastest = Math.min(...MATMUL_KERNELS.map((k) => t.seconds[k]));
+      if (t.seconds[t.kernel] !== fastest) {
+        throw new Error(`${t.shapeClass}: chose a slower kernel`);
+      }
     }
     if ((await tuneMatmuls(g)).length !== 0) throw new Error("tuned a known class again");
-    // Install the opposite choice for each class: the profile shows that kernel running.
-    for (const flip of [false, true]) {
-      const want = tuned.map((t) => (t.kernel === "matmul") !== flip ? "matmul_tiled" : "matmul");
+    // Install every other choice for each class in turn: the profile shows that kernel running.
+    for (const shift of [1, 2, 3]) {
+      const want = tuned.map((t) =>
+        MATMUL_KERNELS[(MATMUL_KERNELS.indexOf(t.kernel) + shift) % MATMUL_KERNELS.length]
+      );
       setMatmulTunings(g, keys.map((k, i) => [k, want[i]] as const));
       const profile = g.startProfile();
       const outs = run();
@@ -78,15 +83,17 @@ Deno.test("tuneMatmuls does nothing on the texture path", async () => {
   }
 });
 
-Deno.test("the two storage kernels add each output's products in the same order: a tuning choice changes speed, not results", async () => {
+Deno.test("the three storage kernels add each output's products in the same order: a tuning choice changes speed, not results", async () => {
   const g = await requestGpu({ matmulPath: "storage" });
   try {
-    const [m, k, n] = [70, 37, 90];
+    const [m, k, n] = [170, 37, 290];
     const A = g.upload(randn(m * k, 1), [m, k]), B = g.upload(randn(k * n, 2), [k, n]);
     const bias = g.upload(randn(n, 3));
     const reg = await matmul(A, B, { path: "storage", bias }).read();
     const tiled = await matmul(A, B, { path: "tiled", bias }).read();
+    const big = await matmul(A, B, { path: "tiled128", bias }).read();
     assertClose(tiled, reg, { atol: 0, rtol: 0, label: "register vs tiled" });
+    assertClose(big, reg, { atol: 0, rtol: 0, label: "register vs tiled128" });
   } finally {
     g.destroy();
   }

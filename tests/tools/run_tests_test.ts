@@ -2,7 +2,7 @@
 // (a process that died on a signal after every test passed); real child processes, real signals.
 import { collectGroups, judge, parseSummary, runTests } from "../../tools/run_tests.ts";
 
-const fake = new URL("./_fake_deno_test.ts", import.meta.url).pathname;
+const fake = new URL("./_fake_test_process.ts", import.meta.url).pathname;
 const opts = { command: ["run", "-A", fake], echo: false };
 
 async function quietly<T>(f: () => Promise<T>): Promise<T> {
