@@ -225,6 +225,22 @@ async function gpuBenchmarks(): Promise<void> {
         dkv: { tensor: dqkv, stride: 3 * D, kOffset: D, vOffset: 2 * D },
       }));
     report("attention_backward", shape, bwd * 1000, "ms");
+    if (gpu.matmulPath === "storage") {
+      // The flat kernels the workgroup-tiled defaults replace (design check).
+      const flat = { ...args, storageKernel: "flat" as const };
+      const f = await timeIt(gpu, () => {
+        const s = attentionForward(flat);
+        s.out.dispose();
+        s.lse.dispose();
+      });
+      report("attention_forward_flat", shape, f * 1000, "ms");
+      const b = await timeIt(gpu, () =>
+        attentionBackward(flat, saved, dout, {
+          dq: { tensor: dqkv, stride: 3 * D, offset: 0 },
+          dkv: { tensor: dqkv, stride: 3 * D, kOffset: D, vOffset: 2 * D },
+        }));
+      report("attention_backward_flat", shape, b * 1000, "ms");
+    }
     for (const t of [qkv, dout, valid, dqkv, saved.out, saved.lse]) t.dispose();
   }
 

@@ -6,7 +6,8 @@
  * same fused layouts.
  *
  * Two implementations with the same arithmetic: `attention.wgsl` reads every operand from storage
- * buffers (discrete GPUs); on the texture matmul path (CPU drivers) `attention_tex.wgsl` reads
+ * buffers (discrete GPUs; by default its workgroup-tiled kernels, which stage the rows a block of
+ * 64 rows loops over in workgroup memory); on the texture matmul path (CPU drivers) `attention_tex.wgsl` reads
  * the operands each invocation visits once per key or query from rgba32float textures, packed
  * per segment of sets (a texel fetch costs about a tenth of a storage load on lavapipe).
  *
@@ -51,6 +52,12 @@ export interface AttentionArgs {
   headDim: number;
   /** Softmax scale; default 1 / sqrt(headDim). */
   scale?: number;
+  /**
+   * Storage path only: `"tiled"` (default) has each workgroup of 64 rows stage the rows it loops
+   * over (keys and values, or queries and gradients) in workgroup memory; `"flat"` reads them
+   * from storage per invocation. Bit-identical results; tests and benchmarks compare the two.
+   */
+  storageKernel?: "tiled" | "flat";
 }
 
 /** Output of {@linkcode attentionForward}. */
@@ -142,7 +149,8 @@ export function attentionForward(a: AttentionArgs): AttentionSaved {
       gpu.releaseTexture(vt);
       continue;
     }
-    gpu.dispatch(ATTENTION, "forward", {
+    const tiled = a.storageKernel !== "flat";
+    gpu.dispatch(ATTENTION, tiled ? "forward_tiled" : "forward", {
       uniforms: uniforms(b, d, 0, 0),
       bindings: [
         b.q.tensor,
@@ -154,11 +162,16 @@ export function attentionForward(a: AttentionArgs): AttentionSaved {
         null,
         per(out, a.nq * d),
       ],
-      workgroups: grid1d(b.batch * a.heads * a.nq),
+      workgroups: tiled ? tiledGrid(b, a.nq) : grid1d(b.batch * a.heads * a.nq),
       overrides: { HD4: a.headDim / 4 },
     });
   }
   return { out, lse };
+}
+
+/** Grid of the workgroup-tiled kernels: x = head * blocks of 64 rows + block, y = set. */
+function tiledGrid(a: AttentionArgs, rows: number): [number, number, number] {
+  return [Math.ceil(rows / 64) * a.heads, a.batch, 1];
 }
 
 /** One segment of sets: the arguments on views of its sets, and a view maker for the rest. */
@@ -176,10 +189,11 @@ function batchSegments(a: AttentionArgs, widths: readonly number[]): Segment[] {
   const gpu = a.q.tensor.gpu;
   const ops = [[a.q, a.nq], [a.k, a.nk], [a.v, a.nk]] as const;
   const all = [...ops.map(([o, n]) => n * o.stride), ...(a.valid ? [a.nk] : []), ...widths];
-  // On the texture path a segment's rows also fit one texture's height.
+  // On the texture path a segment's rows also fit one texture's height; on the storage path its
+  // sets fit the y dimension of the tiled kernels' grid.
   const maxSets = useTextures(gpu)
     ? Math.floor(gpu.limits.maxTextureDimension2D / Math.max(a.nq, a.nk, 1))
-    : Infinity;
+    : gpu.limits.maxComputeWorkgroupsPerDimension;
   return rowSegments(gpu, a.batch, all, maxSets).map(([s, n]) => {
     const whole = s === 0 && n === a.batch;
     const rows = (t: Tensor, w: number) => (whole ? t : t.view([n * w], s * w));
@@ -252,16 +266,17 @@ export function attentionBackward(
       continue;
     }
     const ins = [b.q.tensor, b.k.tensor, b.v.tensor, b.valid ?? null, doutS, lseS, deltaS] as const;
-    gpu.dispatch(ATTENTION, "backward_q", {
+    const tiled = a.storageKernel !== "flat";
+    gpu.dispatch(ATTENTION, tiled ? "backward_q_tiled" : "backward_q", {
       uniforms: uniforms(b, targets.dq.stride, targets.dq.offset, 0),
       bindings: [...ins, r(targets.dq.tensor, a.nq * targets.dq.stride)],
-      workgroups: qRows,
+      workgroups: tiled ? tiledGrid(b, a.nq) : qRows,
       overrides: ov,
     });
-    gpu.dispatch(ATTENTION, "backward_kv", {
+    gpu.dispatch(ATTENTION, tiled ? "backward_kv_tiled" : "backward_kv", {
       uniforms: uniforms(b, t.stride, t.kOffset, t.vOffset),
       bindings: [...ins, r(t.tensor, a.nk * t.stride)],
-      workgroups: grid1d(b.batch * a.heads * a.nk),
+      workgroups: tiled ? tiledGrid(b, a.nk) : grid1d(b.batch * a.heads * a.nk),
       overrides: ov,
     });
   }

@@ -33,13 +33,19 @@ function validMask(batch: number, nk: number, seed: number): Uint32Array {
 
 const tol = { atol: 2e-5, rtol: 2e-4 };
 
-// Both operand paths: storage buffers (attention.wgsl, discrete GPUs) and textures for the
-// per-key operands (attention_tex.wgsl, CPU drivers).
+// Both operand paths: storage buffers (attention.wgsl, discrete GPUs; its workgroup-tiled kernels
+// by default, the flat ones on request) and textures for the per-key operands (attention_tex.wgsl,
+// CPU drivers).
 const PATHS = {
   texture: await requestGpu({ matmulPath: "texture" }),
   storage: await requestGpu({ matmulPath: "storage" }),
 };
-for (const [path, gpu] of Object.entries(PATHS)) {
+const VARIANTS = [
+  ["texture", PATHS.texture, undefined],
+  ["storage", PATHS.storage, "tiled"],
+  ["storage flat", PATHS.storage, "flat"],
+] as const;
+for (const [path, gpu, storageKernel] of VARIANTS) {
   for (const [batch, n, heads, hd] of [[3, 7, 2, 4], [2, 1, 1, 8], [4, 13, 3, 12]]) {
     Deno.test(`attention (${path}) self (fused qkv) B=${batch} N=${n} H=${heads} D=${hd}, masked keys and a fully masked jet`, async () => {
       const d = heads * hd;
@@ -57,6 +63,7 @@ for (const [path, gpu] of Object.entries(PATHS)) {
         nk: n,
         heads,
         headDim: hd,
+        storageKernel,
       };
       const saved = attentionForward(args);
       const q = cols(qkv, batch * n, 3 * d, 0, d),
@@ -97,6 +104,7 @@ for (const [path, gpu] of Object.entries(PATHS)) {
         nk,
         heads,
         headDim: hd,
+        storageKernel,
       };
       const saved = attentionForward(args);
       const k = cols(kv, batch * nk, 2 * d, 0, d), v = cols(kv, batch * nk, 2 * d, d, d);
@@ -157,5 +165,56 @@ Deno.test("attention (texture) splits the sets over textures no taller than maxT
   const t = await run(PATHS.texture), s = await run(PATHS.storage);
   for (const k of ["out", "lse", "dqkv"] as const) {
     assertClose(t[k], s[k], { atol: 1e-6, rtol: 1e-5, label: k });
+  }
+});
+
+Deno.test("attention (storage): the workgroup-tiled kernels equal the flat ones bit for bit and the reference, over several row blocks and staged chunks", async () => {
+  const g = PATHS.storage;
+  // [batch, nq, nk, heads, headDim]: 70 queries = 2 blocks of 64; head dim 16 stages 64 keys per
+  // chunk (130 keys = 3 chunks), head dim 4 stages 256 (300 keys = 2); class attention (nq = 1).
+  const shapes = [[3, 70, 130, 3, 16], [2, 300, 300, 1, 4], [4, 1, 97, 2, 32], [2, 65, 9, 2, 8]];
+  for (const [batch, nq, nk, heads, hd] of shapes) {
+    const d = heads * hd, label = `${batch}x${nq}x${nk} H=${heads} D=${hd}`;
+    const q = randn(batch * nq * d, 41, -2, 2), kv = randn(batch * nk * 2 * d, 42, -2, 2);
+    const dout = randn(batch * nq * d, 43), valid = validMask(batch, nk, 44);
+    const Q = g.upload(q, [batch, nq, d]), KV = g.upload(kv, [batch, nk, 2 * d]);
+    const Valid = g.upload(valid), Dout = g.upload(dout, [batch, nq, d]);
+    const run = async (storageKernel: "tiled" | "flat") => {
+      const args = {
+        q: { tensor: Q, stride: d, offset: 0 },
+        k: { tensor: KV, stride: 2 * d, offset: 0 },
+        v: { tensor: KV, stride: 2 * d, offset: d },
+        valid: Valid,
+        batch,
+        nq,
+        nk,
+        heads,
+        headDim: hd,
+        storageKernel,
+      };
+      const saved = attentionForward(args);
+      const dq = g.empty([batch, nq, d]), dkv = g.empty([batch, nk, 2 * d]);
+      attentionBackward(args, saved, Dout, {
+        dq: { tensor: dq, stride: d, offset: 0 },
+        dkv: { tensor: dkv, stride: 2 * d, kOffset: 0, vOffset: d },
+      });
+      return {
+        out: await saved.out.read(),
+        lse: await saved.lse.read(),
+        dq: await dq.read(),
+        dkv: await dkv.read(),
+      };
+    };
+    const tiled = await run("tiled"), flat = await run("flat");
+    for (const k of ["out", "lse", "dq", "dkv"] as const) {
+      assertClose(tiled[k], flat[k], { atol: 0, rtol: 0, label: `${label} ${k} tiled vs flat` });
+    }
+    const s: AttnShape = { batch, nq, nk, heads, headDim: hd };
+    const k = cols(kv, batch * nk, 2 * d, 0, d), v = cols(kv, batch * nk, 2 * d, d, d);
+    assertClose(tiled.out, attentionRef(q, k, v, valid, s), { ...tol, label: `${label} out` });
+    const ref = attentionBackwardRef(q, k, v, valid, dout, s);
+    assertClose(tiled.dq, ref.dq, { ...tol, label: `${label} dq` });
+    assertClose(cols(tiled.dkv, batch * nk, 2 * d, 0, d), ref.dk, { ...tol, label: `${label} dk` });
+    assertClose(cols(tiled.dkv, batch * nk, 2 * d, d, d), ref.dv, { ...tol, label: `${label} dv` });
   }
 });
