@@ -4,7 +4,8 @@
  * gradients are averaged by one allreduce per parameter group (one readback of the group's flat
  * gradient arena, one upload). The optimiser then takes the same step everywhere, so the ranks
  * stay identical. WebGPU buffers cannot be shared with other processes, so the gradients go
- * through host memory.
+ * through host memory. While the gradients are copied back, the training loops load the next
+ * step's batch (`averageGradients(whileWaiting)`), so the host's data work overlaps the device's.
  *
  * With equal shares, the average of the ranks' mean-loss gradients is the gradient of the
  * whole batch's mean loss: 2 ranks x B/2 jets follow 1 rank x B jets up to summation order
@@ -22,8 +23,10 @@ export interface ExchangeStats {
   calls: number;
   /** Bytes sent per rank. */
   bytes: number;
-  /** Milliseconds in readback, allreduce and upload. */
+  /** Milliseconds in readback, allreduce and upload (host work overlapped with it excluded). */
   ms: number;
+  /** Milliseconds of host work (the next step's batch) done while the readback was in flight. */
+  overlappedMs: number;
 }
 
 /**
@@ -46,7 +49,7 @@ export class DataParallel {
   /** The parameters kept in sync. */
   readonly store: ParameterStore;
   /** Exchange costs so far. */
-  readonly stats: ExchangeStats = { calls: 0, bytes: 0, ms: 0 };
+  readonly stats: ExchangeStats = { calls: 0, bytes: 0, ms: 0, overlappedMs: 0 };
 
   /**
    * Wraps a finalised store.
@@ -87,22 +90,32 @@ export class DataParallel {
    * Replaces every trainable group's gradients by their mean over the ranks. Call after the
    * backward pass and before the optimiser step (it submits the work recorded so far to read
    * the gradients; the upload lands before the next submitted commands).
+   *
+   * @param whileWaiting host work to do while the device finishes the backward pass and copies
+   *   the gradients back, e.g. loading the next step's batch (called once, also on one rank)
    */
-  async averageGradients(): Promise<void> {
-    if (this.mpi.size === 1) return;
+  async averageGradients(whileWaiting?: () => void): Promise<void> {
+    if (this.mpi.size === 1) {
+      whileWaiting?.();
+      return;
+    }
     const t0 = performance.now();
-    for (const g of this.store.groups) {
-      if (g.frozen) continue;
-      const arena = g.arena("grads");
-      const x = await arena.read() as Float32Array;
+    const arenas = this.store.groups.filter((g) => !g.frozen).map((g) => g.arena("grads"));
+    const reads = arenas.map((a) => a.read());
+    const h0 = performance.now();
+    whileWaiting?.();
+    const host = performance.now() - h0;
+    for (const [i, arena] of arenas.entries()) {
+      const x = await reads[i] as Float32Array;
       this.mpi.allreduceSum(x);
       const s = 1 / this.mpi.size;
-      for (let i = 0; i < x.length; i++) x[i] *= s;
+      for (let j = 0; j < x.length; j++) x[j] *= s;
       this.store.gpu.write(arena, x);
       this.stats.calls++;
       this.stats.bytes += x.byteLength;
     }
-    this.stats.ms += performance.now() - t0;
+    this.stats.ms += performance.now() - t0 - host;
+    this.stats.overlappedMs += host;
   }
 
   /**

@@ -125,6 +125,7 @@ export async function trainHead(
   let best = Infinity, bestValues: Map<string, Float32Array> | null = null, bad = 0, done = 0;
   const rows: number[][] = [];
   const t0 = performance.now();
+  let ahead: JetBatch | undefined;
   for (let step = 0; step < s.steps; step++) {
     const scale = backboneLrScale(s, step);
     if (scale > 0) {
@@ -133,10 +134,16 @@ export async function trainHead(
     }
     store.zeroGrad();
     const tape = new Tape(gpu);
-    const batch = trainLoader.next()!;
+    const batch = ahead ?? trainLoader.next()!;
+    ahead = undefined;
     const r = forward(tape, dp ? batchRows(batch, dp.share(batch.size)) : batch, step, true);
     tape.backward(r.loss);
-    if (dp) await dp.averageGradients();
+    // Data parallel: the next batch is loaded while the gradients travel.
+    if (dp) {
+      await dp.averageGradients(() => {
+        if (step + 1 < s.steps) ahead = trainLoader.next()!;
+      });
+    }
     opt.step();
     gpu.copy(r.loss, lossBuf.view([1], step % s.valEvery));
     tape.dispose();

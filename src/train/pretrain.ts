@@ -11,7 +11,7 @@
 import { ParameterStore } from "../autograd/parameters.ts";
 import * as ops from "../autograd/ops.ts";
 import { Tape } from "../autograd/tape.ts";
-import { type JetBatch, JetLoader } from "../data/loader.ts";
+import { type JetBatch, JetLoader, type LoaderState } from "../data/loader.ts";
 import type { Preprocessor } from "../data/preprocess.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { Tensor } from "../gpu/tensor.ts";
@@ -163,19 +163,32 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const rate = { since: performance.now(), jets: 0 };
   const t0 = performance.now() - state.elapsed * 1000;
   let val: Record<string, number> = {}, lastGood = state.step;
+  // Data parallel: the next batch is loaded while the gradients travel; `ahead` holds it and
+  // `behind` the loader's position before it (what a checkpoint after this step records).
+  let ahead: JetBatch | undefined, behind: LoaderState | undefined;
   for (let s = state.step; s < run.stopAt; s++) {
-    const global = run.loader.next()!;
+    const global = ahead ?? run.loader.next()!;
+    ahead = behind = undefined;
     const batch = run.dp ? batchRows(global, run.dp.share(global.size)) : global;
     const withProbe = !!run.probe && s % o.config.tasks.probe!.every === 0;
     const r = recordStep(run, batch, true, withProbe, T.seed);
-    if (run.dp) await run.dp.averageGradients();
+    if (run.dp) {
+      await run.dp.averageGradients(() => {
+        if (s + 1 >= run.stopAt) return;
+        behind = run.loader.state;
+        ahead = run.loader.next()!;
+      });
+    }
     applyStep(run);
     window.record(s, r.losses);
     releaseStep(run, r);
     if (s === state.step) await tuneRun(o.gpu, o.out, run.log);
     rate.jets += global.size;
     const done = s + 1;
-    if (done % T.logEvery === 0 || done === run.stopAt) {
+    // Every step up to a checkpoint is in metrics.csv before the checkpoint is written: a run
+    // killed after it resumes from it and logs only the steps after it.
+    const checkpoint = done % T.checkpointEvery === 0 || done === T.steps;
+    if (done % T.logEvery === 0 || done === run.stopAt || checkpoint) {
       await logWindow(run, window, csv, done, rate, lastGood);
     }
     if (done % T.valEvery === 0 || done === T.steps) {
@@ -186,9 +199,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
           Object.entries(val).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" "),
       );
     }
-    if (done % T.checkpointEvery === 0 || done === T.steps) {
+    if (checkpoint) {
       const elapsed = (performance.now() - t0) / 1000;
-      const st: TrainState = { step: done, loader: run.loader.state, seed: T.seed, elapsed };
+      const loader = behind ?? run.loader.state;
+      const st: TrainState = { step: done, loader, seed: T.seed, elapsed };
       await saveCheckpoint(o.out, run.store, st, {
         save: (path) => run.model.backbone.save(path, o.preprocessor),
       });

@@ -59,6 +59,7 @@ if (mode === "collectives") {
   const x = gpu.upload(X.slice(s * IN, e * IN), [e - s, IN]);
   const y = gpu.upload(Y.slice(s * O, e * O), [e - s, O]);
   const losses: number[] = [];
+  let hostWork = 0; // calls of averageGradients' whileWaiting (once per step, on any rank count)
   for (let step = 0; step < steps; step++) {
     store.zeroGrad();
     const tape = new Tape(gpu);
@@ -67,7 +68,7 @@ if (mode === "collectives") {
     const loss = ops.pointwiseLoss(tape, "mse", p, y);
     tape.backward(loss);
     const local = Float64Array.from(await loss.read());
-    await dp.averageGradients();
+    await dp.averageGradients(() => hostWork++);
     opt.step();
     tape.dispose();
     gpu.submit();
@@ -82,6 +83,7 @@ if (mode === "collectives") {
         losses,
         weights: Object.fromEntries([...final].map(([k, v]) => [k, [...v]])),
         stats: dp.stats,
+        hostWork,
       }),
     );
   }
