@@ -61,6 +61,10 @@ ${PRETRAIN_TASKS.map((t) => `  ${t.name.padEnd(7)} ${t.summary}`).join("\n")}
       hint: "set-to-set flow matching is --tasks ssfm",
       help: "MPMv2 (mae) or the MPMv1-style ablation (bert)",
     },
+    "bert-head": {
+      type: "bool",
+      help: "bert: an MLP between the encoder and the task heads (the reference has none)",
+    },
     steps: { type: "int", min: 1, help: "optimiser steps (with --resume: continue to this step)" },
     batch: { type: "int", min: 1, help: "jets per batch" },
     lr: { type: "number", above: 0, max: 1, help: "peak learning rate" },
@@ -187,6 +191,12 @@ async function newConfig(v: Values, given: Set<string>): Promise<MPMConfig> {
   if (v.seed !== undefined) config.train.seed = v.seed;
   if (v["mask-fraction"] !== undefined) config.maskFraction = v["mask-fraction"];
   if (v.objective) config.objective = v.objective as "mae" | "bert";
+  if (v["bert-head"]) {
+    if (config.objective !== "bert") {
+      throw new UsageError("--bert-head needs --objective bert (it adds an MLP to the BERT pass)");
+    }
+    config.bertHead = true;
+  }
   if (v.tasks) {
     config = selectTasks(config, v.tasks, { codebook: v.kmeans, tokenizer: v.tokenizer });
   }

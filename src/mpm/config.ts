@@ -120,6 +120,12 @@ export interface MPMConfig {
    * dropped set; `decoder` sizes that decoder).
    */
   objective: "mae" | "bert" | "ssfm";
+  /**
+   * `bert` only: an MLP (Linear(encoder -> encoder), SiLU, Linear(encoder -> decoder width))
+   * between the encoder and the task heads. Off by default: as in the reference, the heads read
+   * the encoder outputs at the dropped positions directly (at the encoder's width).
+   */
+  bertHead?: boolean;
   /** Fraction of each jet's particles dropped. */
   maskFraction: number;
   /** Encoder (backbone). */

@@ -25,14 +25,14 @@ import type { StepInputs } from "./prepare.ts";
 import type { Validity } from "../nn/validity.ts";
 
 /**
- * Output of an MPM pass: for `mae` and `bert`, the decoder (or BERT head) features at the
+ * Output of an MPM pass: for `mae` and `bert`, the decoder (or BERT encoder) features at the
  * dropped particles; for `ssfm`, the encoder outputs on the kept particles, which condition the
  * generative decoder (the task owns it).
  */
 export type MPMPassOutput =
   | {
     objective: "mae" | "bert";
-    /** (max(M, 1), decoder dim) features at the dropped slots, in (jet, slot) order. */
+    /** (max(M, 1), `headDim`) features at the dropped slots, in (jet, slot) order. */
     dropped: Tensor;
   }
   | {
@@ -76,7 +76,7 @@ export class MPMModel {
   readonly maskTokens?: Parameter;
   /** Decoder (MAE). */
   readonly decoder?: TransformerEncoder;
-  /** Per-particle MLP head (BERT). */
+  /** Per-particle MLP head (BERT with `bertHead`; the reference has none). */
   readonly bertHead?: [Linear, Linear];
 
   /** Registers every parameter in `store` (group `backbone` for embedding + encoder). */
@@ -109,16 +109,22 @@ export class MPMModel {
         [config.maxParticles, De],
         rng.normal(config.maxParticles * De, 1e-3),
       );
-      this.bertHead = [
-        new Linear(rest, "bert_head.lin1", De, De),
-        new Linear(rest, "bert_head.lin2", De, Dd),
-      ];
+      if (config.bertHead) {
+        this.bertHead = [
+          new Linear(rest, "bert_head.lin1", De, De),
+          new Linear(rest, "bert_head.lin2", De, Dd),
+        ];
+      }
     }
   }
 
-  /** Width of the features given to the task heads. */
+  /**
+   * Width of the features given to the task heads: the decoder's, or with `bert` (and no
+   * `bertHead`) the encoder's.
+   */
   get headDim(): number {
-    return this.config.decoder.dim;
+    const c = this.config;
+    return c.objective === "bert" && !c.bertHead ? c.encoder.dim : c.decoder.dim;
   }
 
   /** Backbone on full jets: (B, R + N, encoder dim) and the combined validity. */
@@ -182,7 +188,8 @@ export class MPMModel {
       rows.inv,
       [Math.max(inp.M, 1), De],
     );
-    const [l1, l2] = this.bertHead!;
+    if (!this.bertHead) return dropped;
+    const [l1, l2] = this.bertHead;
     return l2.forward(tape, ops.silu(tape, l1.forward(tape, dropped)));
   }
 }

@@ -172,6 +172,32 @@ Deno.test("mpm ID and regression heads compute the reference losses", async () =
   inp.dispose();
 });
 
+Deno.test("mpm BERT: the heads read the encoder outputs at the dropped slots (encoder width, no MLP, as the reference); bertHead adds the MLP to the decoder width", async () => {
+  for (const bertHead of [false, true]) {
+    const cfg = { ...tiny("bert"), bertHead };
+    const store = new ParameterStore(gpu);
+    const model = new MPMModel(store, cfg);
+    const names = store.parameters.map((p) => p.name).filter((n) => n.startsWith("bert_head"));
+    if ((names.length > 0) !== bertHead) throw new Error(`bertHead ${bertHead}: ${names}`);
+    const width = bertHead ? cfg.decoder.dim : cfg.encoder.dim;
+    if (model.headDim !== width) throw new Error(`headDim ${model.headDim}, want ${width}`);
+    store.finalize();
+    const batch = batchOf();
+    const inp = prepareInputs(
+      gpu,
+      batch,
+      randomMasking(batch.valid, batch.size, 128, { seed: 6 }),
+      { registers: 2, maxParticles: 128 },
+    );
+    const tape = new Tape(gpu);
+    const dropped = droppedFeatures(model.forward(tape, inp), "test");
+    if (dropped.shape.join() !== `${inp.M},${width}`) throw new Error(`${dropped.shape}`);
+    tape.dispose();
+    inp.dispose();
+    store.dispose();
+  }
+});
+
 const data = `${tmp}/train.h5`;
 writeJetFile(data, synthJetClass(800, { seed: 7 }));
 const pre = QuantileTransform.fit([synthJetClass(500, { seed: 8 })], { levels: 100 });

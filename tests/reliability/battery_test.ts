@@ -117,6 +117,7 @@ Deno.test("battery: every flag value is checked before any work, naming the flag
     pre(["--mask-fraction", "0"], ["--mask-fraction", "> 0"]),
     pre(["--mask-fraction", "1.5"], ["--mask-fraction", "<= 0.95"]),
     pre(["--lr", "-1"], ["--lr", "> 0"]),
+    pre(["--bert-head"], ["--bert-head needs --objective bert"]),
     pre(["--tasks", "id,,reg"], ["--tasks", "empty"]),
     pre(["--tasks", "id,magic"], ["--tasks", '"magic"', "available: id, reg"]),
     pre(["--drop-range", "0.5"], ["--drop-range", "list of 2"]),
