@@ -172,7 +172,7 @@ Deno.test("mpm ID and regression heads compute the reference losses", async () =
   inp.dispose();
 });
 
-Deno.test("mpm BERT: the heads read the encoder outputs at the dropped slots (encoder width, no MLP, as the reference); bertHead adds the MLP to the decoder width", async () => {
+Deno.test("mpm BERT: the heads read the encoder outputs at the dropped slots (encoder width, no MLP, as the reference); bertHead adds the MLP to the decoder width", () => {
   for (const bertHead of [false, true]) {
     const cfg = { ...tiny("bert"), bertHead };
     const store = new ParameterStore(gpu);
