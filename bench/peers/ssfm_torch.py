@@ -2,9 +2,10 @@
 
 Same model as src/mpm/ssfm.ts with the small preset's shapes: the encoder (64 wide, 3 blocks, 8
 registers) runs once on empty jets (registers only) and its outputs are projected to the decoder
-width as the context; the velocity network is a time MLP (32 sinusoidal features -> D -> D), an
-input projection of the state (7 features + 8 type scores), `layers` adaLN blocks (modulation
-Linear(D, 9D) of SiLU(time); self-attention over the generated set, cross-attention to the
+width as the context; the velocity network is the reference's time embedding (cosine encoding
+cos(pi t e^k), k < 32, then an MLP 32 -> 128 -> 128 -> 32 with SiLU and LayerNorm), an input
+projection of the state (7 features + 8 type scores), `layers` adaLN blocks (modulation
+Linear(32, 9D) of SiLU(time); self-attention over the generated set, cross-attention to the
 context, SwiGLU x2, each on a modulated LayerNorm and added through a gate), a final LayerNorm
 and an output projection. Midpoint integration from noise (t = 1) to data (t = 0): two velocity
 passes per step, no gradients; the states are copied to the host at the end.
@@ -37,13 +38,13 @@ def attention(q, k, v, valid, h):
 
 
 class AdaLNCrossBlock(nn.Module):
-    def __init__(self, d, h):
+    def __init__(self, d, h, cond=32):
         super().__init__()
         self.h = h
         self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.q, self.kv, self.cout = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
         self.l1, self.l2 = nn.Linear(d, 4 * d), nn.Linear(2 * d, d)
-        self.mod = nn.Linear(d, 9 * d)
+        self.mod = nn.Linear(cond, 9 * d)
         nn.init.normal_(self.mod.weight, std=0.02)  # non-zero, so every term does work
 
     def forward(self, x, valid, ctx, ctx_valid, cond):
@@ -59,9 +60,17 @@ class AdaLNCrossBlock(nn.Module):
 
 
 def time_features(t, n=32):
-    k = torch.arange(n // 2, dtype=torch.float32, device=t.device)
-    a = math.pi * t[:, None] * 2 ** (k / 2)
-    return torch.cat([torch.sin(a), torch.cos(a)], -1)
+    k = torch.arange(n, dtype=torch.float32, device=t.device)
+    return torch.cos(math.pi * t[:, None] * torch.exp(k))
+
+
+def time_mlp(dims=(32, 128, 128, 32)):
+    layers = []
+    for i in range(len(dims) - 1):
+        layers.append(nn.Linear(dims[i], dims[i + 1]))
+        if i < len(dims) - 2:
+            layers += [nn.SiLU(), nn.LayerNorm(dims[i + 1])]
+    return nn.Sequential(*layers)
 
 
 class SSFM(nn.Module):
@@ -70,7 +79,7 @@ class SSFM(nn.Module):
         self.reg = nn.Parameter(torch.randn(registers, de) * 1e-3)
         self.enc = nn.ModuleList([EncoderBlock(de, he) for _ in range(le)])
         self.context = nn.Linear(de, d)
-        self.time = nn.Sequential(nn.Linear(32, d), nn.SiLU(), nn.Linear(d, d))
+        self.time = time_mlp()
         self.input = nn.Linear(width, d)
         self.blocks = nn.ModuleList([AdaLNCrossBlock(d, h) for _ in range(layers)])
         self.norm, self.output = nn.LayerNorm(d), nn.Linear(d, width)

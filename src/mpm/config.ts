@@ -59,7 +59,13 @@ export interface TaskConfig {
    * from [minDrop, maxDrop] (the paper: 0-0.8) and the decoder generates the dropped set; the
    * sampler runs `sampleSteps` midpoint steps (default 50).
    */
-  ssfm?: { weight: number; minDrop: number; maxDrop: number; sampleSteps?: number };
+  ssfm?: {
+    weight: number;
+    minDrop: number;
+    maxDrop: number;
+    sampleSteps?: number;
+    timeEmbedding?: "reference" | "sinusoidal";
+  };
   /** Linear probe on the detached encoder (jet labels), every `every` steps. */
   probe?: ProbeSettings;
 }

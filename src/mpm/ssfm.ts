@@ -7,8 +7,12 @@
  *   ε ~ N(0, I); the decoder predicts the velocity ε - y; MSE over the dropped particles.
  * - Decoder: Linear(width -> dim) on x_t; `layers` {@linkcode AdaLNCrossBlock}s (self-attention
  *   among the dropped particles of the jet, cross-attention to Linear(encoder dim -> dim) of the
- *   encoder outputs including registers, SwiGLU), each modulated by the time embedding
- *   (sin/cos(π t 2^(k/2)), k < 16, then Linear -> SiLU -> Linear); LayerNorm; Linear(dim -> width).
+ *   encoder outputs including registers, SwiGLU), each modulated by the time embedding; LayerNorm;
+ *   Linear(dim -> width). The time embedding is the reference's (`timeEmbedding: "reference"`,
+ *   the default): the cosine encoding cos(π t e^k), k < 32, through an MLP 32 -> 128 -> 128 -> 32
+ *   (hidden blocks Linear, SiLU, LayerNorm), a 32-wide conditioning; `"sinusoidal"` keeps this
+ *   library's earlier one (sin/cos(π t 2^(k/2)), k < 16, then Linear -> SiLU -> Linear to the
+ *   decoder width), which runs made before the change use.
  * - Each jet drops a fraction of its particles drawn uniformly from [minDrop, maxDrop]
  *   (the paper: 0-0.8), so one model completes jets and, with everything dropped, generates
  *   whole jets of a requested multiplicity (the encoder then sees its registers only).
@@ -37,9 +41,13 @@ import { type DroppedSets, droppedSets, type StepInputs } from "./prepare.ts";
 import { defineTask, type PretrainTask, type PretrainTaskDef } from "./tasks.ts";
 import { uniformMasking } from "../data/masking.ts";
 import { Validity } from "../nn/validity.ts";
+import { cosineTimeEmbedding, MLP } from "./cfm.ts";
 
-/** Width of the sinusoidal time embedding. */
+/** Width of the time features (the cosine or the sinusoidal encoding). */
 export const SSFM_TIME_FEATURES = 32;
+
+/** The reference time MLP's widths: features -> hidden -> hidden -> conditioning. */
+export const SSFM_TIME_MLP: readonly number[] = [SSFM_TIME_FEATURES, 128, 128, 32];
 
 /** Particle types in the generated one-hot block. */
 export const SSFM_TYPES = 8;
@@ -99,6 +107,8 @@ export interface SSFMOptions {
   weight?: number;
   /** Midpoint steps of the validation sampler. Default 50. */
   sampleSteps?: number;
+  /** The time embedding (see the module documentation). Default `"reference"`. */
+  timeEmbedding?: "reference" | "sinusoidal";
 }
 
 /** Settings of the ssfm task in `config.tasks.ssfm`. */
@@ -111,6 +121,8 @@ export interface SSFMSettings {
   maxDrop: number;
   /** Midpoint steps of the sampler (validation and generation). */
   sampleSteps?: number;
+  /** The time embedding: `"reference"` (default) or `"sinusoidal"` (runs made before it). */
+  timeEmbedding?: "reference" | "sinusoidal";
   /** Other options (none yet). */
   [option: string]: unknown;
 }
@@ -146,6 +158,7 @@ export function ssfmOptions(config: MPMConfig): SSFMOptions {
     seed: config.train.seed,
     weight: s.weight,
     sampleSteps: s.sampleSteps,
+    timeEmbedding: s.timeEmbedding,
   };
 }
 
@@ -174,8 +187,10 @@ export class SSFMTask implements PretrainTask {
   readonly options: SSFMOptions;
   /** Width of the generated state (F + 8 with types). */
   readonly width: number;
-  /** Time embedding MLP: Linear(32 -> dim), SiLU, Linear(dim -> dim). */
-  readonly time: [Linear, Linear];
+  /** The reference time MLP (32 -> 128 -> 128 -> 32), or null with `"sinusoidal"`. */
+  readonly timeMlp: MLP | null;
+  /** `"sinusoidal"`: Linear(32 -> dim), SiLU, Linear(dim -> dim); null otherwise. */
+  readonly time: [Linear, Linear] | null;
   /** Encoder outputs -> decoder width. */
   readonly context: Linear;
   /** x_t -> decoder width. */
@@ -197,10 +212,20 @@ export class SSFMTask implements PretrainTask {
     this.width = o.features + (o.ids ? SSFM_TYPES : 0);
     const ctx: LayerContext = { store, rng };
     const D = o.dim;
-    this.time = [
-      new Linear(ctx, "tasks.ssfm.time.0", SSFM_TIME_FEATURES, D),
-      new Linear(ctx, "tasks.ssfm.time.1", D, D),
-    ];
+    const sinusoidal = o.timeEmbedding === "sinusoidal";
+    if (o.timeEmbedding !== undefined && !sinusoidal && o.timeEmbedding !== "reference") {
+      throw new RangeError(
+        `ssfm: timeEmbedding "${o.timeEmbedding}" is not "reference" or "sinusoidal"`,
+      );
+    }
+    this.timeMlp = sinusoidal ? null : new MLP(ctx, "tasks.ssfm.time_mlp", SSFM_TIME_MLP);
+    this.time = sinusoidal
+      ? [
+        new Linear(ctx, "tasks.ssfm.time.0", SSFM_TIME_FEATURES, D),
+        new Linear(ctx, "tasks.ssfm.time.1", D, D),
+      ]
+      : null;
+    const condDim = sinusoidal ? D : SSFM_TIME_MLP.at(-1)!;
     this.context = new Linear(ctx, "tasks.ssfm.context", o.encoderDim, D);
     this.input = new Linear(ctx, "tasks.ssfm.input", this.width, D);
     this.blocks = Array.from(
@@ -208,7 +233,7 @@ export class SSFMTask implements PretrainTask {
       (_, i) =>
         new AdaLNCrossBlock(ctx, `tasks.ssfm.blocks.${i}`, D, o.heads, {
           contextDim: D,
-          condDim: D,
+          condDim,
           ffMult: o.ffMult,
         }),
     );
@@ -233,14 +258,30 @@ export class SSFMTask implements PretrainTask {
     contextValid: Tensor,
     t: ArrayLike<number>,
   ): Tensor {
-    const B = xt.shape[0];
-    const temb = tape.keep(
-      xt.gpu.upload(sinusoidalTimeEmbedding(t), [B, SSFM_TIME_FEATURES]),
-    );
-    const cond = this.time[1].forward(tape, ops.silu(tape, this.time[0].forward(tape, temb)));
+    const cond = this.conditioning(tape, xt.gpu, t);
     let h = this.input.forward(tape, xt);
     for (const blk of this.blocks) h = blk.forward(tape, h, valid, context, contextValid, cond);
     return this.output.forward(tape, this.norm.forward(tape, h));
+  }
+
+  /**
+   * The per-jet time conditioning the decoder blocks are modulated by: (B, 32) with the
+   * reference embedding, (B, dim) with `"sinusoidal"`.
+   *
+   * @param tape the tape recording the pass
+   * @param gpu the device
+   * @param t one time per jet
+   * @returns the conditioning rows
+   */
+  conditioning(tape: Tape, gpu: Gpu, t: ArrayLike<number>): Tensor {
+    const B = t.length;
+    if (this.timeMlp) {
+      const temb = cosineTimeEmbedding(Float32Array.from(t), SSFM_TIME_FEATURES);
+      return this.timeMlp.forward(tape, tape.keep(gpu.upload(temb, [B, SSFM_TIME_FEATURES])));
+    }
+    const [l0, l1] = this.time!;
+    const temb = tape.keep(gpu.upload(sinusoidalTimeEmbedding(t), [B, SSFM_TIME_FEATURES]));
+    return l1.forward(tape, ops.silu(tape, l0.forward(tape, temb)));
   }
 
   /** The state y = [features, one-hot type] of the dropped particles, laid out as sets. */

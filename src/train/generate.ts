@@ -64,7 +64,12 @@ export async function loadSSFMRun(gpu: Gpu, dir: string): Promise<SSFMRun> {
   loadWeights(
     store,
     await readWeights(`${dir}/model.safetensors`, { fix: "the run has no checkpoint yet" }),
-    { fix: "the weights do not match the run's config.json" },
+    {
+      fix: config.tasks.ssfm.timeEmbedding === undefined
+        ? "the weights do not match the run's config.json; a run made before 2026-12-01 used the " +
+          'earlier time embedding: add "timeEmbedding": "sinusoidal" to tasks.ssfm in its config.json'
+        : "the weights do not match the run's config.json",
+    },
   );
   return { config, model, ssfm, preprocessor: await loadPreprocessor(`${dir}/preprocessor.json`) };
 }

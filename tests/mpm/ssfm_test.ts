@@ -53,8 +53,12 @@ function tinyConfig(): MPMConfig {
   return c;
 }
 
-function task(store: ParameterStore, o: { ids?: boolean; layers?: number } = {}): SSFMTask {
+function task(
+  store: ParameterStore,
+  o: { ids?: boolean; layers?: number; timeEmbedding?: "reference" | "sinusoidal" } = {},
+): SSFMTask {
   return new SSFMTask(store, new InitRng(5), {
+    timeEmbedding: o.timeEmbedding,
     features: F,
     ids: o.ids ?? true,
     encoderDim: 12,
@@ -96,6 +100,69 @@ Deno.test("ssfm sinusoidal time embedding matches sin/cos(pi t 2^(k/2))", () => 
       });
     }
   }
+});
+
+Deno.test("ssfm time embedding: the reference's by default (cos(pi t e^k), k < 32, MLP 32-128-128-32 with SiLU and LayerNorm, 32-wide conditioning; float64 host reference), the earlier sinusoidal one as an option", async () => {
+  const store = new ParameterStore(gpu);
+  const ssfm = task(store);
+  store.finalize();
+  await randomise(store, 9);
+  const names = store.parameters.map((p) => p.name);
+  if (names.some((n) => n.startsWith("tasks.ssfm.time."))) throw new Error("sinusoidal layers");
+  const t = [0.05, 0.5, 0.93];
+  const tape = new Tape(gpu);
+  const got = await ssfm.conditioning(tape, gpu, t).read();
+  tape.dispose();
+  // Host reference in float64 from the stored weights.
+  const w = await store.read();
+  const get = (n: string) => Float64Array.from(w.get(`tasks.ssfm.time_mlp.${n}`)!);
+  const dims = [32, 128, 128, 32];
+  const want: number[] = [];
+  for (const ti of t) {
+    // t as the float32 the device gets: at k near 31 the angle is ~1e12 rad, so any other
+    // rounding of t gives unrelated cosines (aliased features, as in the reference).
+    const tf = Math.fround(ti);
+    let h = Array.from({ length: 32 }, (_, k) => Math.cos(Math.PI * tf * Math.exp(k)));
+    for (let l = 0; l < 3; l++) {
+      const W = get(`layers.${l}.weight`), b = get(`layers.${l}.bias`);
+      const o = Array.from({ length: dims[l + 1] }, (_, j) => {
+        let a = b[j];
+        for (let i = 0; i < dims[l]; i++) a += W[j * dims[l] + i] * h[i];
+        return a;
+      });
+      if (l === 2) {
+        h = o;
+        break;
+      }
+      const act = o.map((x) => x / (1 + Math.exp(-x)));
+      const mean = act.reduce((a, x) => a + x, 0) / act.length;
+      const v = act.reduce((a, x) => a + (x - mean) ** 2, 0) / act.length;
+      const g = get(`norms.${l}.weight`), be = get(`norms.${l}.bias`);
+      h = act.map((x, i) => (x - mean) / Math.sqrt(v + 1e-5) * g[i] + be[i]);
+    }
+    want.push(...h);
+  }
+  if (got.length !== 3 * 32) throw new Error(`conditioning of ${got.length / 3} per jet`);
+  assertClose(got, want, { atol: 1e-4, rtol: 1e-4 });
+  // The earlier embedding stays available, with its own layers and a decoder-wide conditioning.
+  const store2 = new ParameterStore(gpu);
+  const old = task(store2, { timeEmbedding: "sinusoidal" });
+  store2.finalize();
+  const n2 = store2.parameters.map((p) => p.name);
+  if (!n2.includes("tasks.ssfm.time.0.weight") || n2.some((n) => n.includes("time_mlp"))) {
+    throw new Error(`sinusoidal layers: ${n2.filter((n) => n.includes("time"))}`);
+  }
+  const tape2 = new Tape(gpu);
+  const c2 = old.conditioning(tape2, gpu, t);
+  if (c2.shape.join() !== "3,8") throw new Error(`sinusoidal conditioning ${c2.shape}`);
+  tape2.dispose();
+  let msg = "";
+  try {
+    task(new ParameterStore(gpu), { timeEmbedding: "fourier" as "reference" });
+  } catch (e) {
+    msg = String(e);
+  }
+  if (!msg.includes("fourier")) throw new Error("an unknown time embedding was accepted");
 });
 
 Deno.test("ssfm loss: a zero-velocity decoder's loss is the mean of (eps - y)^2 over the dropped particles (host reference)", async () => {
