@@ -21,6 +21,7 @@ export * from "./losses.ts";
 export * from "./matmul.ts";
 export * from "./matmul_tuner.ts";
 export * from "./half.ts";
+export * from "./linear_swiglu.ts";
 export * from "./movement.ts";
 export * from "./random.ts";
 export * from "./reduce.ts";

@@ -14,6 +14,11 @@ export const ELEMENTWISE: KernelSpec = {
 export const REDUCE: KernelSpec = { shader: "reduce", bindings: ["read", "read", "rw", "rw"] };
 /** `shaders/matmul.wgsl`: a, b, bias, c. */
 export const MATMUL: KernelSpec = { shader: "matmul", bindings: ["read", "read", "read", "rw"] };
+/** `shaders/matmul_swiglu.wgsl`: x, w, bias, ab, h. */
+export const MATMUL_SWIGLU: KernelSpec = {
+  shader: "matmul_swiglu",
+  bindings: ["read", "read", "read", "rw", "rw"],
+};
 /** `shaders/half.wgsl`: a (f16), b (f16), x (f32), c (f32), h (f16). */
 export const HALF: KernelSpec = {
   shader: "half",

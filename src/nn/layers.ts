@@ -145,7 +145,8 @@ export class SelfAttention {
 }
 
 /**
- * SwiGLU feed-forward: `lin2(silu(a) * b)` with `[a | b] = lin1(x)`, hidden = ffMult * dim.
+ * SwiGLU feed-forward: `lin2(silu(a) * b)` with `[a | b] = lin1(x)`, hidden = ffMult * dim
+ * (`lin1` and the SwiGLU fused into one kernel on the storage matmul path).
  *
  * @example
  * ```ts ignore
@@ -167,7 +168,9 @@ export class SwiGLUFeedForward {
 
   /** Applies the feed-forward network per token. */
   forward(tape: Tape, x: Tensor): Tensor {
-    return this.lin2.forward(tape, ops.swiglu(tape, this.lin1.forward(tape, x)));
+    const b1 = this.lin1.bias ? tape.param(this.lin1.bias) : undefined;
+    const h = ops.linearSwiglu(tape, x, tape.param(this.lin1.weight), b1);
+    return this.lin2.forward(tape, h);
   }
 }
 

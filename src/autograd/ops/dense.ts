@@ -9,7 +9,13 @@ import { layerNormBackward, layerNormForward } from "../../kernels/layernorm.ts"
 import { matmul } from "../../kernels/matmul.ts";
 import { matmulHalf, toHalf } from "../../kernels/half.ts";
 import { colSum } from "../../kernels/reduce.ts";
+import { swigluBackward } from "../../kernels/elementwise.ts";
+import {
+  fusedSwigluApplies,
+  linearSwiglu as fusedLinearSwiglu,
+} from "../../kernels/linear_swiglu.ts";
 import type { Tape } from "../tape.ts";
+import { swiglu } from "./pointwise.ts";
 
 const last = (t: Tensor) => t.shape[t.shape.length - 1];
 
@@ -50,18 +56,49 @@ export function linear(tape: Tape, x: Tensor, w: Tensor, b?: Tensor): Tensor {
     out,
   ]);
   tape.record(b ? [x, w, b] : [x, w], [y], ([g]) => {
-    const gy = g!.reshape([rows, out]);
-    if (tape.requiresGrad(x)) tape.addGrad(x, matmul(gy, w).into(x.shape));
-    if (tape.requiresGrad(w)) {
-      const pg = tape.paramGrad(w);
-      if (pg) matmul(gy, x.reshape([rows, inp]), { transA: true, out: pg, accumulate: true });
-      else tape.addGrad(w, matmul(gy, x.reshape([rows, inp]), { transA: true }));
-    }
-    if (b && tape.requiresGrad(b)) {
-      const pg = tape.paramGrad(b);
-      if (pg) colSum(gy, rows, out, { out: pg, accumulate: true });
-      else tape.addGrad(b, colSum(gy, rows, out));
-    }
+    linearBackward(tape, x, w, b, g!.reshape([rows, out]));
+  });
+  return y;
+}
+
+/** The gradients of `y = x wᵀ + b` for the upstream gradient `gy` (rows, out). */
+function linearBackward(tape: Tape, x: Tensor, w: Tensor, b: Tensor | undefined, gy: Tensor) {
+  const [out, inp] = [w.shape[0], w.shape[1]], rows = x.size / inp;
+  if (tape.requiresGrad(x)) tape.addGrad(x, matmul(gy, w).into(x.shape));
+  if (tape.requiresGrad(w)) {
+    const pg = tape.paramGrad(w);
+    if (pg) matmul(gy, x.reshape([rows, inp]), { transA: true, out: pg, accumulate: true });
+    else tape.addGrad(w, matmul(gy, x.reshape([rows, inp]), { transA: true }));
+  }
+  if (b && tape.requiresGrad(b)) {
+    const pg = tape.paramGrad(b);
+    if (pg) colSum(gy, rows, out, { out: pg, accumulate: true });
+    else tape.addGrad(b, colSum(gy, rows, out));
+  }
+}
+
+/**
+ * `swiglu(linear(x, w, b))`: x (..., in), w (2H, in), b (2H) -> (..., H). On the storage matmul
+ * path (f32) one fused kernel computes the product and the SwiGLU epilogue, writing the
+ * pre-activations only when a gradient will need them; elsewhere it is the two ops. Same
+ * results either way (bit for bit).
+ *
+ * @example
+ * ```ts ignore
+ * const h = linearSwiglu(tape, x, tape.param(w1), tape.param(b1)); // the SwiGLU FF's first half
+ * ```
+ */
+export function linearSwiglu(tape: Tape, x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  if (!fusedSwigluApplies(w) || last(x) !== w.shape[1]) return swiglu(tape, linear(tape, x, w, b));
+  const inp = w.shape[1], H = w.shape[0] / 2, rows = x.size / inp;
+  const grad = tape.requiresGrad(x) || tape.requiresGrad(w) || (!!b && tape.requiresGrad(b));
+  const { h, ab } = fusedLinearSwiglu(x.reshape([rows, inp]), w, b, { saveAb: grad });
+  const y = h.into([...x.shape.slice(0, -1), H]);
+  if (ab) tape.keep(ab);
+  tape.record(b ? [x, w, b] : [x, w], [y], ([g]) => {
+    const gab = swigluBackward(ab!, g!.reshape([rows, H]));
+    linearBackward(tape, x, w, b, gab);
+    gab.dispose();
   });
   return y;
 }
