@@ -94,22 +94,25 @@ function lcm(a: number, b: number): number {
  * Splits `rows` into consecutive [start, count) segments such that a binding with `w` elements
  * per row, bound from row `start`, stays under the device's binding limit and starts at an
  * aligned offset, for every width in `widths`, and no segment has more than `maxRows` rows. One
- * segment when everything fits.
+ * segment when everything fits. `bytes` gives each width's element size (4, f32, by default;
+ * 2 for f16 operands).
  */
 export function rowSegments(
   gpu: Gpu,
   rows: number,
   widths: readonly number[],
   maxRows = Infinity,
+  bytes: readonly number[] = [],
 ): [number, number][] {
-  const maxElems = Math.floor(gpu.maxBindingSize / 4), widest = Math.max(...widths);
-  if (rows * widest <= maxElems && rows <= maxRows) return [[0, rows]];
-  const align = gpu.limits.minStorageBufferOffsetAlignment / 4;
-  const unit = widths.reduce((u, w) => lcm(u, align / gcd(align, w)), 1);
-  const seg = Math.floor(Math.min(maxElems / widest, maxRows) / unit) * unit;
+  const rowBytes = widths.map((w, i) => w * (bytes[i] ?? 4)), widest = Math.max(...rowBytes);
+  const limit = Math.floor(gpu.maxBindingSize / 4) * 4;
+  if (rows * widest <= limit && rows <= maxRows) return [[0, rows]];
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
+  const unit = rowBytes.reduce((u, w) => lcm(u, align / gcd(align, w)), 1);
+  const seg = Math.floor(Math.min(limit / widest, maxRows) / unit) * unit;
   if (seg < 1) {
     throw new ShapeError(
-      `${unit} row(s) of ${widest} elements (the fewest whose views start at aligned offsets) ` +
+      `${unit} row(s) of ${widest} bytes (the fewest whose views start at aligned offsets) ` +
         `exceed the ${gpu.maxBindingSize}-byte binding limit`,
     );
   }

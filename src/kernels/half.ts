@@ -4,28 +4,31 @@
  * requested with `precision: "f16"` (see `src/autograd/ops/dense.ts`): weights stay f32 master
  * copies, and each step converts them and the layer inputs to f16 for the products.
  *
- * Not chunked: an f16 operand above the storage binding limit fails with the binding-limit
- * message (the f32 kernels split such operands).
+ * Operands above the storage binding limit are split as the f32 kernels split them (the
+ * conversions into element ranges, the matmul by batches, rows or K slices, sized in bytes).
  *
  * @module
  */
-import { ShapeError } from "../gpu/errors.ts";
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { expectDtype, expectSize, grid1d } from "./_util.ts";
-import { resolve } from "./_matmul_problem.ts";
+import { expectDtype, expectSize, grid1d, rowSegments } from "./_util.ts";
+import { resolve, splitStorage } from "./_matmul_problem.ts";
 import type { MatmulOptions } from "./matmul.ts";
 import { HALF } from "./specs.ts";
 
 function convert(entry: string, src: Tensor, dtype: "f16" | "f32"): Tensor {
-  const out = src.gpu.empty(src.shape, dtype);
-  const b = dtype === "f16" ? [null, null, src, null, out] : [src, null, null, out, null];
-  src.gpu.dispatch(HALF, entry, {
-    uniforms: new Uniforms().u32(src.size).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0)
-      .f32(1),
-    bindings: b,
-    workgroups: grid1d(src.size),
-  });
+  const gpu = src.gpu, out = gpu.empty(src.shape, dtype);
+  const bytes = dtype === "f16" ? [4, 2] : [2, 4];
+  for (const [s, n] of rowSegments(gpu, src.size, [1, 1], Infinity, bytes)) {
+    const whole = s === 0 && n === src.size;
+    const [i, o] = whole ? [src, out] : [src.view([n], s), out.view([n], s)];
+    const b = dtype === "f16" ? [null, null, i, null, o] : [i, null, null, o, null];
+    gpu.dispatch(HALF, entry, {
+      uniforms: new Uniforms().u32(n).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0).u32(0).f32(1),
+      bindings: b,
+      workgroups: grid1d(n),
+    });
+  }
   return out;
 }
 
@@ -77,15 +80,15 @@ export function matmulHalf(a: Tensor, b: Tensor, options: MatmulOptions = {}): T
     pr.batch = 1;
   }
   if (pr.m === 0 || pr.n === 0) return out;
-  const maxZ = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (pr.batch > maxZ) throw new ShapeError(`matmulHalf: batch ${pr.batch} exceeds ${maxZ}`);
-  gpu.dispatch(HALF, "matmul_half", {
-    uniforms: new Uniforms().u32(pr.m).u32(pr.n).u32(pr.k).u32(pr.strideA).u32(pr.strideB)
-      .u32(pr.strideC).u32(options.bias ? 1 : 0).u32(options.accumulate ? 1 : 0)
-      .f32(options.alpha ?? 1),
-    bindings: [a, b, options.bias ?? null, out, null],
-    workgroups: [Math.ceil(pr.n / 64), Math.ceil(pr.m / 64), pr.batch],
-    overrides: { TRANS_A: options.transA ? 1 : 0, TRANS_B: options.transB ? 1 : 0 },
+  splitStorage("matmulHalf", gpu, a, b, out, pr, options, (pa, pb, pout, part, o) => {
+    gpu.dispatch(HALF, "matmul_half", {
+      uniforms: new Uniforms().u32(part.m).u32(part.n).u32(part.k).u32(part.strideA)
+        .u32(part.strideB).u32(part.strideC).u32(o.bias ? 1 : 0).u32(o.accumulate ? 1 : 0)
+        .f32(o.alpha ?? 1),
+      bindings: [pa, pb, o.bias ?? null, pout, null],
+      workgroups: [Math.ceil(part.n / 64), Math.ceil(part.m / 64), part.batch],
+      overrides: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0 },
+    });
   });
   return out;
 }

@@ -14,12 +14,11 @@
  *
  * @module
  */
-import { ShapeError } from "../gpu/errors.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
-import { expectSize, rowSegments } from "./_util.ts";
-import { type Problem, resolve } from "./_matmul_problem.ts";
+import { expectSize } from "./_util.ts";
+import { type PartOptions, type Problem, resolve, splitStorage } from "./_matmul_problem.ts";
 import { type MatmulKernel, tunedKernel } from "./matmul_tuner.ts";
 import { MATMUL, MATMUL_TEX } from "./specs.ts";
 
@@ -76,7 +75,16 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     const kernel: MatmulKernel = options.path === undefined
       ? chooseKernel(gpu, pr, options)
       : FORCED[options.path as keyof typeof FORCED] ?? "matmul";
-    matmulStorage(gpu, a, b, out, pr, options, kernel);
+    splitStorage(
+      "matmul",
+      gpu,
+      a,
+      b,
+      out,
+      pr,
+      options,
+      (pa, pb, pout, part, po) => storageDispatch(gpu, pa, pb, pout, part, po, kernel),
+    );
   }
   return out;
 }
@@ -125,106 +133,13 @@ export const TILED_MIN = 64;
  */
 export const TILED128_MIN_ROWS = 2048;
 
-/**
- * The storage-path matmul, in pieces under the binding limit when an operand exceeds it: groups
- * of whole batches; then, in one batch, rows of A and C (B bound whole), or, for a transposed A
- * (a weight gradient `Aᵀ dC` over many rows), slices of K accumulated into C.
- */
-function matmulStorage(
-  gpu: Gpu,
-  a: Tensor,
-  b: Tensor,
-  out: Tensor,
-  pr: Problem,
-  o: MatmulOptions,
-  kernel: MatmulKernel,
-): void {
-  const maxZ = gpu.limits.maxComputeWorkgroupsPerDimension;
-  if (pr.batch > maxZ) throw new ShapeError(`matmul: batch ${pr.batch} exceeds ${maxZ}`);
-  const L = Math.floor(gpu.maxBindingSize / 4);
-  const sizeA = pr.batch * pr.m * pr.k, sizeC = pr.batch * pr.m * pr.n;
-  const sizeB = (pr.strideB ? pr.batch : 1) * pr.k * pr.n;
-  if (sizeA <= L && sizeB <= L && sizeC <= L) {
-    storageDispatch(gpu, a, b, out, pr, o, kernel);
-    return;
-  }
-  const views = (t: Tensor, stride: number, s: number, c: number) =>
-    stride ? t.view([c * stride], s * stride) : t;
-  if (pr.batch > 1) {
-    const strides = [pr.strideA, pr.strideB, pr.strideC].filter((w) => w > 0);
-    // Groups of batches under the limit, or single batches split further below.
-    const align = gpu.limits.minStorageBufferOffsetAlignment / 4;
-    if (Math.max(...strides) > L && strides.some((w) => w % align)) {
-      throw new ShapeError(
-        `matmul: one batch of a ${pr.batch}x${pr.m}x${pr.k}x${pr.n} problem exceeds the ` +
-          `${gpu.maxBindingSize}-byte storage binding limit and its batch stride is not a ` +
-          `multiple of ${align} elements, so it cannot be bound in parts; use a smaller batch`,
-      );
-    }
-    const segments = Math.max(...strides) <= L
-      ? rowSegments(gpu, pr.batch, strides)
-      : Array.from({ length: pr.batch }, (_, i): [number, number] => [i, 1]);
-    for (const [s, c] of segments) {
-      matmulStorage(
-        gpu,
-        views(a, pr.strideA, s, c),
-        views(b, pr.strideB, s, c),
-        views(out, pr.strideC, s, c),
-        { ...pr, batch: c },
-        o,
-        kernel,
-      );
-    }
-    return;
-  }
-  const tooBig = (what: string) =>
-    new ShapeError(
-      `matmul: ${what} of a ${pr.m}x${pr.k}x${pr.n} problem${o.transA ? " (A transposed)" : ""}${
-        o.transB ? " (B transposed)" : ""
-      } exceeds the ${gpu.maxBindingSize}-byte storage binding limit; use a smaller batch`,
-    );
-  if (!o.transA) {
-    // Rows of A (M x K) and C (M x N); B bound whole.
-    if (sizeB > L) throw tooBig("B");
-    for (const [s, c] of rowSegments(gpu, pr.m, [pr.k, pr.n])) {
-      const part = { ...pr, m: c, strideA: c * pr.k, strideC: c * pr.n };
-      storageDispatch(
-        gpu,
-        a.view([c * pr.k], s * pr.k),
-        b,
-        out.view([c * pr.n], s * pr.n),
-        part,
-        o,
-        kernel,
-      );
-    }
-    return;
-  }
-  // A stored (K, M): slices of K rows of A and of B (K x N), accumulated into C.
-  if (o.transB) throw tooBig("A");
-  if (sizeC > L) throw tooBig("C");
-  for (const [s, c] of rowSegments(gpu, pr.k, [pr.m, pr.n])) {
-    const part = { ...pr, k: c, strideA: c * pr.m, strideB: 0 };
-    const first = s === 0;
-    storageDispatch(
-      gpu,
-      a.view([c * pr.m], s * pr.m),
-      b.view([c * pr.n], s * pr.n),
-      out,
-      part,
-      { ...o, bias: first ? o.bias : undefined, accumulate: !first || o.accumulate },
-      kernel,
-    );
-  }
-}
-
 function storageDispatch(
   gpu: Gpu,
   a: Tensor,
   b: Tensor,
   out: Tensor,
   pr: Problem,
-  o: MatmulOptions,
+  o: PartOptions,
   kernel: MatmulKernel,
 ): void {
   const tile = TILE_OF[kernel];

@@ -40,6 +40,49 @@ Deno.test("toHalf rounds to nearest binary16 (subnormals, the largest finite val
   if (back[4] !== Infinity || back[6] !== -Infinity) throw new Error("no overflow to inf");
 });
 
+Deno.test("f16 conversions and matmulHalf split operands above the binding limit (element ranges; batches, rows, K slices sized in bytes) and match the float64 reference", async () => {
+  const small = await requestGpu({ maxBindingSize: 65536 });
+  try {
+    // Conversions: 40000 elements are 160 KB in f32, 80 KB in f16, both above 64 KiB.
+    const x = randn(40000, 21).map((v) => v * 100);
+    const before = small.stats.dispatches;
+    const back = await toFloat(toHalf(small.upload(x))).read();
+    if (small.stats.dispatches - before < 4) throw new Error("the conversions were not split");
+    assertClose(back, Float64Array.from(x, f16), { atol: 0, rtol: 0, label: "split round trip" });
+    // [batch, m, k, n, transA, transB]: rows of A and C; K slices of a transposed A; groups of
+    // batches (strides of whole 256-byte units, as binding offsets need).
+    const cases: [number, number, number, number, boolean, boolean][] = [
+      [1, 900, 40, 50, false, true],
+      [1, 40, 1100, 50, true, false],
+      [3, 128, 64, 96, false, false],
+    ];
+    for (const [batch, m, k, n, transA, transB] of cases) {
+      const a = randn(batch * m * k, m + 3), b = randn(batch * k * n, n + 4), bias = randn(n, 6);
+      const A = toHalf(small.upload(a, transA ? [batch, k, m] : [batch, m, k]));
+      const B = toHalf(small.upload(b, transB ? [batch, n, k] : [batch, k, n]));
+      const d0 = small.stats.dispatches;
+      const C = matmulHalf(A, B, { transA, transB, bias: small.upload(bias) });
+      if (small.stats.dispatches - d0 < 2) throw new Error("the matmul was not split");
+      const want = matmulRef(Float64Array.from(a, f16), Float64Array.from(b, f16), {
+        batch,
+        m,
+        n,
+        k,
+        transA,
+        transB,
+        bias,
+      });
+      assertClose(await C.read(), want, {
+        atol: 1e-4,
+        rtol: 1e-4,
+        label: `${batch}x${m}x${k}x${n} transA=${transA} transB=${transB}`,
+      });
+    }
+  } finally {
+    small.destroy();
+  }
+});
+
 Deno.test("matmulHalf equals the float64 product of the f16-rounded operands (every transpose, ragged tiles, bias, alpha, accumulation, shared B)", async () => {
   for (const [batch, m, k, n] of [[1, 67, 35, 130], [2, 5, 19, 9], [1, 1, 1, 1]]) {
     for (const transA of [false, true]) {
