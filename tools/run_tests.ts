@@ -137,7 +137,9 @@ async function runGroup(files: string[], command: string[], echo: boolean): Prom
   let tail = "";
   const decoder = new TextDecoder();
   for await (const chunk of child.stdout) {
-    if (echo) await Deno.stdout.write(chunk);
+    for (let off = 0; echo && off < chunk.length;) {
+      off += await Deno.stdout.write(chunk.subarray(off));
+    }
     tail = (tail + decoder.decode(chunk, { stream: true })).slice(-65536);
   }
   const status = await child.status;
