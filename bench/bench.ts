@@ -15,6 +15,8 @@ import { type Gpu, requestGpu } from "../src/gpu/gpu.ts";
 import type { Tensor } from "../src/gpu/tensor.ts";
 import { attentionBackward, attentionForward } from "../src/kernels/attention.ts";
 import { matmul, type MatmulOptions } from "../src/kernels/matmul.ts";
+import { linearSwiglu } from "../src/kernels/linear_swiglu.ts";
+import { swigluForward } from "../src/kernels/elementwise.ts";
 import { randomNormal } from "../src/kernels/random.ts";
 import { InitRng } from "../src/nn/init.ts";
 import { LayerNorm, Linear, TransformerBlock } from "../src/nn/layers.ts";
@@ -190,6 +192,26 @@ async function gpuBenchmarks(): Promise<void> {
     }
     a.dispose();
     b.dispose();
+  }
+
+  if (gpu.matmulPath === "storage") {
+    // The SwiGLU feed-forward's first half, fused (linearSwiglu) against matmul + swiglu, at the
+    // small preset's shape and, with --paper-shapes, the paper's (512 -> 2 x 1024 over 48 000 rows).
+    const ff: [number, number, number][] = tiny ? [[480, 32, 64]] : [[3072, 64, 128]];
+    if (paperShapes) ff.push(tiny ? [480, 64, 128] : [48000, 512, 1024]);
+    for (const [rows, k, hd] of ff) {
+      const x = normal([rows, k], 7), w = normal([2 * hd, k], 8), b = normal([2 * hd], 9);
+      const shape = `${rows}x${k}->${hd}`;
+      const fused = await timeIt(gpu, () => linearSwiglu(x, w, b).h.dispose());
+      report("swiglu_ff_fused", shape, fused * 1000, "ms");
+      const apart = await timeIt(gpu, () => {
+        const ab = matmul(x, w, { transB: true, bias: b });
+        swigluForward(ab).dispose();
+        ab.dispose();
+      });
+      report("swiglu_ff_unfused", shape, apart * 1000, "ms");
+      for (const t of [x, w, b]) t.dispose();
+    }
   }
 
   // Attention forward and backward: B jets x N tokens x H heads x model dim D. The paper shape is
