@@ -396,13 +396,15 @@ if (import.meta.main) {
     );
     if (rank === 0) {
       onInterrupt(() => {
-        let step = "no checkpoint yet";
+        let step: number | undefined;
         try {
-          const m = JSON.parse(Deno.readTextFileSync(`${out}/checkpoint.json`));
-          step = `the last complete checkpoint is step ${m.step}`;
+          step = JSON.parse(Deno.readTextFileSync(`${out}/checkpoint.json`)).step;
         } catch { /* none written */ }
-        return `${step} (${out}/checkpoint.json); continue exactly where it left off with ` +
-          `deno task pretrain --resume ${out}`;
+        return step === undefined
+          ? `no checkpoint yet (${out}/checkpoint.json), so nothing to resume: start again with ` +
+            "the same command and --overwrite"
+          : `the last complete checkpoint is step ${step} (${out}/checkpoint.json); continue ` +
+            `exactly where it left off with deno task pretrain --resume ${out}`;
       });
     }
     const scratch = rank === 0 ? out : await Deno.makeTempDir({ prefix: `mpm-rank${rank}-` });
