@@ -15,6 +15,8 @@ import { adaptToData, type MPMConfig, preset, withSSFM } from "../src/mpm/config
 import { PRETRAIN_TASKS, selectTasks, taskNames } from "../src/mpm/registry.ts";
 import { VQTokenizer } from "../src/mpm/vqvae.ts";
 import { loadCodebook } from "../src/mpm/kmeans.ts";
+import { savedTimeEmbedding } from "../src/mpm/ssfm.ts";
+import { readWeights } from "../src/autograd/weights.ts";
 import { pretrain } from "../src/train/pretrain.ts";
 import { checkRunDir } from "../src/train/rundir.ts";
 import { CACHE_FLAG, defaultData } from "./_synth.ts";
@@ -340,6 +342,12 @@ if (import.meta.main) {
         required: ["config.json", "metrics.csv", "preprocessor.json"],
       });
       config = await readConfig(`${v.resume}/config.json`);
+      if (config.objective === "ssfm") {
+        // A run saved before the reference time embedding became the default keeps its own.
+        const names = await readWeights(`${v.resume}/model.safetensors`)
+          .then((w) => [...w.tensors.keys()], () => []);
+        config = savedTimeEmbedding(config, names);
+      }
       files = await resumeFiles(config, v.resume, v);
       if (v.steps !== undefined) {
         if (v.steps !== config.train.steps) {

@@ -162,6 +162,33 @@ export function ssfmOptions(config: MPMConfig): SSFMOptions {
   };
 }
 
+/**
+ * The configuration of a saved SSFM run with its time embedding made explicit: a run saved
+ * before the reference embedding became the default (its weights hold `tasks.ssfm.time.0.*` and
+ * its config names no embedding) gets `timeEmbedding: "sinusoidal"`, so it loads and resumes as
+ * it was trained. Other configurations come back unchanged.
+ *
+ * @param config the run's `config.json`
+ * @param names the tensor names of its weights file
+ * @returns the configuration to build the run's model from
+ * @example
+ * ```ts
+ * import { preset, savedTimeEmbedding, withSSFM } from "@mpm/webgpu/mpm";
+ * const old = savedTimeEmbedding(withSSFM(preset("small")), ["tasks.ssfm.time.0.weight"]);
+ * console.assert(old.tasks.ssfm!.timeEmbedding === "sinusoidal");
+ * ```
+ */
+export function savedTimeEmbedding(config: MPMConfig, names: Iterable<string>): MPMConfig {
+  const s = config.tasks.ssfm;
+  if (config.objective !== "ssfm" || !s || s.timeEmbedding !== undefined) return config;
+  for (const n of names) {
+    if (n.startsWith("tasks.ssfm.time.")) {
+      return { ...config, tasks: { ...config.tasks, ssfm: { ...s, timeEmbedding: "sinusoidal" } } };
+    }
+  }
+  return config;
+}
+
 /** Generated particles: normalised features and types. */
 export interface GeneratedParticles {
   /** (rows, F) normalised continuous features. */

@@ -18,7 +18,7 @@ import { marginalBaseline } from "../eval/generation.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import type { MPMConfig } from "../mpm/config.ts";
 import { MPMModel } from "../mpm/model.ts";
-import { ssfmOptions, SSFMTask } from "../mpm/ssfm.ts";
+import { savedTimeEmbedding, ssfmOptions, SSFMTask } from "../mpm/ssfm.ts";
 import { InitRng } from "../nn/init.ts";
 
 /** A loaded SSFM run. */
@@ -57,20 +57,16 @@ export async function loadSSFMRun(gpu: Gpu, dir: string): Promise<SSFMRun> {
       `${dir}: a '${config.objective}' run has no generative decoder; generate with a run of \`deno task pretrain --tasks ssfm\``,
     );
   }
+  const weights = await readWeights(`${dir}/model.safetensors`, {
+    fix: "the run has no checkpoint yet",
+  });
+  // A run saved before the reference time embedding became the default keeps its own.
+  config = savedTimeEmbedding(config, weights.tensors.keys());
   const store = new ParameterStore(gpu);
   const model = new MPMModel(store, config);
   const ssfm = new SSFMTask(store, new InitRng(0), ssfmOptions(config));
   store.finalize();
-  loadWeights(
-    store,
-    await readWeights(`${dir}/model.safetensors`, { fix: "the run has no checkpoint yet" }),
-    {
-      fix: config.tasks.ssfm.timeEmbedding === undefined
-        ? "the weights do not match the run's config.json; a run made before 2026-12-01 used the " +
-          'earlier time embedding: add "timeEmbedding": "sinusoidal" to tasks.ssfm in its config.json'
-        : "the weights do not match the run's config.json",
-    },
-  );
+  loadWeights(store, weights, { fix: "the weights do not match the run's config.json" });
   return { config, model, ssfm, preprocessor: await loadPreprocessor(`${dir}/preprocessor.json`) };
 }
 

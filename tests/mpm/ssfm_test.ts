@@ -13,7 +13,13 @@ import { Backbone } from "../../src/mpm/backbone.ts";
 import { type MPMConfig, preset } from "../../src/mpm/config.ts";
 import { MPMModel } from "../../src/mpm/model.ts";
 import { droppedSets, prepareInputs } from "../../src/mpm/prepare.ts";
-import { sinusoidalTimeEmbedding, SSFM_TYPES, SSFMTask } from "../../src/mpm/ssfm.ts";
+import {
+  savedTimeEmbedding,
+  sinusoidalTimeEmbedding,
+  SSFM_TYPES,
+  SSFMTask,
+} from "../../src/mpm/ssfm.ts";
+import { loadSSFMRun } from "../../src/train/generate.ts";
 import { InitRng } from "../../src/nn/init.ts";
 import { pretrain } from "../../src/train/pretrain.ts";
 import { checkObjective } from "../../src/mpm/registry.ts";
@@ -399,4 +405,26 @@ Deno.test("ssfm short pre-training: the loss falls, the completion report and ba
   await Deno.stat(`${out}/plots/ssfm_jet_mass.svg`);
   await Deno.stat(`${out}/backbone.safetensors`);
   if (!lines.some((l) => l.includes("SSFM jet completion"))) throw new Error("no report line");
+});
+
+Deno.test("ssfm: a run saved with the earlier (sinusoidal) time embedding and a config.json that names none still loads as it was trained", async () => {
+  const data = `${tmp}/old.h5`;
+  writeJetFile(data, synthJetClass(200, { seed: 9 }));
+  const pre = QuantileTransform.fit([synthJetClass(200, { seed: 10 })], { levels: 50 });
+  const cfg = tinyConfig();
+  cfg.tasks.ssfm!.timeEmbedding = "sinusoidal";
+  cfg.train = { ...cfg.train, steps: 2, valEvery: 100, checkpointEvery: 2 };
+  const out = `${tmp}/old-run`;
+  await pretrain({ gpu, config: cfg, trainFiles: [data], out, preprocessor: pre, log: () => {} });
+  // What a run made before the option existed looks like: no timeEmbedding in its config.
+  const saved = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+  delete saved.tasks.ssfm.timeEmbedding;
+  await Deno.writeTextFile(`${out}/config.json`, JSON.stringify(saved));
+  const run = await loadSSFMRun(gpu, out);
+  if (!run.ssfm.time || run.ssfm.timeMlp) throw new Error("not loaded with its own embedding");
+  if (run.config.tasks.ssfm!.timeEmbedding !== "sinusoidal") throw new Error("config not explicit");
+  // A new configuration with the same weight names is untouched without them.
+  if (savedTimeEmbedding(saved, ["tasks.ssfm.time_mlp.layers.0.weight"]) !== saved) {
+    throw new Error("a reference-embedding run was changed");
+  }
 });
