@@ -22,7 +22,8 @@ export const TEST_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env",
 
 /**
  * Folders (under the test root) of each group, in run order; files in no listed folder form a
- * last group, so a new folder is never skipped. Sized to take about the same time each.
+ * last group, so a new folder is never skipped. Each group runs in under 4 minutes here, which
+ * bounds what a rerun costs.
  */
 export const TEST_GROUPS: { name: string; folders: string[] }[] = [
   { name: "kernels", folders: ["kernels", "autograd", "gpu", "nn", "optim", "reference", "eval"] },

@@ -2,6 +2,7 @@
 // and the split of a storage-path problem into parts under the binding limit.
 import { ShapeError } from "../gpu/errors.ts";
 import type { Gpu } from "../gpu/gpu.ts";
+import { Uniforms } from "../gpu/kernel_spec.ts";
 import { DTYPE_BYTES, type Tensor } from "../gpu/tensor.ts";
 import { rowSegments } from "./_util.ts";
 
@@ -63,6 +64,12 @@ export interface PartOptions {
   bias?: Tensor;
   accumulate?: boolean;
   alpha?: number;
+}
+
+/** The uniform block of `matmul.wgsl` and `half.wgsl`'s `matmul_half` for one part. */
+export function partUniforms(pr: Problem, o: PartOptions): Uniforms {
+  return new Uniforms().u32(pr.m).u32(pr.n).u32(pr.k).u32(pr.strideA).u32(pr.strideB)
+    .u32(pr.strideC).u32(o.bias ? 1 : 0).u32(o.accumulate ? 1 : 0).f32(o.alpha ?? 1);
 }
 
 /** Records one storage-path matmul part whose operands fit the binding limit. */

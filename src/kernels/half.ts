@@ -12,7 +12,7 @@
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { expectDtype, expectSize, grid1d, rowSegments } from "./_util.ts";
-import { resolve, splitStorage } from "./_matmul_problem.ts";
+import { partUniforms, resolve, splitStorage } from "./_matmul_problem.ts";
 import type { MatmulOptions } from "./matmul.ts";
 import { HALF } from "./specs.ts";
 
@@ -82,9 +82,7 @@ export function matmulHalf(a: Tensor, b: Tensor, options: MatmulOptions = {}): T
   if (pr.m === 0 || pr.n === 0) return out;
   splitStorage("matmulHalf", gpu, a, b, out, pr, options, (pa, pb, pout, part, o) => {
     gpu.dispatch(HALF, "matmul_half", {
-      uniforms: new Uniforms().u32(part.m).u32(part.n).u32(part.k).u32(part.strideA)
-        .u32(part.strideB).u32(part.strideC).u32(o.bias ? 1 : 0).u32(o.accumulate ? 1 : 0)
-        .f32(o.alpha ?? 1),
+      uniforms: partUniforms(part, o),
       bindings: [pa, pb, o.bias ?? null, pout, null],
       workgroups: [Math.ceil(part.n / 64), Math.ceil(part.m / 64), part.batch],
       overrides: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0 },

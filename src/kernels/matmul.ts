@@ -18,7 +18,13 @@ import type { Gpu } from "../gpu/gpu.ts";
 import { Uniforms } from "../gpu/kernel_spec.ts";
 import type { Tensor } from "../gpu/tensor.ts";
 import { expectSize } from "./_util.ts";
-import { type PartOptions, type Problem, resolve, splitStorage } from "./_matmul_problem.ts";
+import {
+  type PartOptions,
+  partUniforms,
+  type Problem,
+  resolve,
+  splitStorage,
+} from "./_matmul_problem.ts";
 import { type MatmulKernel, tunedKernel } from "./matmul_tuner.ts";
 import { MATMUL, MATMUL_TEX } from "./specs.ts";
 
@@ -74,7 +80,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   else {
     const kernel: MatmulKernel = options.path === undefined
       ? chooseKernel(gpu, pr, options)
-      : FORCED[options.path as keyof typeof FORCED] ?? "matmul";
+      : STORAGE_PATH_KERNELS[options.path as keyof typeof STORAGE_PATH_KERNELS] ?? "matmul";
     splitStorage(
       "matmul",
       gpu,
@@ -89,7 +95,12 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   return out;
 }
 
-const FORCED = { storage: "matmul", tiled: "matmul_tiled", tiled128: "matmul_tiled128" } as const;
+/** The storage kernel each forced `path` runs (the tuner forces each in turn). */
+export const STORAGE_PATH_KERNELS = {
+  storage: "matmul",
+  tiled: "matmul_tiled",
+  tiled128: "matmul_tiled128",
+} as const;
 
 /** Outputs per workgroup side of each storage-path kernel. */
 const TILE_OF: Record<MatmulKernel, number> = {
@@ -144,8 +155,7 @@ function storageDispatch(
 ): void {
   const tile = TILE_OF[kernel];
   gpu.dispatch(MATMUL, kernel, {
-    uniforms: new Uniforms().u32(pr.m).u32(pr.n).u32(pr.k).u32(pr.strideA).u32(pr.strideB)
-      .u32(pr.strideC).u32(o.bias ? 1 : 0).u32(o.accumulate ? 1 : 0).f32(o.alpha ?? 1),
+    uniforms: partUniforms(pr, o),
     bindings: [a, b, o.bias ?? null, out],
     workgroups: [Math.ceil(pr.n / tile), Math.ceil(pr.m / tile), pr.batch],
     overrides: { TRANS_A: o.transA ? 1 : 0, TRANS_B: o.transB ? 1 : 0 },

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Gpu } from "../gpu/gpu.ts";
-import { matmul } from "./matmul.ts";
+import { matmul, STORAGE_PATH_KERNELS } from "./matmul.ts";
 
 /** The storage-path matmul kernels a shape class can be given. */
 export type MatmulKernel = "matmul" | "matmul_tiled" | "matmul_tiled128";
@@ -129,10 +129,8 @@ export async function tuneMatmuls(gpu: Gpu, o: { time?: number } = {}): Promise<
     const c = gpu.empty([s.batch, s.m, s.n]);
     const seconds = {} as Record<MatmulKernel, number>;
     for (const kernel of MATMUL_KERNELS) {
-      const path =
-        ({ matmul: "storage", matmul_tiled: "tiled", matmul_tiled128: "tiled128" } as const)[
-          kernel
-        ];
+      const path = (Object.keys(STORAGE_PATH_KERNELS) as (keyof typeof STORAGE_PATH_KERNELS)[])
+        .find((p) => STORAGE_PATH_KERNELS[p] === kernel);
       const run = (reps: number) => {
         for (let r = 0; r < reps; r++) {
           matmul(a, b, { transA: s.transA, transB: s.transB, out: c, path });
