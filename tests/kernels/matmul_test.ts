@@ -1,7 +1,7 @@
 // shaders/matmul.wgsl (register-tiled `matmul`, shared-memory `matmul_tiled` and the 128x128
 // `matmul_tiled128`) and shaders/matmul_tex.wgsl against the float64 reference.
 import { requestGpu } from "../../src/gpu/gpu.ts";
-import { matmul } from "../../src/kernels/matmul.ts";
+import { matmul, storageEntry } from "../../src/kernels/matmul.ts";
 import { colSum } from "../../src/kernels/reduce.ts";
 import { maskScan } from "../../src/kernels/movement.ts";
 import { assertClose, randn, testGpu } from "../_helpers/mod.ts";
@@ -21,6 +21,10 @@ const CASES = [
   // Several 128x128 tiles with ragged edges, K not a multiple of the 8-wide slice, one slice only.
   { batch: 2, m: 131, k: 21, n: 259 },
   { batch: 1, m: 200, k: 5, n: 129 },
+  // Every dimension a multiple of 4, so the 128x128 kernel loads vec4s (matmul_tiled128_vec4):
+  // ragged 128-tiles, K a multiple of 4 but not of the 8-wide slice, and one slice only.
+  { batch: 2, m: 132, k: 20, n: 260 },
+  { batch: 1, m: 260, k: 4, n: 136 },
 ];
 
 for (const path of PATHS) {
@@ -72,6 +76,21 @@ for (const path of PATHS) {
     assertClose(await colSum(dC, m, n).read(), ref.dbias, { atol: 1e-5 });
   });
 }
+
+Deno.test("matmul's 128x128 kernel loads vec4s exactly when both operands' contiguous dimensions are multiples of 4", () => {
+  const entry = (m: number, n: number, k: number, transA: boolean, transB: boolean) =>
+    storageEntry("matmul_tiled128", { m, n, k }, { transA, transB });
+  // A's contiguous dimension is K (M when transposed), B's is N (K when transposed).
+  if (entry(132, 260, 20, false, false) !== "matmul_tiled128_vec4") throw new Error("NN aligned");
+  if (entry(132, 260, 21, false, false) !== "matmul_tiled128") throw new Error("NN, K odd");
+  if (entry(131, 260, 20, false, false) !== "matmul_tiled128_vec4") throw new Error("NN, M free");
+  if (entry(131, 260, 20, true, false) !== "matmul_tiled128") throw new Error("TN, M odd");
+  if (entry(132, 259, 20, false, true) !== "matmul_tiled128_vec4") throw new Error("NT, N free");
+  if (entry(132, 259, 20, false, false) !== "matmul_tiled128") throw new Error("NN, N odd");
+  for (const k of ["matmul", "matmul_tiled"] as const) {
+    if (storageEntry(k, { m: 256, n: 256, k: 64 }, {}) !== k) throw new Error(k);
+  }
+});
 
 Deno.test("matmul (texture) splits operands taller than the 16384-row texture limit", async () => {
   // M and K above the limit force chunking over rows and over K (with accumulation).
@@ -177,7 +196,14 @@ Deno.test("matmul (storage and tiled kernels) splits operands above the storage 
       [1, 70, 900, 96, true, false], // the same, tiled
       [3, 100, 60, 70, true, false], // batched, transposed A: groups of batches
       [2, 128, 150, 80, false, false], // batched, one batch above the limit: per batch, then rows
+      // Contiguous dimensions multiples of 4: the 128x128 kernel's vec4 loads on every part.
+      [1, 72, 900, 96, true, false], // K slices
+      [3, 100, 60, 72, true, false], // groups of batches
     ];
+    const vec4Parts = cases.filter(([, m, k, n, tA, tB]) =>
+      storageEntry("matmul_tiled128", { m, n, k }, { transA: tA, transB: tB }).endsWith("vec4")
+    );
+    if (vec4Parts.length < 3) throw new Error("too few cases take the vec4 loads");
     for (const [batch, m, k, n, transA, transB] of cases) {
       const a = randn(batch * m * k, m + 1), b = randn(batch * k * n, n + 2), bias = randn(n, 3);
       for (const path of ["storage", "tiled", "tiled128"] as const) {
