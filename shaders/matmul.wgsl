@@ -10,8 +10,8 @@
 //   4 c     rw       array<f32>  (batch, M, N)
 // Grid: workgroup 8x8 invocations, each computing a 4x4 tile of C; z = batch. `matmul_tiled`
 // (below) stages 64x64 tiles in workgroup memory for large problems, `matmul_tiled128` 128x128
-// tiles with 8x8 outputs per invocation and register double buffering for the largest, and
-// `matmul_tiled128_vec4` the same with one vec4 global load per operand and slice.
+// tiles with 8x8 outputs per invocation and register double buffering for the largest;
+// `matmul_tiled_vec4` and `matmul_tiled128_vec4` are the last two with vec4 global loads.
 // Batch strides of 0 broadcast an operand (a shared weight).
 
 override TRANS_A: bool = false;
@@ -34,7 +34,7 @@ struct P {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
-// The same operands seen as vec4s, for `matmul_tiled128_vec4` alone (no entry point uses both
+// The same operands seen as vec4s, for the `_vec4` entry points alone (no entry point uses both
 // views of a binding). Valid when each operand's contiguous dimension is a multiple of 4.
 @group(0) @binding(1) var<storage, read> a4: array<vec4f>;
 @group(0) @binding(2) var<storage, read> b4: array<vec4f>;
@@ -290,4 +290,50 @@ fn matmul_tiled128_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
   store_tile(array(acc[1], acc[3], acc[5], acc[7]), row0, col0 + 64u, bc);
   store_tile(array(acc[8], acc[10], acc[12], acc[14]), row0 + 64u, col0, bc);
   store_tile(array(acc[9], acc[11], acc[13], acc[15]), row0 + 64u, col0 + 64u, bc);
+}
+
+// `matmul_tiled` with vec4 global loads (as `matmul_tiled128_vec4`): invocation t fetches
+// elements 4t..4t+3 of each operand's 64x16 slice, contiguous in storage, with one load.
+@compute @workgroup_size(16, 16)
+fn matmul_tiled_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let row_base = wg.y * TILE;
+  let col_base = wg.x * TILE;
+  let batch = wg.z;
+  let ba = batch * p.stride_a;
+  let bb = batch * p.stride_b;
+  let t = lid.y * 16u + lid.x;
+  let e = 4u * t;
+  // Slice coordinates of this invocation's first element of A (k, row) and of B (k, col).
+  var ea = vec2u(e % SLICE, e / SLICE);
+  if (TRANS_A) { ea = vec2u(e / TILE, e % TILE); }
+  var eb = vec2u(e / TILE, e % TILE);
+  if (TRANS_B) { eb = vec2u(e % SLICE, e / SLICE); }
+  var acc: array<vec4f, 4>;
+  for (var k0 = 0u; k0 < p.k; k0 += SLICE) {
+    let va = load_a4(ba, row_base + ea.y, k0 + ea.x);
+    let vb = load_b4(bb, k0 + eb.x, col_base + eb.y);
+    for (var j = 0u; j < 4u; j++) {
+      // Element j lies one step further along the operand's contiguous dimension.
+      if (TRANS_A) { tile_a[ea.x * TILE + ea.y + j] = va[j]; }
+      else { tile_a[(ea.x + j) * TILE + ea.y] = va[j]; }
+      if (TRANS_B) { tile_b[(eb.x + j) * TILE + eb.y] = vb[j]; }
+      else { tile_b[eb.x * TILE + eb.y + j] = vb[j]; }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < SLICE; kk++) {
+      let o = kk * TILE;
+      let bv = vec4f(tile_b[o + lid.x * 4u], tile_b[o + lid.x * 4u + 1u],
+        tile_b[o + lid.x * 4u + 2u], tile_b[o + lid.x * 4u + 3u]);
+      let av = vec4f(tile_a[o + lid.y * 4u], tile_a[o + lid.y * 4u + 1u],
+        tile_a[o + lid.y * 4u + 2u], tile_a[o + lid.y * 4u + 3u]);
+      acc[0] = fma(vec4f(av.x), bv, acc[0]);
+      acc[1] = fma(vec4f(av.y), bv, acc[1]);
+      acc[2] = fma(vec4f(av.z), bv, acc[2]);
+      acc[3] = fma(vec4f(av.w), bv, acc[3]);
+    }
+    workgroupBarrier();
+  }
+  let row0 = row_base + lid.y * 4u;
+  let col0 = col_base + lid.x * 4u;
+  store_tile(acc, row0, col0, batch * p.stride_c);
 }

@@ -44,8 +44,8 @@ export interface MatmulOptions {
   alpha?: number;
   /**
    * Force an implementation (tests): `texture`, `storage` (the register-tiled kernel), `tiled`
-   * (the 64x64 shared-memory kernel) or `tiled128` (the 128x128 one, with vec4 loads where the
-   * operands allow: {@linkcode storageEntry}). Default:
+   * (the 64x64 shared-memory kernel) or `tiled128` (the 128x128 one); both load vec4s where the
+   * operands allow ({@linkcode storageEntry}). Default:
    * `gpu.matmulPath`, and on the storage path the kernel tuned for the shape class
    * (`tuneMatmuls`), else the size rule ({@linkcode TILED_MIN}, {@linkcode TILED128_MIN_ROWS}).
    */
@@ -164,10 +164,11 @@ function storageDispatch(
 }
 
 /**
- * The entry point of `shaders/matmul.wgsl` that runs `kernel` on a problem: the 128x128 kernel
- * loads its operands as vec4s (`matmul_tiled128_vec4`) when both operands' contiguous
- * dimensions are multiples of 4 (A: K, or M when transposed; B: N, or K when transposed), which
- * also makes every batch stride a multiple of 4. Same arithmetic, same result.
+ * The entry point of `shaders/matmul.wgsl` that runs `kernel` on a problem: the shared-memory
+ * kernels load their operands as vec4s (`matmul_tiled_vec4`, `matmul_tiled128_vec4`) when both
+ * operands' contiguous dimensions are multiples of 4 (A: K, or M when transposed; B: N, or K
+ * when transposed), which also makes every batch stride a multiple of 4. Same arithmetic, same
+ * result. The register kernel reads straight from storage and keeps scalar loads.
  *
  * @param kernel the storage-path kernel chosen
  * @param pr the problem's M, N and K
@@ -178,7 +179,7 @@ function storageDispatch(
  * import { storageEntry } from "@mpm/webgpu/kernels";
  * console.assert(storageEntry("matmul_tiled128", { m: 256, n: 128, k: 64 }, {}) === "matmul_tiled128_vec4");
  * console.assert(storageEntry("matmul_tiled128", { m: 256, n: 128, k: 7 }, {}) === "matmul_tiled128");
- * console.assert(storageEntry("matmul_tiled", { m: 256, n: 128, k: 64 }, {}) === "matmul_tiled");
+ * console.assert(storageEntry("matmul", { m: 256, n: 128, k: 64 }, {}) === "matmul");
  * ```
  */
 export function storageEntry(
@@ -186,9 +187,9 @@ export function storageEntry(
   pr: { m: number; n: number; k: number },
   o: { transA?: boolean; transB?: boolean },
 ): string {
-  if (kernel !== "matmul_tiled128") return kernel;
+  if (kernel === "matmul") return kernel;
   const contiguousA = o.transA ? pr.m : pr.k, contiguousB = o.transB ? pr.k : pr.n;
-  return contiguousA % 4 === 0 && contiguousB % 4 === 0 ? "matmul_tiled128_vec4" : kernel;
+  return contiguousA % 4 === 0 && contiguousB % 4 === 0 ? `${kernel}_vec4` : kernel;
 }
 
 const ceilTo = (x: number, m: number) => Math.ceil(x / m) * m;

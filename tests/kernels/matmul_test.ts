@@ -21,8 +21,8 @@ const CASES = [
   // Several 128x128 tiles with ragged edges, K not a multiple of the 8-wide slice, one slice only.
   { batch: 2, m: 131, k: 21, n: 259 },
   { batch: 1, m: 200, k: 5, n: 129 },
-  // Every dimension a multiple of 4, so the 128x128 kernel loads vec4s (matmul_tiled128_vec4):
-  // ragged 128-tiles, K a multiple of 4 but not of the 8-wide slice, and one slice only.
+  // Every dimension a multiple of 4, so the shared-memory kernels load vec4s (`_vec4` entries):
+  // ragged 64- and 128-tiles, K a multiple of 4 but not of the slice (8 or 16), one slice only.
   { batch: 2, m: 132, k: 20, n: 260 },
   { batch: 1, m: 260, k: 4, n: 136 },
 ];
@@ -77,7 +77,11 @@ for (const path of PATHS) {
   });
 }
 
-Deno.test("matmul's 128x128 kernel loads vec4s exactly when both operands' contiguous dimensions are multiples of 4", () => {
+Deno.test("matmul's shared-memory kernels load vec4s exactly when both operands' contiguous dimensions are multiples of 4", () => {
+  if (storageEntry("matmul_tiled", { m: 64, n: 64, k: 8 }, {}) !== "matmul_tiled_vec4") {
+    throw new Error("64x64 kernel");
+  }
+  if (storageEntry("matmul", { m: 256, n: 256, k: 64 }, {}) !== "matmul") throw new Error("register");
   const entry = (m: number, n: number, k: number, transA: boolean, transB: boolean) =>
     storageEntry("matmul_tiled128", { m, n, k }, { transA, transB });
   // A's contiguous dimension is K (M when transposed), B's is N (K when transposed).
@@ -87,9 +91,6 @@ Deno.test("matmul's 128x128 kernel loads vec4s exactly when both operands' conti
   if (entry(131, 260, 20, true, false) !== "matmul_tiled128") throw new Error("TN, M odd");
   if (entry(132, 259, 20, false, true) !== "matmul_tiled128_vec4") throw new Error("NT, N free");
   if (entry(132, 259, 20, false, false) !== "matmul_tiled128") throw new Error("NN, N odd");
-  for (const k of ["matmul", "matmul_tiled"] as const) {
-    if (storageEntry(k, { m: 256, n: 256, k: 64 }, {}) !== k) throw new Error(k);
-  }
 });
 
 Deno.test("matmul (texture) splits operands taller than the 16384-row texture limit", async () => {
@@ -162,12 +163,15 @@ Deno.test("binding a tensor above the storage binding limit fails with a clear m
 Deno.test("matmul on a storage-path device picks the tiled kernel once M and N reach 64, and both give the reference's result", async () => {
   const g = await requestGpu({ matmulPath: "storage" });
   try {
-    // [m, k, n, compiles a new kernel]: register kernel, then the tiled one, then tiled again.
+    // [m, k, n, compiles a new kernel]: register kernel, then the tiled one, then tiled again;
+    // then its vec4-load entry (K and N multiples of 4), then that again.
     const cases: [number, number, number, boolean][] = [
       [63, 20, 200, true],
-      [64, 20, 64, true],
+      [64, 21, 64, true],
       [150, 70, 90, false],
       [200, 9, 63, false],
+      [128, 20, 64, true],
+      [72, 8, 100, false],
     ];
     for (const [m, k, n, compiles] of cases) {
       const a = randn(m * k, m), b = randn(k * n, n);
@@ -196,7 +200,7 @@ Deno.test("matmul (storage and tiled kernels) splits operands above the storage 
       [1, 70, 900, 96, true, false], // the same, tiled
       [3, 100, 60, 70, true, false], // batched, transposed A: groups of batches
       [2, 128, 150, 80, false, false], // batched, one batch above the limit: per batch, then rows
-      // Contiguous dimensions multiples of 4: the 128x128 kernel's vec4 loads on every part.
+      // Contiguous dimensions multiples of 4: the tiled kernels' vec4 loads on every part.
       [1, 72, 900, 96, true, false], // K slices
       [3, 100, 60, 72, true, false], // groups of batches
     ];
