@@ -81,7 +81,9 @@ Deno.test("matmul's shared-memory kernels load vec4s exactly when both operands'
   if (storageEntry("matmul_tiled", { m: 64, n: 64, k: 8 }, {}) !== "matmul_tiled_vec4") {
     throw new Error("64x64 kernel");
   }
-  if (storageEntry("matmul", { m: 256, n: 256, k: 64 }, {}) !== "matmul") throw new Error("register");
+  if (storageEntry("matmul", { m: 256, n: 256, k: 64 }, {}) !== "matmul") {
+    throw new Error("register");
+  }
   const entry = (m: number, n: number, k: number, transA: boolean, transB: boolean) =>
     storageEntry("matmul_tiled128", { m, n, k }, { transA, transB });
   // A's contiguous dimension is K (M when transposed), B's is N (K when transposed).
