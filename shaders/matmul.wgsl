@@ -99,6 +99,21 @@ const SLICE: u32 = 16u;
 var<workgroup> tile_a: array<f32, 1024>; // [kk][row], SLICE x TILE
 var<workgroup> tile_b: array<f32, 1024>; // [kk][col], SLICE x TILE
 
+// The 16 rank-1 updates of one staged slice into invocation lid's 4x4 outputs.
+fn tile_slice_fma(acc: ptr<function, array<vec4f, 4>>, lid: vec3u) {
+  for (var kk = 0u; kk < SLICE; kk++) {
+    let o = kk * TILE;
+    let bv = vec4f(tile_b[o + lid.x * 4u], tile_b[o + lid.x * 4u + 1u],
+      tile_b[o + lid.x * 4u + 2u], tile_b[o + lid.x * 4u + 3u]);
+    let av = vec4f(tile_a[o + lid.y * 4u], tile_a[o + lid.y * 4u + 1u],
+      tile_a[o + lid.y * 4u + 2u], tile_a[o + lid.y * 4u + 3u]);
+    (*acc)[0] = fma(vec4f(av.x), bv, (*acc)[0]);
+    (*acc)[1] = fma(vec4f(av.y), bv, (*acc)[1]);
+    (*acc)[2] = fma(vec4f(av.z), bv, (*acc)[2]);
+    (*acc)[3] = fma(vec4f(av.w), bv, (*acc)[3]);
+  }
+}
+
 @compute @workgroup_size(16, 16)
 fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let row_base = wg.y * TILE;
@@ -121,17 +136,7 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) 
       tile_b[kb * TILE + cb] = load_b(bb, k0 + kb, col_base + cb);
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < SLICE; kk++) {
-      let o = kk * TILE;
-      let bv = vec4f(tile_b[o + lid.x * 4u], tile_b[o + lid.x * 4u + 1u],
-        tile_b[o + lid.x * 4u + 2u], tile_b[o + lid.x * 4u + 3u]);
-      let av = vec4f(tile_a[o + lid.y * 4u], tile_a[o + lid.y * 4u + 1u],
-        tile_a[o + lid.y * 4u + 2u], tile_a[o + lid.y * 4u + 3u]);
-      acc[0] = fma(vec4f(av.x), bv, acc[0]);
-      acc[1] = fma(vec4f(av.y), bv, acc[1]);
-      acc[2] = fma(vec4f(av.z), bv, acc[2]);
-      acc[3] = fma(vec4f(av.w), bv, acc[3]);
-    }
+    tile_slice_fma(&acc, lid);
     workgroupBarrier();
   }
   let row0 = row_base + lid.y * 4u;
@@ -161,6 +166,31 @@ fn big_a_at(e: u32) -> vec2u {
 fn big_b_at(e: u32) -> vec2u {
   if (TRANS_B) { return vec2u(e % BIG_SLICE, e / BIG_SLICE); }
   return vec2u(e / BIG, e % BIG);
+}
+
+// The 8 rank-1 updates of one staged slice into invocation lid's 8x8 outputs.
+fn big_slice_fma(acc: ptr<function, array<vec4f, 16>>, lid: vec3u) {
+  for (var kk = 0u; kk < BIG_SLICE; kk++) {
+    let a0 = big_a[kk * 32u + lid.y];
+    let a1 = big_a[kk * 32u + 16u + lid.y];
+    let b0 = big_b[kk * 32u + lid.x];
+    let b1 = big_b[kk * 32u + 16u + lid.x];
+    for (var r = 0u; r < 4u; r++) {
+      (*acc)[r * 2u] = fma(vec4f(a0[r]), b0, (*acc)[r * 2u]);
+      (*acc)[r * 2u + 1u] = fma(vec4f(a0[r]), b1, (*acc)[r * 2u + 1u]);
+      (*acc)[8u + r * 2u] = fma(vec4f(a1[r]), b0, (*acc)[8u + r * 2u]);
+      (*acc)[8u + r * 2u + 1u] = fma(vec4f(a1[r]), b1, (*acc)[8u + r * 2u + 1u]);
+    }
+  }
+}
+
+// Epilogue of the 128x128 kernels: the four 4x4 blocks at (row0, col0), 64 rows and 64 columns
+// apart.
+fn big_store(acc: array<vec4f, 16>, row0: u32, col0: u32, bc: u32) {
+  store_tile(array(acc[0], acc[2], acc[4], acc[6]), row0, col0, bc);
+  store_tile(array(acc[1], acc[3], acc[5], acc[7]), row0, col0 + 64u, bc);
+  store_tile(array(acc[8], acc[10], acc[12], acc[14]), row0 + 64u, col0, bc);
+  store_tile(array(acc[9], acc[11], acc[13], acc[15]), row0 + 64u, col0 + 64u, bc);
 }
 
 @compute @workgroup_size(16, 16)
@@ -197,27 +227,10 @@ fn matmul_tiled128(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
         rb[i] = load_b(bb, next + eb.x, col_base + eb.y);
       }
     }
-    for (var kk = 0u; kk < BIG_SLICE; kk++) {
-      let a0 = big_a[kk * 32u + lid.y];
-      let a1 = big_a[kk * 32u + 16u + lid.y];
-      let b0 = big_b[kk * 32u + lid.x];
-      let b1 = big_b[kk * 32u + 16u + lid.x];
-      for (var r = 0u; r < 4u; r++) {
-        acc[r * 2u] = fma(vec4f(a0[r]), b0, acc[r * 2u]);
-        acc[r * 2u + 1u] = fma(vec4f(a0[r]), b1, acc[r * 2u + 1u]);
-        acc[8u + r * 2u] = fma(vec4f(a1[r]), b0, acc[8u + r * 2u]);
-        acc[8u + r * 2u + 1u] = fma(vec4f(a1[r]), b1, acc[8u + r * 2u + 1u]);
-      }
-    }
+    big_slice_fma(&acc, lid);
     workgroupBarrier();
   }
-  let bc = batch * p.stride_c;
-  let row0 = row_base + lid.y * 4u;
-  let col0 = col_base + lid.x * 4u;
-  store_tile(array(acc[0], acc[2], acc[4], acc[6]), row0, col0, bc);
-  store_tile(array(acc[1], acc[3], acc[5], acc[7]), row0, col0 + 64u, bc);
-  store_tile(array(acc[8], acc[10], acc[12], acc[14]), row0 + 64u, col0, bc);
-  store_tile(array(acc[9], acc[11], acc[13], acc[15]), row0 + 64u, col0 + 64u, bc);
+  big_store(acc, row_base + lid.y * 4u, col_base + lid.x * 4u, batch * p.stride_c);
 }
 
 // Four consecutive elements of A along its storage (k..k+3 of `row`, or rows row..row+3 of k when
@@ -269,27 +282,10 @@ fn matmul_tiled128_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocat
       ra = load_a4(ba, row_base + ea.y, next + ea.x);
       rb = load_b4(bb, next + eb.x, col_base + eb.y);
     }
-    for (var kk = 0u; kk < BIG_SLICE; kk++) {
-      let a0 = big_a[kk * 32u + lid.y];
-      let a1 = big_a[kk * 32u + 16u + lid.y];
-      let b0 = big_b[kk * 32u + lid.x];
-      let b1 = big_b[kk * 32u + 16u + lid.x];
-      for (var r = 0u; r < 4u; r++) {
-        acc[r * 2u] = fma(vec4f(a0[r]), b0, acc[r * 2u]);
-        acc[r * 2u + 1u] = fma(vec4f(a0[r]), b1, acc[r * 2u + 1u]);
-        acc[8u + r * 2u] = fma(vec4f(a1[r]), b0, acc[8u + r * 2u]);
-        acc[8u + r * 2u + 1u] = fma(vec4f(a1[r]), b1, acc[8u + r * 2u + 1u]);
-      }
-    }
+    big_slice_fma(&acc, lid);
     workgroupBarrier();
   }
-  let bc = batch * p.stride_c;
-  let row0 = row_base + lid.y * 4u;
-  let col0 = col_base + lid.x * 4u;
-  store_tile(array(acc[0], acc[2], acc[4], acc[6]), row0, col0, bc);
-  store_tile(array(acc[1], acc[3], acc[5], acc[7]), row0, col0 + 64u, bc);
-  store_tile(array(acc[8], acc[10], acc[12], acc[14]), row0 + 64u, col0, bc);
-  store_tile(array(acc[9], acc[11], acc[13], acc[15]), row0 + 64u, col0 + 64u, bc);
+  big_store(acc, row_base + lid.y * 4u, col_base + lid.x * 4u, batch * p.stride_c);
 }
 
 // `matmul_tiled` with vec4 global loads (as `matmul_tiled128_vec4`): invocation t fetches
@@ -320,17 +316,7 @@ fn matmul_tiled_vec4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation
       else { tile_b[eb.x * TILE + eb.y + j] = vb[j]; }
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < SLICE; kk++) {
-      let o = kk * TILE;
-      let bv = vec4f(tile_b[o + lid.x * 4u], tile_b[o + lid.x * 4u + 1u],
-        tile_b[o + lid.x * 4u + 2u], tile_b[o + lid.x * 4u + 3u]);
-      let av = vec4f(tile_a[o + lid.y * 4u], tile_a[o + lid.y * 4u + 1u],
-        tile_a[o + lid.y * 4u + 2u], tile_a[o + lid.y * 4u + 3u]);
-      acc[0] = fma(vec4f(av.x), bv, acc[0]);
-      acc[1] = fma(vec4f(av.y), bv, acc[1]);
-      acc[2] = fma(vec4f(av.z), bv, acc[2]);
-      acc[3] = fma(vec4f(av.w), bv, acc[3]);
-    }
+    tile_slice_fma(&acc, lid);
     workgroupBarrier();
   }
   let row0 = row_base + lid.y * 4u;
