@@ -10,7 +10,13 @@ import { ArrayFileWriter } from "../data/hdf5_arrays.ts";
 import { classNamesOf } from "../data/labels.ts";
 import type { JetBatch, JetLoader } from "../data/loader.ts";
 import type { Gpu } from "../gpu/gpu.ts";
-import type { DownstreamTask, Metrics, PredictionArrays, PreparedData } from "./downstream/task.ts";
+import {
+  type DownstreamTask,
+  type Metrics,
+  type PredictionArrays,
+  type PreparedData,
+  splitPart,
+} from "./downstream/task.ts";
 import type { HeadForward } from "./head_training.ts";
 
 /**
@@ -120,7 +126,7 @@ class CommonPredictions {
       attributes: {
         ...p.attributes,
         files: JSON.stringify(files),
-        split: data.split
+        split: splitPart(data, "test")
           ? `the test split (the last 10 % of each file, 80/10/10) of ${files.join(", ")}`
           : `all jets of ${files.join(", ")}`,
         rows: "file_index indexes `files`; jet_index is the jet's row in that file",

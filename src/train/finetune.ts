@@ -25,7 +25,12 @@ import { downstreamTask } from "./downstream/registry.ts";
 import { checkRunDir, claimRunDir } from "./rundir.ts";
 import { labelSummary } from "../data/labels.ts";
 import { type FileFingerprint, fingerprintFile } from "../io/fingerprint.ts";
-import type { DownstreamTask, Metrics, PreparedData } from "./downstream/task.ts";
+import {
+  type DownstreamTask,
+  type Metrics,
+  type PreparedData,
+  splitPart,
+} from "./downstream/task.ts";
 import { evaluateTest } from "./evaluate.ts";
 import { startDataParallel } from "./data_parallel.ts";
 import type { Mpi } from "../io/mpi.ts";
@@ -404,7 +409,7 @@ function dataLoader(
     loop: train,
     dropLast: train,
     maxJets,
-    split: data.split ? part : undefined,
+    split: splitPart(data, part),
     features: info.features,
     maxParticles: info.maxParticles,
     truncate: s.truncate,

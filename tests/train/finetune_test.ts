@@ -2,11 +2,13 @@
 // backbones, early stopping.
 import { decodeSafetensors } from "../../src/io/safetensors.ts";
 import { writeJetFile } from "../../src/data/hdf5.ts";
+import { readArrays } from "../../src/data/hdf5_arrays.ts";
 import { QuantileTransform } from "../../src/data/preprocess.ts";
 import { synthBTag, synthJetClass } from "../../src/data/synth.ts";
 import { pairSlots } from "../../src/heads/heads.ts";
 import { preset } from "../../src/mpm/config.ts";
 import { finetune } from "../../src/train/finetune.ts";
+import { splitPart } from "../../src/train/downstream/task.ts";
 import { pretrain } from "../../src/train/pretrain.ts";
 import { testGpu } from "../_helpers/mod.ts";
 
@@ -379,4 +381,44 @@ Deno.test("finetune follows the protocol: scratch at 1e-3 from step 0, CWoLa a f
   // 10 epochs of the mixed training sample.
   const epoch = Math.ceil(cw.steps / 10);
   if (cw.steps !== 10 * epoch) throw new Error(`cwola steps ${cw.steps} are not 10 epochs`);
+});
+
+Deno.test("finetune reads a --test file given without --val whole, and takes validation jets from the training files' split", async () => {
+  const fresh = `${tmp}/jc_fresh_test.h5`;
+  writeJetFile(fresh, synthJetClass(150, { seed: 9 }));
+  const before = await Deno.readFile(fresh);
+  const out = `${tmp}/ft-own-test`;
+  await finetune({
+    ...quick,
+    steps: 2,
+    maxEvalJets: 1000,
+    task: "classify",
+    train: [`${tmp}/jc.h5`],
+    test: [fresh],
+    out,
+  });
+  const p = readArrays(`${out}/predictions.h5`);
+  const rows = p.jet_index.data as ArrayLike<number>;
+  // All 150 jets of the test file, in order (its 10 % split would be 15).
+  if (rows.length !== 150 || rows[0] !== 0 || rows[149] !== 149) {
+    throw new Error(`test rows: ${rows.length} from ${rows[0]} to ${rows[rows.length - 1]}`);
+  }
+  const run = JSON.parse(await Deno.readTextFile(`${out}/finetune.json`));
+  if (JSON.stringify(run).includes("jc_fresh_test") === false) {
+    throw new Error("finetune.json does not name the test file");
+  }
+  // The roles' parts: training and validation from the training files' split, the test whole;
+  // with both --val and --test given, nothing is split.
+  const train = [`${tmp}/jc.h5`];
+  const parts = (["train", "val", "test"] as const).map((r) =>
+    splitPart({ train, val: train, test: [fresh], split: true }, r)
+  );
+  if (JSON.stringify(parts) !== '["train","val",null]') throw new Error(`parts ${parts}`);
+  if (splitPart({ train, val: [fresh], test: [fresh], split: false }, "train") !== undefined) {
+    throw new Error("split without a role taken from the training files");
+  }
+  const after = await Deno.readFile(fresh);
+  if (after.length !== before.length || after.some((b, i) => b !== before[i])) {
+    throw new Error("the test file changed");
+  }
 });

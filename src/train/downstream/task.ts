@@ -97,12 +97,39 @@ export interface PreparedData {
   val: readonly string[];
   /** Test files. */
   test: readonly string[];
-  /** Whether the files are the 80/10/10 splits of one set (`split` in the loader). */
+  /**
+   * Whether the training files are split 80/10/10 (`split` in the loader): validation or test
+   * jets are taken from them. A role given its own files reads those whole ({@linkcode splitPart}).
+   */
   split: boolean;
   /** Jets used from the training files (undefined: all). */
   nTrain?: number;
   /** Per-file extra truth the collector needs (CWoLa: the true labels of the mixtures). */
   truth?: Map<string, Int32Array>;
+}
+
+/**
+ * The part of the 80/10/10 split a role reads, or undefined when it reads its files whole: the
+ * training files are split only when validation or test jets come from them, and a role given
+ * its own files (`--val`, `--test`) reads all of them.
+ *
+ * @param data the prepared files
+ * @param part the role
+ * @returns the loader's `split` option for that role
+ * @example
+ * ```ts
+ * import { splitPart } from "@mpm/webgpu/train";
+ * const train = ["labelled.h5"];
+ * const data = { train, val: train, test: ["fresh.h5"], split: true };
+ * console.assert(splitPart(data, "val") === "val" && splitPart(data, "test") === undefined);
+ * ```
+ */
+export function splitPart(
+  data: Pick<PreparedData, "train" | "val" | "test" | "split">,
+  part: "train" | "val" | "test",
+): "train" | "val" | "test" | undefined {
+  if (!data.split) return undefined;
+  return part === "train" || data[part] === data.train ? part : undefined;
 }
 
 /** Options a task's data preparation reads. */
