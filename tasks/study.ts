@@ -13,8 +13,10 @@ import { study, studyCurves } from "../src/train/study.ts";
 export const SPEC = {
   name: "deno task study",
   summary: `Does pre-training pay off? Fine-tunes a downstream task for every curve, labelled-set
-size and seed, and writes OUT/results.csv|json (one row per run), OUT/summary.csv|json (mean and
-standard deviation per curve and size) and OUT/study.svg (the metric against labelled jets with
+size and seed, and writes OUT/results.csv|json (one row per run: the test metric and the best
+validation loss), OUT/summary.csv|json (mean and standard deviation of both per curve and size;
+choose a configuration on the validation loss), OUT/paired.csv (each curve minus scratch, run for
+run: mean, spread, paired t, pairs ahead) and OUT/study.svg (the metric against labelled jets with
 error bars, as the paper's figure 4). Curves: each --backbone frozen and fine-tuned (--modes), and
 "scratch": the same network randomly initialised and trained end to end from step 0.
 With --pretrain-data, a backbone is first pre-trained into OUT/pretrain (or that run continued)
@@ -243,7 +245,11 @@ if (import.meta.main) {
       out: v.out,
       overwrite: v.overwrite,
     });
-    console.log(`wrote ${v.out}/results.csv, summary.csv, summary.json and study.svg`);
+    console.log(
+      `wrote ${v.out}/results.csv, summary.csv, summary.json, ${
+        v["no-scratch"] ? "" : "paired.csv, "
+      }and study.svg`,
+    );
     console.log(
       `next: look at ${v.out}/study.svg; the README's "Does pre-training help?" shows one`,
     );

@@ -29,4 +29,5 @@ export * from "./downstream/protocol.ts";
 export * from "./head_training.ts";
 export * from "./pretrain_validation.ts";
 export * from "./study.ts";
+export * from "./study_tables.ts";
 export * from "./data_parallel.ts";

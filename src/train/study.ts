@@ -13,6 +13,7 @@ import { lineSvg } from "../eval/plots.ts";
 import { downstreamTask } from "./downstream/registry.ts";
 import { finetune, type FinetuneOptions } from "./finetune.ts";
 import type { Metrics } from "./downstream/task.ts";
+import { pairedAgainstScratch, studySummary } from "./study_tables.ts";
 
 /** How a curve trains its backbone. */
 export type StudyMode = "frozen" | "finetuned" | "scratch";
@@ -81,9 +82,10 @@ function identity(o: StudyOptions): Record<string, unknown> {
 
 /**
  * Runs (or continues) a study; writes `out/study.json` (its settings), `out/runs/<curve>_n<N>_s<seed>/`
- * (each fine-tuning run), `out/results.csv` and `results.json` (one row per run),
- * `out/summary.csv` and `summary.json` (mean ± standard deviation per curve and size) and
- * `out/study.svg`.
+ * (each fine-tuning run), `out/results.csv` and `results.json` (one row per run, with the best
+ * validation loss), `out/summary.csv` and `summary.json` (mean ± standard deviation of the metric
+ * and the validation loss per curve and size), `out/paired.csv` (each curve against scratch, run
+ * for run; {@linkcode pairedAgainstScratch}) and `out/study.svg`.
  *
  * @param gpu device
  * @param o the study
@@ -148,10 +150,13 @@ export async function study(gpu: Gpu, o: StudyOptions): Promise<StudyRow[]> {
         rows.push({ curve: c.name, n, seed, value: metrics[metric], metrics });
         const done = rows.length, elapsed = (performance.now() - t0) / 1000;
         const eta = ran ? (elapsed / ran) * (total - done) : NaN;
+        const val = metrics.best_val_loss;
         log(
           `[${done}/${total}] ${c.name} n=${n} seed=${seed}: ${metric} ${
             metrics[metric].toFixed(4)
-          }${Number.isFinite(eta) && done < total ? ` | ETA ${Math.ceil(eta / 60)} min` : ""}`,
+          }${Number.isFinite(val) ? `, best validation loss ${val.toFixed(4)}` : ""}${
+            Number.isFinite(eta) && done < total ? ` | ETA ${Math.ceil(eta / 60)} min` : ""
+          }`,
         );
         await writeResults(o, rows, metric);
       }
@@ -160,35 +165,41 @@ export async function study(gpu: Gpu, o: StudyOptions): Promise<StudyRow[]> {
   return rows;
 }
 
-/** Mean and sample standard deviation of the finite values. */
-function meanStd(v: number[]): { mean: number; std: number; runs: number } {
-  const x = v.filter(Number.isFinite), mean = x.reduce((a, b) => a + b, 0) / Math.max(x.length, 1);
-  const std = Math.sqrt(x.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(x.length - 1, 1));
-  return { mean, std, runs: x.length };
-}
+/** A number for a CSV cell: empty where it was not computed. */
+const cell = (x: number) => Number.isFinite(x) ? String(x) : "";
 
 async function writeResults(o: StudyOptions, rows: StudyRow[], metric: string): Promise<void> {
   await writeAtomic(
     `${o.out}/results.csv`,
-    `curve,n,seed,${metric}\n` +
-      rows.map((r) => `${r.curve},${r.n},${r.seed},${r.value}`).join("\n") +
-      "\n",
+    `curve,n,seed,${metric},best_val_loss\n` +
+      rows.map((r) =>
+        `${r.curve},${r.n},${r.seed},${r.value},${cell(r.metrics.best_val_loss ?? NaN)}`
+      ).join("\n") + "\n",
   );
   await writeAtomic(`${o.out}/results.json`, JSON.stringify(rows, null, 2));
   const curves = [...new Set(rows.map((r) => r.curve))];
-  const summary = curves.flatMap((curve) =>
-    o.sizes.filter((n) => rows.some((r) => r.curve === curve && r.n === n)).map((n) => ({
-      curve,
-      n,
-      ...meanStd(rows.filter((r) => r.curve === curve && r.n === n).map((r) => r.value)),
-    }))
-  );
+  const summary = studySummary(rows);
   await writeAtomic(
     `${o.out}/summary.csv`,
-    `curve,n,mean_${metric},std_${metric},runs\n` +
-      summary.map((s) => `${s.curve},${s.n},${s.mean},${s.std},${s.runs}`).join("\n") + "\n",
+    `curve,n,mean_${metric},std_${metric},mean_val_loss,std_val_loss,runs\n` +
+      summary.map((s) =>
+        `${s.curve},${s.n},${s.mean},${s.std},${cell(s.valLoss)},${cell(s.valLossStd)},${s.runs}`
+      ).join("\n") + "\n",
   );
-  await writeAtomic(`${o.out}/summary.json`, JSON.stringify({ metric, summary }, null, 2));
+  const paired = pairedAgainstScratch(rows);
+  if (paired.length) {
+    await writeAtomic(
+      `${o.out}/paired.csv`,
+      `curve,n,mean_${metric}_minus_scratch,std,paired_t,pairs,ahead\n` +
+        paired.map((p) =>
+          `${p.curve},${p.n},${p.mean},${cell(p.std)},${cell(p.t)},${p.pairs},${p.ahead}`
+        ).join("\n") + "\n",
+    );
+  }
+  await writeAtomic(
+    `${o.out}/summary.json`,
+    JSON.stringify({ metric, summary, paired }, null, 2),
+  );
   await writeAtomic(
     `${o.out}/study.svg`,
     lineSvg(
