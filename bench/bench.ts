@@ -188,6 +188,10 @@ async function gpuBenchmarks(): Promise<void> {
       for (const [path, name] of forced as [MatmulOptions["path"], string][]) {
         const r = await timeIt(gpu, () => matmul(a, b, { path }).dispose(), 2, 1);
         report(`matmul_${name}`, `${m}x${k}x${n}`, (2 * m * k * n) / r / 1e9, "GFLOP/s");
+        if (path === "storage") continue;
+        // The same kernel with scalar global loads (what vec4 loads gain on this adapter).
+        const s = await timeIt(gpu, () => matmul(a, b, { path, vec4Loads: false }).dispose(), 2, 1);
+        report(`matmul_${name}_scalar`, `${m}x${k}x${n}`, (2 * m * k * n) / s / 1e9, "GFLOP/s");
       }
     }
     a.dispose();

@@ -109,8 +109,11 @@ if (import.meta.main) {
   }
   const adapterName = String((adapter?.info as Record<string, unknown>)?.description ?? "unknown");
   const peak = FP32_PEAK_TFLOPS.find(([re]) => re.test(adapterName))?.[1];
-  // The default kernel choice and each forced storage kernel (matmul_register/_tiled64/_tiled128).
-  const matmuls = figures.filter((f) => /^matmul(_register|_tiled64|_tiled128)?$/.test(f.name));
+  // The default kernel choice and each forced storage kernel (matmul_register/_tiled64/_tiled128,
+  // the last two also with scalar loads: _scalar).
+  const matmuls = figures.filter((f) =>
+    /^matmul(_register|_tiled64(_scalar)?|_tiled128(_scalar)?)?$/.test(f.name)
+  );
   const best = matmuls.reduce<Figure | null>((b, f) => (!b || f.value > b.value ? f : b), null);
   const derived: Figure[] = [];
   if (peak && best) {

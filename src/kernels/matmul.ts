@@ -50,6 +50,12 @@ export interface MatmulOptions {
    * (`tuneMatmuls`), else the size rule ({@linkcode TILED_MIN}, {@linkcode TILED128_MIN_ROWS}).
    */
   path?: "texture" | "storage" | "tiled" | "tiled128";
+  /**
+   * Storage path: let the shared-memory kernels load vec4s where the operands allow
+   * ({@linkcode storageEntry}). Default true; false keeps scalar loads (benchmarks compare the
+   * two). The result is the same either way.
+   */
+  vec4Loads?: boolean;
 }
 
 /**
@@ -90,7 +96,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       out,
       pr,
       options,
-      (pa, pb, pout, part, po) => storageDispatch(gpu, pa, pb, pout, part, po, kernel),
+      (pa, pb, pout, part, po) =>
+        storageDispatch(gpu, pa, pb, pout, part, po, kernel, options.vec4Loads ?? true),
     );
   }
   return out;
@@ -153,9 +160,10 @@ function storageDispatch(
   pr: Problem,
   o: PartOptions,
   kernel: MatmulKernel,
+  vec4Loads: boolean,
 ): void {
   const tile = TILE_OF[kernel];
-  gpu.dispatch(MATMUL, storageEntry(kernel, pr, o), {
+  gpu.dispatch(MATMUL, vec4Loads ? storageEntry(kernel, pr, o) : kernel, {
     uniforms: partUniforms(pr, o),
     bindings: [a, b, o.bias ?? null, out],
     workgroups: [Math.ceil(pr.n / tile), Math.ceil(pr.m / tile), pr.batch],

@@ -95,6 +95,38 @@ Deno.test("matmul's shared-memory kernels load vec4s exactly when both operands'
   if (entry(132, 259, 20, false, false) !== "matmul_tiled128") throw new Error("NN, N odd");
 });
 
+Deno.test("matmul's shared-memory kernels give the same bits with vec4 and with scalar loads (vec4Loads: false)", async () => {
+  const [batch, m, k, n] = [2, 132, 20, 260];
+  const a = randn(batch * m * k, 21), b = randn(batch * k * n, 22), bias = randn(n, 23);
+  for (const path of ["tiled", "tiled128"] as const) {
+    for (const [transA, transB] of [[false, false], [true, false], [false, true], [true, true]]) {
+      const A = gpu.upload(a, transA ? [batch, k, m] : [batch, m, k]);
+      const B = gpu.upload(b, transB ? [batch, n, k] : [batch, k, n]);
+      const Bias = gpu.upload(bias);
+      const o = { transA, transB, bias: Bias, alpha: 0.5, path };
+      const vec4 = await matmul(A, B, o).read();
+      const scalar = await matmul(A, B, { ...o, vec4Loads: false }).read();
+      assertClose(vec4, scalar, { atol: 0, rtol: 0, label: `${path} ${transA}${transB}` });
+      for (const t of [A, B, Bias]) t.dispose();
+    }
+  }
+  // They are two entry points: on a fresh device each call compiles its own.
+  const g = await requestGpu({ matmulPath: "storage" });
+  try {
+    const A = g.upload(a, [batch, m, k]), B = g.upload(b, [batch, k, n]);
+    // [vec4Loads, compiles a new pipeline]
+    for (const [vec4Loads, compiles] of [[true, true], [false, true], [true, false]]) {
+      const before = g.stats.pipelines;
+      matmul(A, B, { path: "tiled128", vec4Loads }).dispose();
+      if ((g.stats.pipelines > before) !== compiles) {
+        throw new Error(`vec4Loads ${vec4Loads}: ${g.stats.pipelines - before} compiled`);
+      }
+    }
+  } finally {
+    g.destroy();
+  }
+});
+
 Deno.test("matmul (texture) splits operands taller than the 16384-row texture limit", async () => {
   // M and K above the limit force chunking over rows and over K (with accumulation).
   const [m, k, n] = [16389, 5, 3];
