@@ -51,6 +51,11 @@ export interface JetBatch {
   nVertices?: number;
   /** Index of the first jet in this run's stream (seeds per-jet masking and noise). */
   streamIndex: number;
+  /**
+   * Jets in the whole batch when this is one process's share of it (the loader's `share`
+   * option, data parallelism); absent otherwise.
+   */
+  fullSize?: number;
   /** (B) index into the loader's `files` of each jet's file (always set by `JetLoader`). */
   fileIndex?: Int32Array;
   /** (B) each jet's row in its file (always set by `JetLoader`). */
@@ -98,6 +103,33 @@ export interface JetLoaderOptions {
   loop?: boolean;
   /** Drop a final incomplete batch (default: true when looping). */
   dropLast?: boolean;
+  /**
+   * Build only this process's share of each batch (data parallelism): every process walks the
+   * same stream (same order, same loader state, same per-jet seeds), but of a batch of n jets
+   * it copies and preprocesses only rows [⌊rank·n/ranks⌋, ⌊(rank+1)·n/ranks⌋) (see
+   * {@linkcode batchShare}), so the host's per-jet work is divided over the ranks. The files'
+   * windows are still read whole by every process.
+   */
+  share?: { rank: number; ranks: number };
+}
+
+/**
+ * The rows [start, end) of a batch of `n` jets that process `rank` of `ranks` keeps: contiguous
+ * shares that differ by at most one jet, equal when `n` divides by `ranks`.
+ *
+ * @param n jets in the whole batch
+ * @param rank this process (0-based)
+ * @param ranks number of processes
+ * @returns [start, end)
+ * @example
+ * ```ts
+ * import { batchShare } from "@mpm/webgpu/data";
+ * console.assert(batchShare(64, 1, 2).join() === "32,64");
+ * console.assert(batchShare(5, 1, 2).join() === "2,5");
+ * ```
+ */
+export function batchShare(n: number, rank: number, ranks: number): [number, number] {
+  return [Math.floor(rank * n / ranks), Math.floor((rank + 1) * n / ranks)];
 }
 
 /** Resumable position of a loader. */
@@ -143,6 +175,13 @@ export class JetLoader {
     if (!options.files.length) throw new RangeError("JetLoader: no files given");
     if (!(options.batchSize >= 1)) {
       throw new RangeError(`JetLoader: batch size ${options.batchSize}`);
+    }
+    const sh = options.share;
+    if (
+      sh && !(Number.isInteger(sh.ranks) && sh.ranks >= 1 && Number.isInteger(sh.rank) &&
+        sh.rank >= 0 && sh.rank < sh.ranks)
+    ) {
+      throw new RangeError(`JetLoader: share rank ${sh.rank} of ${sh.ranks} ranks`);
     }
     this.options = {
       shuffle: true,
@@ -263,7 +302,6 @@ export class JetLoader {
       this.#schedule = null;
     }
     const take = Math.min(B, this.length - this.#state.position);
-    const batch = this.#emptyBatch(take);
     const schedule = this.#scheduleNow();
     const picked: [JetBlock, number, number, number][] = [];
     while (picked.length < take && this.#state.position < this.length) {
@@ -272,13 +310,18 @@ export class JetLoader {
       if (jet) picked.push([...jet, f]);
       this.#state.position++;
     }
-    picked.forEach(([blk, j, row, f], b) => {
+    const sh = this.options.share;
+    const [s, e] = sh ? batchShare(picked.length, sh.rank, sh.ranks) : [0, picked.length];
+    const batch = this.#emptyBatch(e - s);
+    batch.streamIndex += s;
+    if (sh) batch.fullSize = picked.length;
+    picked.slice(s, e).forEach(([blk, j, row, f], b) => {
       this.#copyJet(blk, j, batch, b);
       batch.fileIndex![b] = f;
       batch.fileRow![b] = row;
     });
-    batch.size = picked.length;
-    this.#state.streamIndex += batch.size;
+    batch.size = e - s;
+    this.#state.streamIndex += picked.length;
     this.#preprocess(batch);
     return batch;
   }

@@ -58,6 +58,7 @@ export class Gpu {
   /** Most bytes bound per storage buffer (device limit, or the lower cap from the options). */
   readonly maxBindingSize: number;
   #counters = { dispatches: 0, submits: 0 };
+  #submitHold: string | null = null;
 
   #pool: BufferPool;
   #pipelines: PipelineCache;
@@ -400,6 +401,7 @@ export class Gpu {
    */
   submit(): void {
     this.#assertAlive();
+    if (this.#submitHold) throw new Error(`submit: ${this.#submitHold}`);
     const cmd = this.#step.finish();
     if (cmd) {
       this.#uniforms.upload();
@@ -409,6 +411,26 @@ export class Gpu {
     this.#pool.afterSubmit();
     this.#textures.afterSubmit();
     this.#throwPendingErrors();
+  }
+
+  /**
+   * While `reason` is set, {@linkcode Gpu.submit} (and so {@linkcode Gpu.read}) throws it: the
+   * work recorded meanwhile must not reach the device before the host has written something it
+   * reads (data parallelism's averaged gradients, written when their exchange ends). `null`
+   * lifts the hold.
+   *
+   * @param reason what the device waits for, or null
+   * @example
+   * ```ts ignore
+   * gpu.holdSubmits("the gradient exchange is in flight");
+   * opt.step();                 // recorded, reads the gradients
+   * gpu.write(grads, averaged); // lands before the next submit
+   * gpu.holdSubmits(null);
+   * gpu.submit();
+   * ```
+   */
+  holdSubmits(reason: string | null): void {
+    this.#submitHold = reason;
   }
 
   /** Submits pending work and waits until the GPU has finished it. */

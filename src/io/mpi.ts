@@ -22,7 +22,8 @@ const MPICH = {
 } as const;
 
 const SYMBOLS = {
-  MPI_Init: { parameters: ["pointer", "pointer"], result: "i32" },
+  MPI_Init_thread: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
+  MPI_Query_thread: { parameters: ["buffer"], result: "i32" },
   MPI_Initialized: { parameters: ["buffer"], result: "i32" },
   MPI_Finalized: { parameters: ["buffer"], result: "i32" },
   MPI_Comm_rank: { parameters: ["i32", "buffer"], result: "i32" },
@@ -30,6 +31,13 @@ const SYMBOLS = {
   MPI_Allreduce: {
     parameters: ["pointer", "buffer", "i32", "i32", "i32", "i32"],
     result: "i32",
+  },
+  // The same function run on a thread of Deno's pool (the call returns a promise).
+  MPI_Allreduce_async: {
+    name: "MPI_Allreduce",
+    parameters: ["pointer", "buffer", "i32", "i32", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
   },
   MPI_Bcast: { parameters: ["buffer", "i32", "i32", "i32", "i32"], result: "i32" },
   MPI_Barrier: { parameters: ["i32"], result: "i32" },
@@ -51,6 +59,9 @@ export const MPI_LIBRARIES: readonly string[] = [
   "libmpich.so",
   "libmpi.so",
 ];
+
+/** `MPI_THREAD_SERIALIZED`: MPI calls from any thread, one at a time (MPICH's value). */
+const THREAD_SERIALIZED = 2;
 
 /** Most elements passed to one MPI call (its `count` is a C int). */
 const MAX_COUNT = 2 ** 30;
@@ -112,14 +123,22 @@ export class Mpi {
   readonly library: string;
   /** Whether a launcher (`mpiexec`, `srun`) started this process. */
   readonly launched: boolean;
+  /**
+   * Whether {@linkcode Mpi.allreduceSumAsync} runs on another thread: the library granted
+   * `MPI_THREAD_SERIALIZED` (MPICH does); otherwise it blocks like `allreduceSum`.
+   */
+  readonly threaded: boolean;
   #lib: Lib;
   #done = false;
+  #inFlight = false;
 
   private constructor(lib: Lib, library: string, launched: boolean) {
     this.#lib = lib;
     this.library = library;
     this.launched = launched;
     const v = new Int32Array(1);
+    this.#check("MPI_Query_thread", lib.symbols.MPI_Query_thread(v));
+    this.threaded = v[0] >= THREAD_SERIALIZED;
     this.#check("MPI_Comm_rank", lib.symbols.MPI_Comm_rank(MPICH.COMM_WORLD, v));
     this.rank = v[0];
     this.#check("MPI_Comm_size", lib.symbols.MPI_Comm_size(MPICH.COMM_WORLD, v));
@@ -132,7 +151,7 @@ export class Mpi {
    * @param o `library`: a path or soname to open instead of {@linkcode MPI_LIBRARIES}
    * @returns the process's handle
    * @throws {Error} when FFI is not allowed, no MPI library is found (naming what was tried and
-   *   the package to install), or MPI_Init fails
+   *   the package to install), or MPI_Init_thread fails
    */
   static init(o: { library?: string } = {}): Mpi {
     let envLib: string | undefined;
@@ -155,8 +174,10 @@ export class Mpi {
       const flag = new Int32Array(1);
       lib.symbols.MPI_Initialized(flag);
       if (!flag[0]) {
-        const rc = lib.symbols.MPI_Init(null, null);
-        if (rc !== 0) throw new Error(`MPI_Init failed with code ${rc} (${name})`);
+        // Serialized threading, so that an allreduce can run on a thread of Deno's pool while
+        // the main thread records the next step (one MPI call at a time, enforced below).
+        const rc = lib.symbols.MPI_Init_thread(null, null, THREAD_SERIALIZED, flag);
+        if (rc !== 0) throw new Error(`MPI_Init_thread failed with code ${rc} (${name})`);
       }
       return new Mpi(lib, name, launcherEnvironment() !== undefined);
     }
@@ -172,6 +193,9 @@ export class Mpi {
 
   #alive(call: string): void {
     if (this.#done) throw new Error(`${call} after finalize`);
+    if (this.#inFlight) {
+      throw new Error(`${call} while an asynchronous allreduce is in flight; await it first`);
+    }
   }
 
   /**
@@ -196,6 +220,45 @@ export class Mpi {
           MPICH.COMM_WORLD,
         ),
       );
+    }
+  }
+
+  /**
+   * Like {@linkcode Mpi.allreduceSum}, but the reduction runs on a thread of Deno's pool while
+   * this thread goes on (when {@linkcode Mpi.threaded}; otherwise it blocks and returns a settled
+   * promise). Until the promise settles, `x` belongs to MPI (do not read or write it) and every
+   * other call on this process throws: MPI is used from one thread at a time.
+   *
+   * @param x f32 or f64 values, the same length on every rank
+   * @returns settles when every rank has the sum in `x`
+   * @example
+   * ```ts ignore
+   * const done = mpi.allreduceSumAsync(grads);
+   * recordNextStep(); // host work while the ranks exchange
+   * await done;
+   * ```
+   */
+  async allreduceSumAsync(x: Float32Array | Float64Array): Promise<void> {
+    if (!this.threaded) return this.allreduceSum(x);
+    this.#alive("allreduceSumAsync");
+    const type = x instanceof Float64Array ? MPICH.DOUBLE : MPICH.FLOAT;
+    const inPlace = Deno.UnsafePointer.create(0xffffffffffffffffn);
+    this.#inFlight = true;
+    try {
+      for (let s = 0; s < x.length; s += MAX_COUNT) {
+        const part = x.subarray(s, Math.min(x.length, s + MAX_COUNT));
+        const rc = await this.#lib.symbols.MPI_Allreduce_async(
+          inPlace,
+          part,
+          part.length,
+          type,
+          MPICH.SUM,
+          MPICH.COMM_WORLD,
+        );
+        this.#check("MPI_Allreduce", rc);
+      }
+    } finally {
+      this.#inFlight = false;
     }
   }
 
@@ -225,7 +288,7 @@ export class Mpi {
 
   /** Finalises MPI and closes the library (the last MPI call of the process). */
   finalize(): void {
-    if (this.#done) return;
+    if (this.#done || this.#inFlight) return;
     this.#done = true;
     this.#lib.symbols.MPI_Finalize();
     this.#lib.close();

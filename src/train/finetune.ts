@@ -247,8 +247,10 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   // A task that builds its own samples (CWoLa) writes them into the run folder: claim it first.
   if (task.prepare) await claim();
   const data = await prepareData(task, o);
+  // Data parallel: each rank builds only its share of every training batch.
+  const share = o.mpi && o.mpi.size > 1 ? { rank: o.mpi.rank, ranks: o.mpi.size } : undefined;
   const loader = (files: readonly string[], part: "train" | "val" | "test") =>
-    dataLoader(files, part, bb.info, s, data, maxJets[part]);
+    dataLoader(files, part, bb.info, s, data, maxJets[part], part === "train" ? share : undefined);
   const maxJets = {
     train: data.nTrain,
     val: o.maxValJets ?? o.maxEvalJets,
@@ -397,9 +399,11 @@ function dataLoader(
   s: Settings,
   data: PreparedData,
   maxJets?: number,
+  share?: { rank: number; ranks: number },
 ): JetLoader {
   const train = part === "train";
   return new JetLoader({
+    share,
     files,
     batchSize: s.batch,
     seed: s.seed,

@@ -17,7 +17,7 @@ import type { Gpu } from "../gpu/gpu.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { warmupCosine } from "../optim/schedule.ts";
 import type { ForwardResult } from "./downstream/task.ts";
-import { batchRows, type DataParallel } from "./data_parallel.ts";
+import { batchRows, type DataParallel, type PendingExchange } from "./data_parallel.ts";
 
 /** The head's forward and loss on a batch (evaluation: no dropout, no label noise). */
 export type HeadForward = (
@@ -95,8 +95,9 @@ export function backboneLrScale(
  * @param trainLoader looping training stream (closed at the end)
  * @param valLoader a fresh validation stream per validation
  * @param log progress lines
- * @param dp data parallelism: this rank trains on its share of every batch and the gradients
- *   are averaged over the ranks before each step
+ * @param dp data parallelism: this rank trains on its share of every batch (a loader built
+ *   with `share` delivers only that share) and the gradients are averaged over the ranks before
+ *   each step
  * @returns steps done, best validation loss and the loss rows
  * @example
  * ```ts ignore
@@ -125,7 +126,7 @@ export async function trainHead(
   let best = Infinity, bestValues: Map<string, Float32Array> | null = null, bad = 0, done = 0;
   const rows: number[][] = [];
   const t0 = performance.now();
-  let ahead: JetBatch | undefined;
+  let ahead: JetBatch | undefined, pending: PendingExchange | undefined;
   for (let step = 0; step < s.steps; step++) {
     const scale = backboneLrScale(s, step);
     if (scale > 0) {
@@ -136,18 +137,24 @@ export async function trainHead(
     const tape = new Tape(gpu);
     const batch = ahead ?? trainLoader.next()!;
     ahead = undefined;
-    const r = forward(tape, dp ? batchRows(batch, dp.share(batch.size)) : batch, step, true);
+    const mine = dp && !batch.fullSize ? batchRows(batch, dp.share(batch.size)) : batch;
+    const r = forward(tape, mine, step, true);
     tape.backward(r.loss);
-    // Data parallel: the next batch is loaded while the gradients travel.
+    // Data parallel: the next batch is loaded while the gradients are read back; on a step
+    // without validation the allreduce stays pending while the optimiser step and the next
+    // step are recorded, and ends before that step is submitted.
     if (dp) {
-      await dp.averageGradients(() => {
+      await pending?.finish();
+      pending = await dp.beginAverage(() => {
         if (step + 1 < s.steps) ahead = trainLoader.next()!;
       });
     }
     opt.step();
     gpu.copy(r.loss, lossBuf.view([1], step % s.valEvery));
     tape.dispose();
-    gpu.submit();
+    const quiet = step > 0 && (step + 1) % s.valEvery !== 0 && step + 1 !== s.steps;
+    if (!quiet) await pending?.finish();
+    if (!(quiet && pending)) gpu.submit();
     if (step === 0) await tuneRun(gpu, null, log);
     done = step + 1;
     if (done % s.valEvery !== 0 && done !== s.steps) continue;
@@ -178,6 +185,7 @@ export async function trainHead(
   trainLoader.close();
   lossBuf.dispose();
   if (bestValues) store.write(bestValues);
+  if (dp) log(dp.summary(done));
   return { done, best, rows };
 }
 

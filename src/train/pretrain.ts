@@ -32,7 +32,7 @@ import { validatePretraining } from "./pretrain_validation.ts";
 import { writeAtomic } from "../io/files.ts";
 import { installRunTuning, tuneRun } from "./tuning.ts";
 import type { Mpi } from "../io/mpi.ts";
-import { batchRows, DataParallel } from "./data_parallel.ts";
+import { DataParallel, type PendingExchange } from "./data_parallel.ts";
 
 export { checkObjective } from "../mpm/registry.ts";
 export { writePlots } from "./runlog.ts";
@@ -163,17 +163,25 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const rate = { since: performance.now(), jets: 0 };
   const t0 = performance.now() - state.elapsed * 1000;
   let val: Record<string, number> = {}, lastGood = state.step;
-  // Data parallel: the next batch is loaded while the gradients travel; `ahead` holds it and
-  // `behind` the loader's position before it (what a checkpoint after this step records).
+  // Data parallel: the next batch is loaded while the gradients are read back; `ahead` holds it
+  // and `behind` the loader's position before it (what a checkpoint after this step records).
+  // On a step that ends with no readback of its own (no log, validation or checkpoint), the
+  // allreduce stays `pending` while the optimiser step and the next step are recorded, and ends
+  // just before that next step is submitted.
   let ahead: JetBatch | undefined, behind: LoaderState | undefined;
+  let pending: PendingExchange | undefined;
   for (let s = state.step; s < run.stopAt; s++) {
-    const global = ahead ?? run.loader.next()!;
+    const batch = ahead ?? run.loader.next()!;
     ahead = behind = undefined;
-    const batch = run.dp ? batchRows(global, run.dp.share(global.size)) : global;
     const withProbe = !!run.probe && s % o.config.tasks.probe!.every === 0;
     const r = recordStep(run, batch, true, withProbe, T.seed);
+    const done = s + 1;
+    const checkpoint = done % T.checkpointEvery === 0 || done === T.steps;
+    const quiet = s !== state.step && done < run.stopAt && !checkpoint &&
+      done % T.logEvery !== 0 && done % T.valEvery !== 0;
     if (run.dp) {
-      await run.dp.averageGradients(() => {
+      await pending?.finish();
+      pending = await run.dp.beginAverage(() => {
         if (s + 1 >= run.stopAt) return;
         behind = run.loader.state;
         ahead = run.loader.next()!;
@@ -181,13 +189,12 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     }
     applyStep(run);
     window.record(s, r.losses);
-    releaseStep(run, r);
+    if (!quiet) await pending?.finish();
+    releaseStep(run, r, !(quiet && pending));
     if (s === state.step) await tuneRun(o.gpu, o.out, run.log);
-    rate.jets += global.size;
-    const done = s + 1;
+    rate.jets += batch.fullSize ?? batch.size;
     // Every step up to a checkpoint is in metrics.csv before the checkpoint is written: a run
     // killed after it resumes from it and logs only the steps after it.
-    const checkpoint = done % T.checkpointEvery === 0 || done === T.steps;
     if (done % T.logEvery === 0 || done === run.stopAt || checkpoint) {
       await logWindow(run, window, csv, done, rate, lastGood);
     }
@@ -218,6 +225,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   if (Object.keys(skipped).length) {
     run.log(`skipped bad jets: ${Object.entries(skipped).map(([k, n]) => `${n} ${k}`).join(", ")}`);
   }
+  if (run.dp) run.log(run.dp.summary(run.stopAt - state.step));
   return { step: run.stopAt, val, files: run.files, skipped };
 }
 
@@ -247,7 +255,9 @@ async function buildRun(o: PretrainOptions): Promise<PretrainRun> {
     seed: T.seed,
   };
   const split = o.valFiles ? undefined : "train" as const;
-  const loader = new JetLoader({ ...common, files: o.trainFiles, split });
+  // Data parallel: every rank walks the same stream and builds only its share of each batch.
+  const share = o.mpi && o.mpi.size > 1 ? { rank: o.mpi.rank, ranks: o.mpi.size } : undefined;
+  const loader = new JetLoader({ ...common, files: o.trainFiles, split, share });
   // Read (and validate) the first window now, before anything is written: a bad file fails the
   // run before it touches its folder.
   const start = loader.state;
@@ -388,12 +398,12 @@ function applyStep(run: PretrainRun): void {
   for (const t of run.tasks) t.afterStep?.();
 }
 
-/** Releases a step's tapes and inputs, and submits it. */
-function releaseStep(run: PretrainRun, r: StepRecord): void {
+/** Releases a step's tapes and inputs, and submits it (unless `submit` is false). */
+function releaseStep(run: PretrainRun, r: StepRecord, submit = true): void {
   r.tape.dispose();
   r.probeTape?.dispose();
   r.inp.dispose();
-  run.o.gpu.submit();
+  if (submit) run.o.gpu.submit();
 }
 
 /** Reads the loss window, appends its rows to the CSV, and prints the progress line. */

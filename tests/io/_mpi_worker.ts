@@ -1,13 +1,14 @@
 // Run under mpiexec by mpi_test.ts. `collectives OUT`: rank, size, allreduce, broadcast, barrier.
 // `train B STEPS OUT`: a small MLP trained data-parallel on a fixed global batch of B rows, each
-// rank computing its share; rank 0 writes the loss curve and the final weights.
+// rank computing its share; rank 0 writes the loss curve and the final weights. `train B STEPS
+// OUT deferred`: the same with each allreduce overlapping the recording of the next step.
 import { ParameterStore } from "../../src/autograd/parameters.ts";
 import { Tape } from "../../src/autograd/tape.ts";
 import * as ops from "../../src/autograd/ops.ts";
 import { requestGpu } from "../../src/gpu/gpu.ts";
 import { Mpi } from "../../src/io/mpi.ts";
 import { AdamW } from "../../src/optim/adamw.ts";
-import { DataParallel } from "../../src/train/data_parallel.ts";
+import { DataParallel, type PendingExchange } from "../../src/train/data_parallel.ts";
 
 const mpi = Mpi.init();
 const [mode, ...args] = Deno.args;
@@ -58,8 +59,14 @@ if (mode === "collectives") {
   const [s, e] = dp.share(B);
   const x = gpu.upload(X.slice(s * IN, e * IN), [e - s, IN]);
   const y = gpu.upload(Y.slice(s * O, e * O), [e - s, O]);
-  const losses: number[] = [];
-  let hostWork = 0; // calls of averageGradients' whileWaiting (once per step, on any rank count)
+  // `deferred`: the allreduce stays in flight while the optimiser step and the next step are
+  // recorded (DataParallel.beginAverage), as the training loops do; a submit meanwhile must be
+  // refused.
+  const deferred = args[3] === "deferred";
+  const lossBuf = gpu.zeros([steps]);
+  let hostWork = 0; // calls of the exchange's whileWaiting (once per step, on any rank count)
+  let refused = 0;
+  let pending: PendingExchange | undefined;
   for (let step = 0; step < steps; step++) {
     store.zeroGrad();
     const tape = new Tape(gpu);
@@ -67,14 +74,26 @@ if (mode === "collectives") {
     const p = ops.linear(tape, h, store.get("w2").value, store.get("b2").value);
     const loss = ops.pointwiseLoss(tape, "mse", p, y);
     tape.backward(loss);
-    const local = Float64Array.from(await loss.read());
-    await dp.averageGradients(() => hostWork++);
+    gpu.copy(loss, lossBuf.view([1], step));
+    await pending?.finish();
+    pending = await dp.beginAverage(() => hostWork++);
     opt.step();
     tape.dispose();
-    gpu.submit();
-    mpi.allreduceSum(local);
-    losses.push(local[0] / mpi.size);
+    if (deferred && mpi.size > 1) {
+      try {
+        gpu.submit();
+      } catch (e) {
+        if ((e as Error).message.includes("exchange is in flight")) refused++;
+      }
+    } else {
+      await pending.finish();
+      gpu.submit();
+    }
   }
+  await pending?.finish();
+  const local = Float64Array.from(await lossBuf.read());
+  mpi.allreduceSum(local);
+  const losses = [...local].map((v) => v / mpi.size);
   const final = await store.read();
   if (mpi.rank === 0) {
     await Deno.writeTextFile(
@@ -84,6 +103,7 @@ if (mode === "collectives") {
         weights: Object.fromEntries([...final].map(([k, v]) => [k, [...v]])),
         stats: dp.stats,
         hostWork,
+        refused,
       }),
     );
   }

@@ -38,7 +38,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "data parallel: 2 ranks x B/2 rows follow 1 rank x B rows (same losses and weights to 1e-6) from rank 0's initial weights",
+    "data parallel: 2 ranks x B/2 rows follow 1 rank x B rows (same losses and weights to 1e-6) from rank 0's initial weights, and an allreduce overlapping the next step's recording changes no bit",
   ignore,
   fn: async () => {
     const tmp = await Deno.makeTempDir();
@@ -65,6 +65,19 @@ Deno.test({
     // per step, with one rank as with two.
     if (one.hostWork !== 8 || two.hostWork !== 8) {
       throw new Error(`host work ran ${one.hostWork} / ${two.hostWork} times in 8 steps`);
+    }
+    // The allreduce left in flight while the optimiser step and the next step are recorded
+    // (as the training loops do) gives the same bits, and submitting meanwhile is refused.
+    await launch(2, "train", "32", "8", `${tmp}/deferred.json`, "deferred");
+    const def = JSON.parse(await Deno.readTextFile(`${tmp}/deferred.json`));
+    if (def.losses.join() !== two.losses.join()) {
+      throw new Error(`deferred exchange: losses ${def.losses} vs ${two.losses}`);
+    }
+    for (const [k, v] of Object.entries(two.weights as Record<string, number[]>)) {
+      if ((def.weights[k] as number[]).join() !== v.join()) throw new Error(`${k} differs`);
+    }
+    if (def.refused !== 8 || !(def.stats.reduceOverlapMs > 0) || two.refused !== 0) {
+      throw new Error(`refused ${def.refused} submits, overlap ${def.stats.reduceOverlapMs} ms`);
     }
   },
 });
