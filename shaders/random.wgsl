@@ -1,7 +1,9 @@
 // Counter-based random numbers (Philox4x32-10, Salmon et al. 2011): element i of a draw with
 // (seed, stream, offset) is a pure function of those and i, so results are reproducible across
 // runs, dispatch shapes and devices, and a resumed run continues a stream exactly.
-//   counter = (lo(offset + i), hi(offset + i), stream, 0), key = (lo(seed), hi(seed))
+//   counter = (lo(c), hi(c), stream, 0), key = (lo(seed), hi(seed)), with c = offset + i, or in a
+//   row layout (row_len > 0) c = offset + (i / row_len) * row_stride + i % row_len (64-bit), so
+//   each row of a tensor draws from its own range of the stream (e.g. one range per jet)
 //   uniform: (x >> 8) * 2^-24 + 2^-25 in (0, 1), then lo + (hi - lo) * u
 //   normal:  Box-Muller on (x, y): mean + std * sqrt(-2 ln u1) cos(2 pi u2)
 //
@@ -19,6 +21,10 @@ struct P {
   offset_hi: u32,
   a: f32,   // uniform: lo; normal: mean
   b: f32,   // uniform: hi; normal: std
+  row_len: u32,     // 0: contiguous counters
+  row_stride: u32,  // counters per row (>= row_len)
+  _pad0: u32,
+  _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: P;
@@ -52,9 +58,20 @@ fn philox(c0: vec4u, k0: vec2u) -> vec4u {
 }
 
 fn draw(i: u32) -> vec4u {
-  let lo = p.offset_lo + i;
+  // 64-bit counter c = offset + d, d = i or its row layout's (hi, lo).
+  var d = vec2u(0u, i);
+  if (p.row_len > 0u) {
+    d = mulhilo(i / p.row_len, p.row_stride);
+    let within = i % p.row_len;
+    let l = d.y + within;
+    d = vec2u(d.x + select(0u, 1u, l < d.y), l);
+  }
+  let lo = p.offset_lo + d.y;
   let carry = select(0u, 1u, lo < p.offset_lo);
-  return philox(vec4u(lo, p.offset_hi + carry, p.stream, 0u), vec2u(p.seed_lo, p.seed_hi));
+  return philox(
+    vec4u(lo, p.offset_hi + d.x + carry, p.stream, 0u),
+    vec2u(p.seed_lo, p.seed_hi),
+  );
 }
 
 fn to_unit(x: u32) -> f32 {

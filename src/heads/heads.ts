@@ -35,7 +35,18 @@ export interface DropoutContext {
   seed: number;
   /** Distinct per step (e.g. the step number). */
   step: number;
+  /**
+   * The batch's jets: the first one's index in the run's stream, and how many. When given, each
+   * jet draws its masks from its own range of the random stream (`JET_COUNTERS` counters per jet,
+   * `step` unused), so a jet's dropout does not depend on the batch it sits in, on trimming, or
+   * on the rank that computes it: a data-parallel share draws what the whole batch would.
+   * Dropped tensors must be jet-major (leading axis B, or B·N rows).
+   */
+  jets?: { first: number; count: number };
 }
+
+/** Random counters reserved per jet and dropout site when `DropoutContext.jets` is given. */
+const JET_COUNTERS = 2 ** 20;
 
 /** A stable random-stream id for a named dropout site (independent of construction order). */
 function streamOf(name: string): number {
@@ -46,7 +57,16 @@ function streamOf(name: string): number {
 
 function drop(tape: Tape, x: Tensor, d: DropoutContext | undefined, stream: number): Tensor {
   if (!d || d.p <= 0) return x;
-  const key: RandomKey = { seed: d.seed, stream, offset: d.step * 2 ** 24 };
+  let key: RandomKey = { seed: d.seed, stream, offset: d.step * 2 ** 24 };
+  if (d.jets) {
+    const length = x.size / d.jets.count;
+    if (!Number.isInteger(length) || length > JET_COUNTERS) {
+      throw new RangeError(
+        `dropout: [${x.shape}] is not ${d.jets.count} jets of at most ${JET_COUNTERS} values`,
+      );
+    }
+    key = { ...key, offset: d.jets.first * JET_COUNTERS, rows: { length, stride: JET_COUNTERS } };
+  }
   return ops.dropout(tape, x, d.p, key);
 }
 

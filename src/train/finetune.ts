@@ -247,10 +247,11 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
   // A task that builds its own samples (CWoLa) writes them into the run folder: claim it first.
   if (task.prepare) await claim();
   const data = await prepareData(task, o);
-  // Data parallel: each rank builds only its share of every training batch.
+  // Data parallel: each rank builds only its share of every training and validation batch (the
+  // test set is evaluated whole on every rank; rank 0 writes it).
   const share = o.mpi && o.mpi.size > 1 ? { rank: o.mpi.rank, ranks: o.mpi.size } : undefined;
   const loader = (files: readonly string[], part: "train" | "val" | "test") =>
-    dataLoader(files, part, bb.info, s, data, maxJets[part], part === "train" ? share : undefined);
+    dataLoader(files, part, bb.info, s, data, maxJets[part], part === "test" ? undefined : share);
   const maxJets = {
     train: data.nTrain,
     val: o.maxValJets ?? o.maxEvalJets,
@@ -300,7 +301,10 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
       registers: bb.info.encoder.registers,
       dim: bb.info.encoder.dim,
       train,
-      dropout: train ? { p: 0.2, seed: s.seed, step } : undefined,
+      // Seeded per jet: a data-parallel share drops what the whole batch would.
+      dropout: train
+        ? { p: 0.2, seed: s.seed, step, jets: { first: b.streamIndex, count: B } }
+        : undefined,
       step,
       seed: s.seed,
     });

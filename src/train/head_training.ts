@@ -160,8 +160,14 @@ export async function trainHead(
     if (done % s.valEvery !== 0 && done !== s.steps) continue;
     const tl = await lossBuf.read() as Float32Array;
     const k = (done - 1) % s.valEvery + 1;
-    const trainLoss = tl.slice(0, k).reduce((a, v) => a + v, 0) / k;
-    const vl = await validationLoss(gpu, forward, valLoader());
+    let trainLoss = tl.slice(0, k).reduce((a, v) => a + v, 0) / k;
+    if (dp) {
+      // Each rank measured its (equal) share: the logged loss is the mean over the ranks.
+      const t = Float64Array.of(trainLoss);
+      dp.mpi.allreduceSum(t);
+      trainLoss = t[0] / dp.mpi.size;
+    }
+    const vl = await validationLoss(gpu, forward, valLoader(), dp);
     rows.push([done, trainLoss, vl]);
     const rate = (done * s.batch) / ((performance.now() - t0) / 1000);
     const eta = (s.steps - done) * (performance.now() - t0) / done / 1000;
@@ -189,10 +195,19 @@ export async function trainHead(
   return { done, best, rows };
 }
 
-/** Mean loss over a validation stream. */
-async function validationLoss(gpu: Gpu, forward: HeadForward, l: JetLoader): Promise<number> {
+/**
+ * Mean loss over a validation stream (data parallel: over every rank's share of it, when the
+ * loader was built with `share`).
+ */
+async function validationLoss(
+  gpu: Gpu,
+  forward: HeadForward,
+  l: JetLoader,
+  dp?: DataParallel,
+): Promise<number> {
   let sum = 0, n = 0;
   for (let b = l.next(); b; b = l.next()) {
+    if (b.size === 0) continue; // a rank's share of a last batch shorter than the ranks
     const tape = new Tape(gpu);
     const r = forward(tape, b, 0, false);
     sum += (await r.loss.read())[0] * b.size;
@@ -201,5 +216,10 @@ async function validationLoss(gpu: Gpu, forward: HeadForward, l: JetLoader): Pro
     gpu.submit();
   }
   l.close();
+  if (dp && l.options.share) {
+    const t = Float64Array.from([sum, n]);
+    dp.mpi.allreduceSum(t);
+    [sum, n] = t;
+  }
   return sum / Math.max(n, 1);
 }

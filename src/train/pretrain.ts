@@ -276,6 +276,7 @@ async function buildRun(o: PretrainOptions): Promise<PretrainRun> {
       ...common,
       files: o.valFiles ?? o.trainFiles,
       split: o.valFiles ? undefined : "val",
+      share, // each rank validates its share of every batch; the sums are added up
       shuffle: false,
       loop: false,
       dropLast: false,

@@ -2,7 +2,9 @@
  * Validation of a pre-training run: the mean of every loss over the validation stream, the
  * probe's accuracy, and, for generative tasks (those with a `sampleDropped` hook), samples of
  * the first batch's dropped particles compared with the truth (per-feature histograms and
- * 1-Wasserstein distances) and the jet-completion report.
+ * 1-Wasserstein distances) and the jet-completion report. Data parallel, each rank validates
+ * its share of every batch (the report: rank 0's share of the first batch) and the sums are
+ * added over the ranks.
  *
  * @module
  */
@@ -46,6 +48,7 @@ export async function validatePretraining(
   for (let k = 0; k < T.valBatches; k++) {
     const batch = vl.next();
     if (!batch) break;
+    if (batch.size === 0) continue; // a rank's share of a last batch shorter than the ranks
     const r = record(run, batch, false, !!run.probe, T.seed + 7);
     const vals = await Promise.all(r.losses.map((t) => t?.read()));
     vals.forEach((v, i) => (sums[i] += (v ? v[0] : NaN) * batch.size));
@@ -57,7 +60,7 @@ export async function validatePretraining(
         counted++;
       }
     }
-    if (k === 0 && r.inp.M > 0) {
+    if (k === 0 && r.inp.M > 0 && !(run.dp && run.dp.mpi.rank > 0)) {
       for (const task of run.tasks) if (task.sampleDropped) await generativeReport(run, task, r);
     }
     n += batch.size;
@@ -74,6 +77,13 @@ export async function validatePretraining(
     }
   }
   vl.close();
+  if (run.dp) {
+    // Data parallel: each rank validated its share of every batch; add the ranks' sums.
+    const all = Float64Array.from([...sums, n, correct, counted]);
+    run.dp.mpi.allreduceSum(all);
+    sums.set(all.subarray(0, sums.length));
+    [n, correct, counted] = all.subarray(sums.length);
+  }
   const out: Record<string, number> = {};
   run.names.forEach((name, i) => (out[name] = sums[i] / Math.max(n, 1)));
   if (counted) out.probe_acc = correct / counted;

@@ -58,3 +58,37 @@ Deno.test("random fills tensors above the binding limit in chunks with the same 
   small.destroy();
   assertClose(z, uniformRef(3001, key.seed, key.stream, key.offset), { atol: 1e-7, rtol: 0 });
 });
+
+Deno.test("random row layout: each row draws from its own counter range (64-bit products, carries, chunks of whole rows above the binding limit)", async () => {
+  // 5000 rows of 3 with 2^20 counters per row: row offsets pass 2^32, and the base offset
+  // carries into the high word.
+  const key = { seed: 9, stream: 4, offset: 2 ** 32 - 5, rows: { length: 3, stride: 2 ** 20 } };
+  const u = await randomUniform(gpu, [5000, 3], key).read();
+  assertClose(u, uniformRef(15000, key.seed, key.stream, key.offset, key.rows), {
+    atol: 1e-7,
+    rtol: 0,
+  });
+  // Row r equals a contiguous draw at offset + r * stride.
+  const row4999 = await randomUniform(gpu, [3], {
+    seed: 9,
+    stream: 4,
+    offset: key.offset + 4999 * 2 ** 20,
+  }).read();
+  assertClose(u.subarray(14997), row4999, { atol: 0 });
+  const { requestGpu } = await import("../../src/gpu/gpu.ts");
+  const small = await requestGpu({ maxBindingSize: 4096 });
+  const k7 = { seed: 5, stream: 2, offset: 11, rows: { length: 7, stride: 100 } };
+  const z = await randomUniform(small, [431, 7], k7).read();
+  small.destroy();
+  assertClose(z, uniformRef(431 * 7, k7.seed, k7.stream, k7.offset, k7.rows), {
+    atol: 1e-7,
+    rtol: 0,
+  });
+  let msg = "";
+  try {
+    randomUniform(gpu, [4, 8], { seed: 1, stream: 0, offset: 0, rows: { length: 8, stride: 4 } });
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  if (!msg.includes("row layout of 8 elements in 4 counters")) throw new Error(msg);
+});

@@ -16,10 +16,17 @@ export function philoxRef(ctr: [number, number, number, number], key: [number, n
 
 const unit = (x: number) => Math.floor(x / 256) * 2 ** -24 + 2 ** -25;
 
-export function uniformRef(n: number, seed: number, stream: number, offset: number): Float64Array {
+export function uniformRef(
+  n: number,
+  seed: number,
+  stream: number,
+  offset: number,
+  rows?: { length: number; stride: number },
+): Float64Array {
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const o = offset + i;
+    const o = offset +
+      (rows ? Math.floor(i / rows.length) * rows.stride + (i % rows.length) : i);
     const r = philoxRef([o % 2 ** 32, Math.floor(o / 2 ** 32), stream, 0], [
       seed % 2 ** 32,
       Math.floor(seed / 2 ** 32),

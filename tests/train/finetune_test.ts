@@ -5,7 +5,10 @@ import { writeJetFile } from "../../src/data/hdf5.ts";
 import { readArrays } from "../../src/data/hdf5_arrays.ts";
 import { QuantileTransform } from "../../src/data/preprocess.ts";
 import { synthBTag, synthJetClass } from "../../src/data/synth.ts";
-import { pairSlots } from "../../src/heads/heads.ts";
+import { pairSlots, TokenMLP } from "../../src/heads/heads.ts";
+import { ParameterStore } from "../../src/autograd/parameters.ts";
+import { Tape } from "../../src/autograd/tape.ts";
+import { InitRng } from "../../src/nn/init.ts";
 import { preset } from "../../src/mpm/config.ts";
 import { finetune } from "../../src/train/finetune.ts";
 import { splitPart } from "../../src/train/downstream/task.ts";
@@ -421,4 +424,43 @@ Deno.test("finetune reads a --test file given without --val whole, and takes val
   if (after.length !== before.length || after.some((b, i) => b !== before[i])) {
     throw new Error("the test file changed");
   }
+});
+
+Deno.test("head dropout seeded per jet: a jet drops the same values in a share of the batch, trimmed, as in the whole batch", async () => {
+  const store = new ParameterStore(gpu);
+  const mlp = new TokenMLP({ store, rng: new InitRng(3), group: "head" }, "head.mlp", [8, 16, 4]);
+  store.finalize();
+  const x = Float32Array.from({ length: 4 * 5 * 8 }, (_, i) => Math.sin(i * 0.37));
+  const run = async (data: Float32Array, shape: number[], first: number, p = 0.5) => {
+    const tape = new Tape(gpu);
+    const y = mlp.forward(tape, gpu.upload(data, shape), {
+      p,
+      seed: 7,
+      step: 0,
+      jets: { first, count: shape[0] },
+    });
+    const v = await y.read() as Float32Array;
+    tape.dispose();
+    gpu.submit();
+    return v;
+  };
+  const whole = await run(x, [4, 5, 8], 10);
+  // Jets 2 and 3 (stream indices 12, 13), trimmed to their first 3 particles.
+  const part = new Float32Array(2 * 3 * 8);
+  for (let b = 0; b < 2; b++) part.set(x.subarray((2 + b) * 40, (2 + b) * 40 + 24), b * 24);
+  const share = await run(part, [2, 3, 8], 12);
+  for (let b = 0; b < 2; b++) {
+    for (let i = 0; i < 12; i++) {
+      if (share[b * 12 + i] !== whole[(2 + b) * 20 + i]) {
+        throw new Error(
+          `jet ${2 + b} value ${i}: ${share[b * 12 + i]} vs ${whole[(2 + b) * 20 + i]}`,
+        );
+      }
+    }
+  }
+  const none = await run(x, [4, 5, 8], 10, 0);
+  if (none.every((v, i) => v === whole[i])) throw new Error("dropout dropped nothing");
+  const shifted = await run(x, [4, 5, 8], 11);
+  if (shifted.every((v, i) => v === whole[i])) throw new Error("the stream index must matter");
+  store.dispose();
 });
