@@ -95,3 +95,26 @@ export async function changedFiles(recorded: readonly FileFingerprint[]): Promis
   }
   return out;
 }
+
+/**
+ * Fingerprints of files grouped by role (a run's `train`, `val`, `test` inputs); roles without
+ * files are left out.
+ *
+ * @param roles files by role
+ * @returns fingerprints by role
+ * @example
+ * ```ts ignore
+ * import { fingerprintRoles } from "@mpm/webgpu/io";
+ * const inputs = await fingerprintRoles({ train: ["jets.h5"], val: undefined });
+ * // { train: [{ path: "jets.h5", bytes, sha256 }] }
+ * ```
+ */
+export async function fingerprintRoles(
+  roles: Record<string, readonly string[] | undefined>,
+): Promise<Record<string, FileFingerprint[]>> {
+  const out: Record<string, FileFingerprint[]> = {};
+  for (const [role, files] of Object.entries(roles)) {
+    if (files) out[role] = await Promise.all(files.map((f) => fingerprintFile(f)));
+  }
+  return out;
+}

@@ -19,6 +19,7 @@
 import type { ParameterStore } from "../autograd/parameters.ts";
 import type { JetBatch } from "../data/loader.ts";
 import type { Mpi } from "../io/mpi.ts";
+import { scale } from "../kernels/elementwise.ts";
 
 /** What the gradient exchange costs, accumulated over the run. */
 export interface ExchangeStats {
@@ -39,6 +40,20 @@ export interface ExchangeStats {
   reduceMs: number;
   /** Milliseconds `finish` waited for the allreduces (the part not hidden behind host work). */
   reduceWaitMs: number;
+}
+
+/**
+ * A weighted average over the ranks: each rank scaled its loss (so its gradients) by `weight`,
+ * e.g. its number of dropped particles when the loss is a mean over them; the exchange divides
+ * the ranks' summed gradients by the summed weights, so the result is the gradient of the mean
+ * over the whole batch. Groups named in `unweighted` (e.g. a probe whose loss is a mean over
+ * jets and was not scaled) get the plain mean over the ranks.
+ */
+export interface ExchangeWeighting {
+  /** This rank's weight (its loss was multiplied by it). */
+  weight: number;
+  /** Parameter groups whose gradients were not scaled. */
+  unweighted?: readonly string[];
 }
 
 /** A gradient exchange in flight (from {@linkcode DataParallel.beginAverage}). */
@@ -122,9 +137,11 @@ export class DataParallel {
    *
    * @param whileWaiting host work to do while the device finishes the backward pass and copies
    *   the gradients back, e.g. loading the next step's batch (called once, also on one rank)
+   * @param weighting a weighted average instead of the plain mean (see
+   *   {@linkcode ExchangeWeighting})
    */
-  async averageGradients(whileWaiting?: () => void): Promise<void> {
-    await (await this.beginAverage(whileWaiting)).finish();
+  async averageGradients(whileWaiting?: () => void, weighting?: ExchangeWeighting): Promise<void> {
+    await (await this.beginAverage(whileWaiting, weighting)).finish();
   }
 
   /**
@@ -138,6 +155,8 @@ export class DataParallel {
    *
    * @param whileWaiting host work to do while the device finishes the backward pass and copies
    *   the gradients back, e.g. loading the next step's batch (called once, also on one rank)
+   * @param weighting a weighted average instead of the plain mean (see
+   *   {@linkcode ExchangeWeighting})
    * @returns the exchange in flight; call `finish()` before the next submit
    * @example
    * ```ts ignore
@@ -147,21 +166,30 @@ export class DataParallel {
    * gpu.submit();
    * ```
    */
-  async beginAverage(whileWaiting?: () => void): Promise<PendingExchange> {
+  async beginAverage(
+    whileWaiting?: () => void,
+    weighting?: ExchangeWeighting,
+  ): Promise<PendingExchange> {
+    const t0 = performance.now(), gpu = this.store.gpu;
+    const groups = this.store.groups.filter((g) => !g.frozen);
     if (this.mpi.size === 1) {
+      // One rank: the weighted mean is its gradients over its weight (recorded now, before
+      // the optimiser step).
+      if (weighting && weighting.weight !== 1) this.#divide(groups, weighting, weighting.weight);
       whileWaiting?.();
       return { finish: () => Promise.resolve() };
     }
-    const t0 = performance.now(), gpu = this.store.gpu;
-    const arenas = this.store.groups.filter((g) => !g.frozen).map((g) => g.arena("grads"));
+    const arenas = groups.map((g) => g.arena("grads"));
     const reads = arenas.map((a) => a.read());
     const h0 = performance.now();
     whileWaiting?.();
     const host = performance.now() - h0;
     const grads = await Promise.all(reads) as Float32Array[];
     // One allreduce in flight at a time: the groups follow each other on MPI's thread.
+    const total = Float64Array.of(weighting?.weight ?? 0);
     const reduced = (async () => {
       const r0 = performance.now();
+      if (weighting) await this.mpi.allreduceSumAsync(total);
       for (const x of grads) await this.mpi.allreduceSumAsync(x);
       this.stats.reduceMs += performance.now() - r0;
     })();
@@ -184,9 +212,10 @@ export class DataParallel {
           gpu.holdSubmits(null);
         }
         this.stats.reduceWaitMs += performance.now() - f0;
-        const s = 1 / this.mpi.size;
         for (const [i, arena] of arenas.entries()) {
           const x = grads[i];
+          const plain = !weighting || weighting.unweighted?.includes(groups[i].name);
+          const s = 1 / (plain ? this.mpi.size : total[0]);
           for (let j = 0; j < x.length; j++) x[j] *= s;
           gpu.write(arena, x);
           this.stats.calls++;
@@ -195,6 +224,18 @@ export class DataParallel {
         this.stats.ms += performance.now() - f0;
       },
     };
+  }
+
+  /** One rank's weighted mean: its weighted groups' gradients over its own weight. */
+  #divide(groups: readonly { name: string }[], w: ExchangeWeighting, by: number): void {
+    const gpu = this.store.gpu;
+    for (const g of this.store.groups) {
+      if (g.frozen || !groups.includes(g) || w.unweighted?.includes(g.name)) continue;
+      const grads = g.arena("grads");
+      const scaled = scale(grads, 1 / by);
+      gpu.copy(scaled, grads);
+      scaled.dispose();
+    }
   }
 
   /**

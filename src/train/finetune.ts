@@ -24,7 +24,7 @@ import { Validity } from "../nn/validity.ts";
 import { downstreamTask } from "./downstream/registry.ts";
 import { checkRunDir, claimRunDir } from "./rundir.ts";
 import { labelSummary } from "../data/labels.ts";
-import { type FileFingerprint, fingerprintFile } from "../io/fingerprint.ts";
+import { fingerprintRoles } from "../io/fingerprint.ts";
 import {
   type DownstreamTask,
   type Metrics,
@@ -234,7 +234,7 @@ export async function finetune(o: FinetuneOptions): Promise<Metrics> {
     await claimRunDir(o.out, {
       kind,
       command: o.command,
-      inputs: await fingerprints({ train: o.train, val: o.val, test: o.test }),
+      inputs: await fingerprintRoles({ train: o.train, val: o.val, test: o.test }),
       seed: s.seed,
       task: task.name,
     }, { overwrite: o.overwrite });
@@ -423,17 +423,6 @@ function dataLoader(
     truncate: s.truncate,
     preprocessor: info.preprocessor,
   });
-}
-
-/** Fingerprints of the inputs by role (for `run.json`). */
-async function fingerprints(
-  roles: Record<string, readonly string[] | undefined>,
-): Promise<Record<string, FileFingerprint[]>> {
-  const out: Record<string, FileFingerprint[]> = {};
-  for (const [role, files] of Object.entries(roles)) {
-    if (files) out[role] = await Promise.all(files.map((f) => fingerprintFile(f)));
-  }
-  return out;
 }
 
 /** Writes `train.csv`, the loss plot and `head.safetensors` (the best weights). */

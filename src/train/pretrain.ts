@@ -170,6 +170,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   // just before that next step is submitted.
   let ahead: JetBatch | undefined, behind: LoaderState | undefined;
   let pending: PendingExchange | undefined;
+  const dropped = new Map<number, number>(); // data parallel: this rank's dropped particles by step
   for (let s = state.step; s < run.stopAt; s++) {
     const batch = ahead ?? run.loader.next()!;
     ahead = behind = undefined;
@@ -181,11 +182,12 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       done % T.logEvery !== 0 && done % T.valEvery !== 0;
     if (run.dp) {
       await pending?.finish();
+      dropped.set(done, r.inp.M);
       pending = await run.dp.beginAverage(() => {
         if (s + 1 >= run.stopAt) return;
         behind = run.loader.state;
         ahead = run.loader.next()!;
-      });
+      }, { weight: r.inp.M, unweighted: ["probe"] });
     }
     applyStep(run);
     window.record(s, r.losses);
@@ -196,7 +198,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     // Every step up to a checkpoint is in metrics.csv before the checkpoint is written: a run
     // killed after it resumes from it and logs only the steps after it.
     if (done % T.logEvery === 0 || done === run.stopAt || checkpoint) {
-      await logWindow(run, window, csv, done, rate, lastGood);
+      await logWindow(run, window, csv, done, rate, lastGood, dropped);
     }
     if (done % T.valEvery === 0 || done === T.steps) {
       val = await validatePretraining(run, recordStep, releaseStep);
@@ -388,7 +390,12 @@ function recordStep(
     probeLoss = p.loss;
     logits = p.logits;
   }
-  if (train) tape.backward(probeLoss ? ops.add(tape, objective, probeLoss) : objective);
+  if (train) {
+    // Data parallel: the objective is a mean over this rank's dropped particles; scaled by
+    // their count, the exchange divides the summed gradients by the whole batch's count.
+    const scaled = run.dp ? ops.weightedSum(tape, [[objective, inp.M]]) : objective;
+    tape.backward(probeLoss ? ops.add(tape, scaled, probeLoss) : scaled);
+  }
   const losses = [objective, ...terms.map((t) => t[0]), ...(run.probe ? [probeLoss] : [])];
   return { tape, probeTape, inp, losses, logits, pass };
 }
@@ -415,6 +422,7 @@ async function logWindow(
   done: number,
   rate: { since: number; jets: number },
   lastGood: number,
+  dropped: Map<number, number>,
 ): Promise<void> {
   const { o, opt } = run, T = o.config.train;
   const rows = await window.flush(
@@ -423,11 +431,21 @@ async function logWindow(
       `the last good checkpoint is ${o.out} (step ${lastGood}). Lower the learning rate or check the data, then --resume`,
   );
   if (run.dp) {
-    // Each rank measured its share: the logged losses are the mean over the ranks.
-    const flat = Float64Array.from(rows.flatMap((r) => r.values));
+    // Each rank measured its share: the logged losses are the whole batch's, i.e. the ranks'
+    // means weighted by their dropped particles (the probe's: by their equal numbers of jets).
+    const probe = run.names.indexOf("probe"), W = run.names.length + 1;
+    const flat = new Float64Array(rows.length * W);
+    rows.forEach((r, i) => {
+      const m = dropped.get(r.step) ?? 0;
+      r.values.forEach((v, k) => (flat[i * W + k] = k === probe ? v : v * m));
+      flat[i * W + W - 1] = m;
+      dropped.delete(r.step);
+    });
     run.dp.mpi.allreduceSum(flat);
-    let k = 0;
-    for (const r of rows) r.values = r.values.map(() => flat[k++] / run.dp!.mpi.size);
+    rows.forEach((r, i) => {
+      const m = flat[i * W + W - 1], n = run.dp!.mpi.size;
+      r.values = r.values.map((_, k) => flat[i * W + k] / (k === probe ? n : m));
+    });
   }
   const now = performance.now(), perSec = rate.jets / ((now - rate.since) / 1000);
   await csv.append(rows.map((r, k) => [

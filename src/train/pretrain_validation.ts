@@ -42,6 +42,11 @@ export async function validatePretraining(
   const T = run.o.config.train, vl = run.validation();
   const sums = new Float64Array(run.names.length);
   let n = 0, correct = 0, counted = 0;
+  // Data parallel: per batch, this rank's losses weighted by its dropped particles (the probe's
+  // by its jets), then its dropped particles and jets; added over the ranks at the end, so each
+  // batch's losses are the whole batch's.
+  const L = run.names.length, probe = run.names.indexOf("probe");
+  const shares = run.dp ? new Float64Array(T.valBatches * (L + 2)) : null;
   // A long validation (the paper preset: minutes) says where it is every 15 s.
   const t0 = performance.now();
   let noted = t0;
@@ -51,7 +56,14 @@ export async function validatePretraining(
     if (batch.size === 0) continue; // a rank's share of a last batch shorter than the ranks
     const r = record(run, batch, false, !!run.probe, T.seed + 7);
     const vals = await Promise.all(r.losses.map((t) => t?.read()));
-    vals.forEach((v, i) => (sums[i] += (v ? v[0] : NaN) * batch.size));
+    if (shares) {
+      const o = k * (L + 2);
+      vals.forEach((v, i) =>
+        shares[o + i] = (v ? v[0] : NaN) * (i === probe ? batch.size : r.inp.M)
+      );
+      shares[o + L] = r.inp.M;
+      shares[o + L + 1] = batch.size;
+    } else vals.forEach((v, i) => (sums[i] += (v ? v[0] : NaN) * batch.size));
     if (r.logits && batch.labels) {
       const lg = await r.logits.read() as Float32Array, C = lg.length / batch.size;
       for (let j = 0; j < batch.size; j++) {
@@ -77,12 +89,18 @@ export async function validatePretraining(
     }
   }
   vl.close();
-  if (run.dp) {
-    // Data parallel: each rank validated its share of every batch; add the ranks' sums.
-    const all = Float64Array.from([...sums, n, correct, counted]);
+  if (run.dp && shares) {
+    // Data parallel: each rank validated its share of every batch; add the ranks' parts.
+    const all = Float64Array.from([...shares, correct, counted]);
     run.dp.mpi.allreduceSum(all);
-    sums.set(all.subarray(0, sums.length));
-    [n, correct, counted] = all.subarray(sums.length);
+    [correct, counted] = all.subarray(shares.length);
+    n = 0;
+    for (let k = 0; k < T.valBatches; k++) {
+      const o = k * (L + 2), m = all[o + L], jets = all[o + L + 1];
+      if (!jets) continue;
+      for (let i = 0; i < L; i++) sums[i] += all[o + i] / (i === probe ? jets : m) * jets;
+      n += jets;
+    }
   }
   const out: Record<string, number> = {};
   run.names.forEach((name, i) => (out[name] = sums[i] / Math.max(n, 1)));
