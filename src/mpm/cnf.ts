@@ -232,10 +232,16 @@ export class CNFTask implements PretrainTask {
   loss(tape: Tape, pass: MPMPassOutput, inp: StepInputs): Tensor {
     const dropped = droppedFeatures(pass, this.name);
     const F = this.flow.features, M = Math.max(inp.M, 1), gpu = dropped.gpu;
-    const r = new Rng(this.#seed ^ 0x636e66, inp.streamIndex);
     const x = new Float32Array(M * F);
     if (inp.M > 0) x.set(inp.xDropHost.subarray(0, M * F));
-    for (let i = 0; i < M * F; i++) if (this.#noisy[i % F]) x[i] += IMPACT_NOISE * r.n();
+    // Dequantisation noise drawn per jet (its own stream, its dropped particles in order), so a
+    // jet draws the same whatever batch, or data-parallel share, it sits in.
+    for (let b = 0, i = 0; b < inp.B; b++) {
+      const r = new Rng(this.#seed ^ 0x636e66, inp.streamIndex + b);
+      for (const end = i + inp.dropCount[b] * F; i < end; i++) {
+        if (this.#noisy[i % F]) x[i] += IMPACT_NOISE * r.n();
+      }
+    }
     const X = tape.keep(gpu.upload(x, [M, F]));
     const { z, logdet } = this.flow.forward(tape, X, this.context.forward(tape, dropped));
     const valid = droppedValid(tape, inp);

@@ -331,10 +331,13 @@ export class SSFMTask implements PretrainTask {
     const sets = droppedSets(inp.dropCount);
     const { B, Nd } = sets;
     const y = this.#targets(inp, sets);
-    const r = new Rng(this.options.seed ^ 0x7373666d, inp.streamIndex);
-    const t = Float32Array.from({ length: B }, () => 1 / (1 + Math.exp(-r.n())));
+    // Each jet draws its time and noise from its own stream (its dropped slots first, then its
+    // padding), so a jet draws the same whatever batch, or data-parallel share, it sits in.
+    const t = new Float32Array(B);
     const xt = new Float32Array(y.length), v = new Float32Array(y.length);
     for (let b = 0; b < B; b++) {
+      const r = new Rng(this.options.seed ^ 0x7373666d, inp.streamIndex + b);
+      t[b] = 1 / (1 + Math.exp(-r.n()));
       for (let i = b * Nd * W; i < (b + 1) * Nd * W; i++) {
         const e = r.n();
         xt[i] = (1 - t[b]) * y[i] + t[b] * e;

@@ -171,7 +171,7 @@ Deno.test("ssfm time embedding: the reference's by default (cos(pi t e^k), k < 3
   if (!msg.includes("fourier")) throw new Error("an unknown time embedding was accepted");
 });
 
-Deno.test("ssfm loss: a zero-velocity decoder's loss is the mean of (eps - y)^2 over the dropped particles (host reference)", async () => {
+Deno.test("ssfm loss: a zero-velocity decoder's loss is the mean of (eps - y)^2 over the dropped particles, the noise drawn from each jet's own stream (host reference)", async () => {
   // Zero the output layer: the predicted velocity is 0, so the loss is the mean over real
   // dropped entries of (eps - y)^2 with y = [features, one-hot type], drawn as the task draws.
   const block = synthJetClass(5, { seed: 2 });
@@ -218,10 +218,10 @@ Deno.test("ssfm loss: a zero-velocity decoder's loss is the mean of (eps - y)^2 
   tape.dispose();
 
   const sets = droppedSets(inp.dropCount), W = F + SSFM_TYPES;
-  const r = new Rng(11 ^ 0x7373666d, 40);
-  for (let b = 0; b < sets.B; b++) r.n(); // the per-jet times come first
   let sum = 0, count = 0;
   for (let b = 0; b < sets.B; b++) {
+    const r = new Rng(11 ^ 0x7373666d, 40 + b); // each jet's own stream: its time, then noise
+    r.n();
     for (let j = 0; j < sets.Nd; j++) {
       const row = b * sets.Nd + j, mm = sets.mOfRow[row];
       for (let w = 0; w < W; w++) {
@@ -236,6 +236,68 @@ Deno.test("ssfm loss: a zero-velocity decoder's loss is the mean of (eps - y)^2 
   if (!(inp.M > 0 && inp.dropCount[2] === 0)) throw new Error("test setup");
   assertClose([loss], [sum / count], { rtol: 1e-4, atol: 1e-6 });
   inp.dispose();
+});
+
+Deno.test("ssfm, cfm and cnf losses are per-jet means with per-jet noise: a batch's loss is its parts' losses weighted by their dropped particles (what data parallelism relies on)", async () => {
+  const { CFMTask } = await import("../../src/mpm/cfm.ts");
+  const { CNFTask } = await import("../../src/mpm/cnf.ts");
+  const block = synthJetClass(6, { seed: 4 });
+  const pre = QuantileTransform.fit([synthJetClass(200, { seed: 1 })], { levels: 50 });
+  const x = pre.transform(block), P = block.nParticles;
+  // Rows [s, e) of the block as a batch with the stream index of its first jet, masked per jet.
+  const part = (s: number, e: number) => {
+    const batch = {
+      size: e - s,
+      nParticles: P,
+      features: block.features,
+      x: x.slice(s * P * F, e * P * F),
+      raw: block.csts.slice(s * P * F, e * P * F),
+      ids: block.ids!.slice(s * P, e * P),
+      valid: Uint32Array.from(block.valid.subarray(s * P, e * P)),
+      streamIndex: 70 + s,
+    };
+    const m = uniformMasking(batch.valid, batch.size, P, {
+      seed: 3,
+      min: 0.2,
+      max: 0.6,
+      jetIndex: batch.streamIndex,
+    });
+    return prepareInputs(gpu, batch, m, { registers: 2, maxParticles: 128 });
+  };
+  for (const kind of ["ssfm", "cfm", "cnf"] as const) {
+    const cfg = tinyConfig();
+    if (kind !== "ssfm") cfg.objective = "mae";
+    const store = new ParameterStore(gpu);
+    const model = new MPMModel(store, cfg);
+    const task = kind === "ssfm"
+      ? new SSFMTask(store, new InitRng(2), {
+        features: F,
+        ids: true,
+        encoderDim: 16,
+        dim: 16,
+        layers: 1,
+        heads: 2,
+        minDrop: 0.2,
+        maxDrop: 0.6,
+        seed: 11,
+      })
+      : kind === "cfm"
+      ? new CFMTask(store, new InitRng(2), model.headDim, F, { seed: 11, hidden: 8 })
+      : new CNFTask(store, new InitRng(2), model.headDim, block.features, { seed: 11 });
+    store.finalize();
+    const loss = async (s: number, e: number) => {
+      const inp = part(s, e), tape = new Tape(gpu);
+      const v = (await task.loss(tape, model.forward(tape, inp), inp).read())[0];
+      tape.dispose();
+      const M = inp.M;
+      inp.dispose();
+      return { v, M };
+    };
+    const whole = await loss(0, 6), a = await loss(0, 2), b = await loss(2, 6);
+    if (a.M + b.M !== whole.M) throw new Error(`${kind}: masks differ between batch and parts`);
+    assertClose([whole.v * whole.M], [a.v * a.M + b.v * b.M], { rtol: 2e-5, atol: 1e-6 });
+    store.dispose();
+  }
 });
 
 Deno.test("ssfm decoder: permuting the dropped set permutes the velocity; padding rows and padded context change nothing", async () => {
