@@ -175,7 +175,8 @@ export class DataParallel {
     if (this.mpi.size === 1) {
       // One rank: the weighted mean is its gradients over its weight (recorded now, before
       // the optimiser step).
-      if (weighting && weighting.weight !== 1) this.#divide(groups, weighting, weighting.weight);
+      const w = weighting?.weight ?? 1;
+      if (weighting && w !== 1 && w !== 0) this.#divide(groups, weighting, w);
       whileWaiting?.();
       return { finish: () => Promise.resolve() };
     }
@@ -215,7 +216,8 @@ export class DataParallel {
         for (const [i, arena] of arenas.entries()) {
           const x = grads[i];
           const plain = !weighting || weighting.unweighted?.includes(groups[i].name);
-          const s = 1 / (plain ? this.mpi.size : total[0]);
+          // A total weight of 0 (nothing to average over anywhere) leaves the zero gradients.
+          const s = 1 / (plain ? this.mpi.size : total[0] || 1);
           for (let j = 0; j < x.length; j++) x[j] *= s;
           gpu.write(arena, x);
           this.stats.calls++;

@@ -12,6 +12,7 @@
 import { tuneRun } from "./tuning.ts";
 import type { ParameterStore } from "../autograd/parameters.ts";
 import { Tape } from "../autograd/tape.ts";
+import * as ops from "../autograd/ops.ts";
 import type { JetBatch, JetLoader } from "../data/loader.ts";
 import type { Gpu } from "../gpu/gpu.ts";
 import { AdamW } from "../optim/adamw.ts";
@@ -123,6 +124,7 @@ export async function trainHead(
     schedule: warmupCosine({ warmup: s.warmup, total: s.steps, floor: 1e-3, initFactor: 0.1 }),
   });
   const lossBuf = gpu.zeros([Math.max(s.valEvery, 1)]);
+  const counts = new Float64Array(Math.max(s.valEvery, 1)); // what each step's loss averages
   let best = Infinity, bestValues: Map<string, Float32Array> | null = null, bad = 0, done = 0;
   const rows: number[][] = [];
   const t0 = performance.now();
@@ -139,7 +141,11 @@ export async function trainHead(
     ahead = undefined;
     const mine = dp && !batch.fullSize ? batchRows(batch, dp.share(batch.size)) : batch;
     const r = forward(tape, mine, step, true);
-    tape.backward(r.loss);
+    // Data parallel: the loss is a mean over this rank's jets (or tracks, pairs); scaled by
+    // their count, the exchange divides the summed gradients by the whole batch's count.
+    const count = r.count ?? mine.size;
+    counts[step % s.valEvery] = count;
+    tape.backward(dp ? ops.weightedSum(tape, [[r.loss, count]]) : r.loss);
     // Data parallel: the next batch is loaded while the gradients are read back; on a step
     // without validation the allreduce stays pending while the optimiser step and the next
     // step are recorded, and ends before that step is submitted.
@@ -147,7 +153,7 @@ export async function trainHead(
       await pending?.finish();
       pending = await dp.beginAverage(() => {
         if (step + 1 < s.steps) ahead = trainLoader.next()!;
-      });
+      }, { weight: count });
     }
     opt.step();
     gpu.copy(r.loss, lossBuf.view([1], step % s.valEvery));
@@ -162,10 +168,12 @@ export async function trainHead(
     const k = (done - 1) % s.valEvery + 1;
     let trainLoss = tl.slice(0, k).reduce((a, v) => a + v, 0) / k;
     if (dp) {
-      // Each rank measured its (equal) share: the logged loss is the mean over the ranks.
-      const t = Float64Array.of(trainLoss);
+      // Each rank measured its share: each step's loss is the ranks' weighted by their counts.
+      const t = new Float64Array(2 * k);
+      for (let i = 0; i < k; i++) [t[2 * i], t[2 * i + 1]] = [tl[i] * counts[i], counts[i]];
       dp.mpi.allreduceSum(t);
-      trainLoss = t[0] / dp.mpi.size;
+      trainLoss = 0;
+      for (let i = 0; i < k; i++) trainLoss += t[2 * i] / t[2 * i + 1] / k;
     }
     const vl = await validationLoss(gpu, forward, valLoader(), dp);
     rows.push([done, trainLoss, vl]);
@@ -205,21 +213,29 @@ async function validationLoss(
   l: JetLoader,
   dp?: DataParallel,
 ): Promise<number> {
-  let sum = 0, n = 0;
+  // Per batch: the loss times its count, the count, and the jets (data parallel: this rank's
+  // part, added over the ranks so that each batch's loss is the whole batch's).
+  const parts: number[] = [];
   for (let b = l.next(); b; b = l.next()) {
-    if (b.size === 0) continue; // a rank's share of a last batch shorter than the ranks
+    if (b.size === 0) {
+      parts.push(0, 0, 0); // a rank's share of a last batch shorter than the ranks
+      continue;
+    }
     const tape = new Tape(gpu);
     const r = forward(tape, b, 0, false);
-    sum += (await r.loss.read())[0] * b.size;
-    n += b.size;
+    const count = r.count ?? b.size;
+    parts.push((await r.loss.read())[0] * count, count, b.size);
     tape.dispose();
     gpu.submit();
   }
   l.close();
-  if (dp && l.options.share) {
-    const t = Float64Array.from([sum, n]);
-    dp.mpi.allreduceSum(t);
-    [sum, n] = t;
+  const t = Float64Array.from(parts);
+  if (dp && l.options.share) dp.mpi.allreduceSum(t);
+  let sum = 0, n = 0;
+  for (let i = 0; i < t.length; i += 3) {
+    if (!t[i + 2]) continue;
+    sum += (t[i + 1] ? t[i] / t[i + 1] : 0) * t[i + 2];
+    n += t[i + 2];
   }
   return sum / Math.max(n, 1);
 }

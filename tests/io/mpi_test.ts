@@ -260,3 +260,49 @@ Deno.test({
     await same("killed");
   },
 });
+
+Deno.test({
+  name:
+    "finetune --distributed --task trackid and vertex: 2 ranks x B/2 follow 1 rank x B to 1e-5 (losses are means over tracks and pairs: each rank's gradients weighted by its count)",
+  ignore,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "mpm-dpt-" });
+    const root = new URL("../../", import.meta.url).pathname;
+    const { writeJetFile } = await import("../../src/data/hdf5.ts");
+    const { synthBTag } = await import("../../src/data/synth.ts");
+    writeJetFile(`${tmp}/bt.h5`, synthBTag(300, { seed: 5 }));
+    for (const task of ["trackid", "vertex"]) {
+      const curves: number[][][] = [];
+      for (const ranks of [1, 2]) {
+        const out = `${tmp}/${task}-${ranks}`;
+        const args = [
+          "run",
+          "-A",
+          `${root}tasks/finetune.ts`,
+          ...["--task", task, "--backbone", "random", "--finetune", "--train", `${tmp}/bt.h5`],
+          ...["--n-train", "120", "--steps", "4", "--batch", "8", "--val-every", "2"],
+          ...["--max-eval-jets", "30", "--out", out],
+        ];
+        const r = await new Deno.Command(ranks > 1 ? "mpiexec" : Deno.execPath(), {
+          args: ranks > 1 ? ["-n", "2", Deno.execPath(), ...args, "--distributed"] : args,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        if (!r.success) throw new Error(`${task}: ${new TextDecoder().decode(r.stderr)}`);
+        curves.push(
+          (await Deno.readTextFile(`${out}/train.csv`)).trim().split("\n").slice(1)
+            .map((l) => l.split(",").map(Number)),
+        );
+      }
+      const [c1, c2] = curves;
+      if (c1.length !== 2 || c2.length !== 2) throw new Error(`${task}: rows ${c1.length}`);
+      c1.forEach((row, i) =>
+        row.forEach((v, j) => {
+          if (!(Math.abs(v - c2[i][j]) <= 1e-5 * Math.abs(v))) {
+            throw new Error(`${task} train.csv row ${i} column ${j}: ${v} vs ${c2[i][j]}`);
+          }
+        })
+      );
+    }
+  },
+});

@@ -60,6 +60,12 @@ export interface ForwardResult {
   logits: Tensor;
   /** Mean loss (1 element). */
   loss: Tensor;
+  /**
+   * What `loss` is a mean over in this batch when not its jets (e.g. the weight of its valid
+   * tracks, or its valid pairs). Data parallelism weights each rank's gradients and logged
+   * losses by it, so that N ranks follow one rank to rounding. Default: the batch's jets.
+   */
+  count?: number;
   /** Task-specific data the collector needs (e.g. the pair slots). */
   extra?: unknown;
 }

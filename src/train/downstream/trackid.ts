@@ -141,7 +141,10 @@ export const TRACKID: DownstreamTask = defineDownstream<{ mlp: TrackHead; weight
       labelSmoothing: 0.1,
       classWeights: head.weights,
     });
-    return { logits, loss };
+    // The mean's normaliser: the class weights of the real tracks (padding has type -1).
+    let count = 0;
+    for (const t of b.trackType!) if (t >= 0) count += TRACK_CLASS_WEIGHTS[t];
+    return { logits, loss, count };
   },
   collector: () => new TrackCollector(),
 });

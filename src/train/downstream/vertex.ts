@@ -162,7 +162,9 @@ export const VERTEX: DownstreamTask = defineDownstream<VertexHead>({
       tape.keep(gpu.upload(ps.same, [B * ps.P, 1])),
       { valid: tape.keep(gpu.upload(ps.valid)), gamma: 3, posWeight: 0.778 },
     );
-    return { logits, loss, extra: ps };
+    // The mean's normaliser: the valid pairs.
+    const count = ps.valid.reduce((a, v) => a + (v ? 1 : 0), 0);
+    return { logits, loss, extra: ps, count };
   },
   collector: () => new VertexCollector(),
 });
