@@ -12,7 +12,9 @@
  *
  * With equal shares, the average of the ranks' mean-loss gradients is the gradient of the
  * whole batch's mean loss: 2 ranks x B/2 jets follow 1 rank x B jets up to summation order
- * (tested).
+ * (tested). A loss that is a mean over items whose number differs between the shares (dropped
+ * particles, tracks, pairs) needs the ranks weighted by their counts
+ * ({@linkcode ExchangeWeighting}); the training loops do that.
  *
  * @module
  */
