@@ -109,3 +109,24 @@ export function formatDuration(sec: number): string {
     ? `${m}m${String(s % 60).padStart(2, "0")}s`
     : `${s}s`;
 }
+
+/**
+ * Runs a data-parallel rank's work. Ranks above 0 write into a private `scratch` folder: when
+ * their work fails, the folder is removed and the error names the rank and the run folder
+ * instead of the scratch path (rank 0's own error says the same about the real folder).
+ */
+export async function inScratch<T>(
+  rank: number,
+  scratch: string,
+  out: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (rank === 0) throw e;
+    await Deno.remove(scratch, { recursive: true }).catch(() => {});
+    if (e instanceof Error) e.message = `rank ${rank}: ${e.message.replaceAll(scratch, out)}`;
+    throw e;
+  }
+}

@@ -1,5 +1,5 @@
 // `deno task finetune`: train and evaluate a head on a backbone for a downstream task.
-import { parse, runCli, UsageError, warn } from "./_cli.ts";
+import { inScratch, parse, runCli, UsageError, warn } from "./_cli.ts";
 import type { CommandSpec } from "./_flags.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import { DOWNSTREAM_TASKS } from "../src/train/downstream/registry.ts";
@@ -153,7 +153,8 @@ deno task evaluate --sweep.`,
 if (import.meta.main) {
   await runCli(async () => {
     const { values: v, given } = parse(Deno.args, SPEC);
-    if (!v.train) throw new UsageError("--train FILE is required");
+    const train = v.train;
+    if (!train) throw new UsageError("--train FILE is required");
     if (v.frozen && v.finetune) throw new UsageError("--frozen and --finetune exclude each other");
     if (v.backbone !== "random") checkPath("--backbone", v.backbone, "file");
     if (v.like && v.backbone !== "random") {
@@ -190,39 +191,40 @@ if (import.meta.main) {
     const out = rank === 0 ? v.out : await Deno.makeTempDir({ prefix: `mpm-rank${rank}-` });
     if (rank === 0) await checkRunDir(v.out, { kind: "finetune", overwrite: v.overwrite });
     const gpu = await requestGpu({ precision: v.precision as "f32" | "f16" | undefined });
-    const m = await finetune({
-      gpu,
-      task: v.task,
-      backbone: v.backbone,
-      like: v.like,
-      train: v.train,
-      val: v.val,
-      test: v.test,
-      nTrain: v["n-train"],
-      frozen: !v.finetune,
-      protocol: v.protocol as ProtocolPreset,
-      steps: v.steps,
-      batch: v.batch,
-      lr: v.lr,
-      warmup: v.warmup,
-      unfreezeAt: v["unfreeze-at"],
-      catchup: v.catchup,
-      valEvery: v["val-every"],
-      patience: v.patience,
-      maxEvalJets: v["max-eval-jets"],
-      maxValJets: v["max-val-jets"],
-      maxTestJets: v["max-test-jets"],
-      classes: v.classes,
-      seed: v.seed,
-      cwola: { signal: v.signal, background: v.background, nBackground: v["n-background"] },
-      out,
-      overwrite: v.overwrite,
-      skipBadJets: v["skip-bad-jets"],
-      truncate: v.truncate,
-      command: ["finetune", ...Deno.args],
-      mpi,
-      log: rank === 0 ? undefined : () => {},
-    });
+    const m = await inScratch(rank, out, v.out, () =>
+      finetune({
+        gpu,
+        task: v.task,
+        backbone: v.backbone,
+        like: v.like,
+        train,
+        val: v.val,
+        test: v.test,
+        nTrain: v["n-train"],
+        frozen: !v.finetune,
+        protocol: v.protocol as ProtocolPreset,
+        steps: v.steps,
+        batch: v.batch,
+        lr: v.lr,
+        warmup: v.warmup,
+        unfreezeAt: v["unfreeze-at"],
+        catchup: v.catchup,
+        valEvery: v["val-every"],
+        patience: v.patience,
+        maxEvalJets: v["max-eval-jets"],
+        maxValJets: v["max-val-jets"],
+        maxTestJets: v["max-test-jets"],
+        classes: v.classes,
+        seed: v.seed,
+        cwola: { signal: v.signal, background: v.background, nBackground: v["n-background"] },
+        out,
+        overwrite: v.overwrite,
+        skipBadJets: v["skip-bad-jets"],
+        truncate: v.truncate,
+        command: ["finetune", ...Deno.args],
+        mpi,
+        log: rank === 0 ? undefined : () => {},
+      }));
     if (mpi) {
       if (rank !== 0) await Deno.remove(out, { recursive: true });
       mpi.finalize();

@@ -1,6 +1,6 @@
 // `deno task pretrain`: MPM pre-training. With no arguments: generates (once, cached) a synthetic
 // JetClass-like set and pre-trains the `small` preset with the ID and regression tasks.
-import { onInterrupt, parse, runCli, UsageError, warn } from "./_cli.ts";
+import { inScratch, onInterrupt, parse, runCli, UsageError, warn } from "./_cli.ts";
 import { Mpi } from "../src/io/mpi.ts";
 import type { CommandSpec } from "./_flags.ts";
 import { JetFileReader } from "../src/data/hdf5.ts";
@@ -418,23 +418,24 @@ if (import.meta.main) {
     const scratch = rank === 0 ? out : await Deno.makeTempDir({ prefix: `mpm-rank${rank}-` });
     if (rank !== 0 && v.resume) await copyDir(out, scratch); // before rank 0 writes anything
     mpi?.barrier();
-    const res = await pretrain({
-      gpu,
-      config,
-      trainFiles: files,
-      valFiles: v.resume ? config.data?.val?.map((f) => f.path) : v.val,
-      out: scratch,
-      mpi,
-      log: say,
-      preprocessor: pre,
-      preprocessorSource: source,
-      resume: !!v.resume,
-      overwrite: v.overwrite,
-      skipBadJets: v["skip-bad-jets"],
-      truncate: v.truncate,
-      classes: labels?.classes,
-      command: ["pretrain", ...Deno.args],
-    });
+    const res = await inScratch(rank, scratch, out, () =>
+      pretrain({
+        gpu,
+        config,
+        trainFiles: files,
+        valFiles: v.resume ? config.data?.val?.map((f) => f.path) : v.val,
+        out: scratch,
+        mpi,
+        log: say,
+        preprocessor: pre,
+        preprocessorSource: source,
+        resume: !!v.resume,
+        overwrite: v.overwrite,
+        skipBadJets: v["skip-bad-jets"],
+        truncate: v.truncate,
+        classes: labels?.classes,
+        command: ["pretrain", ...Deno.args],
+      }));
     if (mpi) {
       if (rank !== 0) await Deno.remove(scratch, { recursive: true });
       mpi.finalize();

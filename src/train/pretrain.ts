@@ -27,7 +27,7 @@ import { loadCheckpoint, readCheckpoint, saveCheckpoint, type TrainState } from 
 import { checkRunDir, claimRunDir } from "./rundir.ts";
 import { fingerprintFile } from "../io/fingerprint.ts";
 import { savePreprocessor } from "../data/preprocess.ts";
-import { LossWindow, MetricsCsv, writePlots } from "./runlog.ts";
+import { LossWindow, MetricsCsv, NonFiniteLossError, writePlots } from "./runlog.ts";
 import { validatePretraining } from "./pretrain_validation.ts";
 import { writeAtomic } from "../io/files.ts";
 import { installRunTuning, tuneRun } from "./tuning.ts";
@@ -425,12 +425,29 @@ async function logWindow(
   dropped: Map<number, number>,
 ): Promise<void> {
   const { o, opt } = run, T = o.config.train;
-  const rows = await window.flush(
-    done,
-    () =>
-      `the last good checkpoint is ${o.out} (step ${lastGood}). Lower the learning rate or check the data, then --resume`,
-  );
+  const advice = () =>
+    `the last good checkpoint is ${o.out} (step ${lastGood}). Lower the learning rate or check the data, then --resume`;
+  let rows: Awaited<ReturnType<LossWindow["flush"]>> = [];
+  let bad: NonFiniteLossError | undefined;
+  try {
+    rows = await window.flush(done, advice);
+  } catch (e) {
+    if (!(e instanceof NonFiniteLossError) || !run.dp) throw e;
+    bad = e;
+  }
   if (run.dp) {
+    // A non-finite loss on any rank stops every rank (the others would wait for it forever).
+    const flag = Float64Array.of(bad ? 1 : 0);
+    run.dp.mpi.allreduceSum(flag);
+    if (bad) throw bad;
+    if (flag[0] > 0) {
+      throw new NonFiniteLossError(
+        "total",
+        NaN,
+        done,
+        `on another rank, by this step; ${advice()}`,
+      );
+    }
     // Each rank measured its share: the logged losses are the whole batch's, i.e. the ranks'
     // means weighted by their dropped particles (the probe's: by their equal numbers of jets).
     const probe = run.names.indexOf("probe"), W = run.names.length + 1;

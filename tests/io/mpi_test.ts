@@ -172,7 +172,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "pretrain --distributed: 2 ranks x B/2 follow 1 rank x B (every logged loss to 2e-5: gradients weighted by dropped particles), as does a 2-rank run resumed on 1 rank, and a 2-rank run stopped, or killed after a mid-run checkpoint, and resumed equals the uninterrupted one",
+    "pretrain --distributed: 2 ranks x B/2 follow 1 rank x B (every logged loss to 2e-5: gradients weighted by dropped particles), as does a 2-rank run resumed on 1 rank, and a 2-rank run stopped, or killed after a mid-run checkpoint, and resumed equals the uninterrupted one; a NaN loss stops every rank and leaves no scratch folder",
   ignore,
   fn: async () => {
     const tmp = await Deno.makeTempDir({ prefix: "mpm-dpp-" });
@@ -272,6 +272,33 @@ Deno.test({
     if (killed.success || !err.includes("MPM_FAULT_AT=10")) throw new Error(`not killed: ${err}`);
     await pretrain(2, "--resume", "killed");
     await same("killed");
+    // A loss that becomes NaN stops every rank (none waits for the others forever); rank 1's
+    // message names its rank and the run folder, and its scratch folder is gone.
+    const before = new Set(
+      [...Deno.readDirSync(Deno.env.get("TMPDIR") ?? "/tmp")].map((e) => e.name),
+    );
+    const nan = { ...cfg, train: { ...cfg.train, lr: 1e12, clip: 0, steps: 30 } };
+    delete nan.data;
+    await Deno.writeTextFile(`${tmp}/nan.json`, JSON.stringify(nan));
+    const diverged = await new Deno.Command("mpiexec", {
+      args: [
+        ...["-n", "2", ...cmd, "--config", "nan.json", "--data", "jets.h5", "--out", "nan"],
+        "--distributed",
+      ],
+      cwd: tmp,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const nerr = new TextDecoder().decode(diverged.stderr);
+    if (
+      diverged.success ||
+      !/rank 1: loss "total" became NaN at step \d+; the last good checkpoint is nan /.test(nerr)
+    ) {
+      throw new Error(`a NaN run: ${nerr}`);
+    }
+    const left = [...Deno.readDirSync(Deno.env.get("TMPDIR") ?? "/tmp")].map((e) => e.name)
+      .filter((n) => n.startsWith("mpm-rank") && !before.has(n));
+    if (left.length) throw new Error(`scratch folders left after a failure: ${left}`);
   },
 });
 
