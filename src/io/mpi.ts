@@ -66,6 +66,23 @@ const THREAD_SERIALIZED = 2;
 /** Most elements passed to one MPI call (its `count` is a C int). */
 const MAX_COUNT = 2 ** 30;
 
+const WORLD = MPICH.COMM_WORLD;
+
+/** `MPI_IN_PLACE`: the send buffer argument that makes a reduction work in place. */
+const IN_PLACE = () => Deno.UnsafePointer.create(0xffffffffffffffffn);
+
+/** The MPI datatype of f32 or f64 values. */
+function mpiType(x: Float32Array | Float64Array): number {
+  return x instanceof Float64Array ? MPICH.DOUBLE : MPICH.FLOAT;
+}
+
+/** `x` in consecutive pieces of at most {@linkcode MAX_COUNT} elements (views, no copies). */
+function* pieces<T extends Float32Array | Float64Array | Uint8Array>(x: T): Generator<T> {
+  for (let s = 0; s < x.length; s += MAX_COUNT) {
+    yield x.subarray(s, Math.min(x.length, s + MAX_COUNT)) as T;
+  }
+}
+
 /**
  * The launcher's rank and size from the environment (MPICH's Hydra, PMIx, Open MPI, Slurm), or
  * `undefined` outside a launcher. Needs no MPI library.
@@ -139,9 +156,9 @@ export class Mpi {
     const v = new Int32Array(1);
     this.#check("MPI_Query_thread", lib.symbols.MPI_Query_thread(v));
     this.threaded = v[0] >= THREAD_SERIALIZED;
-    this.#check("MPI_Comm_rank", lib.symbols.MPI_Comm_rank(MPICH.COMM_WORLD, v));
+    this.#check("MPI_Comm_rank", lib.symbols.MPI_Comm_rank(WORLD, v));
     this.rank = v[0];
-    this.#check("MPI_Comm_size", lib.symbols.MPI_Comm_size(MPICH.COMM_WORLD, v));
+    this.#check("MPI_Comm_size", lib.symbols.MPI_Comm_size(WORLD, v));
     this.size = v[0];
   }
 
@@ -205,20 +222,11 @@ export class Mpi {
    */
   allreduceSum(x: Float32Array | Float64Array): void {
     this.#alive("allreduceSum");
-    const type = x instanceof Float64Array ? MPICH.DOUBLE : MPICH.FLOAT;
-    const inPlace = Deno.UnsafePointer.create(0xffffffffffffffffn); // MPI_IN_PLACE
-    for (let s = 0; s < x.length; s += MAX_COUNT) {
-      const part = x.subarray(s, Math.min(x.length, s + MAX_COUNT));
+    const type = mpiType(x);
+    for (const part of pieces(x)) {
       this.#check(
         "MPI_Allreduce",
-        this.#lib.symbols.MPI_Allreduce(
-          inPlace,
-          part,
-          part.length,
-          type,
-          MPICH.SUM,
-          MPICH.COMM_WORLD,
-        ),
+        this.#lib.symbols.MPI_Allreduce(IN_PLACE(), part, part.length, type, MPICH.SUM, WORLD),
       );
     }
   }
@@ -241,19 +249,17 @@ export class Mpi {
   async allreduceSumAsync(x: Float32Array | Float64Array): Promise<void> {
     if (!this.threaded) return this.allreduceSum(x);
     this.#alive("allreduceSumAsync");
-    const type = x instanceof Float64Array ? MPICH.DOUBLE : MPICH.FLOAT;
-    const inPlace = Deno.UnsafePointer.create(0xffffffffffffffffn);
+    const type = mpiType(x);
     this.#inFlight = true;
     try {
-      for (let s = 0; s < x.length; s += MAX_COUNT) {
-        const part = x.subarray(s, Math.min(x.length, s + MAX_COUNT));
+      for (const part of pieces(x)) {
         const rc = await this.#lib.symbols.MPI_Allreduce_async(
-          inPlace,
+          IN_PLACE(),
           part,
           part.length,
           type,
           MPICH.SUM,
-          MPICH.COMM_WORLD,
+          WORLD,
         );
         this.#check("MPI_Allreduce", rc);
       }
@@ -270,12 +276,10 @@ export class Mpi {
    */
   broadcast(x: ArrayBufferView, root = 0): void {
     this.#alive("broadcast");
-    const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-    for (let s = 0; s < bytes.length; s += MAX_COUNT) {
-      const part = bytes.subarray(s, Math.min(bytes.length, s + MAX_COUNT));
+    for (const part of pieces(new Uint8Array(x.buffer, x.byteOffset, x.byteLength))) {
       this.#check(
         "MPI_Bcast",
-        this.#lib.symbols.MPI_Bcast(part, part.length, MPICH.BYTE, root, MPICH.COMM_WORLD),
+        this.#lib.symbols.MPI_Bcast(part, part.length, MPICH.BYTE, root, WORLD),
       );
     }
   }
@@ -283,7 +287,7 @@ export class Mpi {
   /** Waits until every rank has called it. */
   barrier(): void {
     this.#alive("barrier");
-    this.#check("MPI_Barrier", this.#lib.symbols.MPI_Barrier(MPICH.COMM_WORLD));
+    this.#check("MPI_Barrier", this.#lib.symbols.MPI_Barrier(WORLD));
   }
 
   /** Finalises MPI and closes the library (the last MPI call of the process). */
