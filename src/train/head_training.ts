@@ -173,7 +173,8 @@ export async function trainHead(
       for (let i = 0; i < k; i++) [t[2 * i], t[2 * i + 1]] = [tl[i] * counts[i], counts[i]];
       dp.mpi.allreduceSum(t);
       trainLoss = 0;
-      for (let i = 0; i < k; i++) trainLoss += t[2 * i] / t[2 * i + 1] / k;
+      // (A step with nothing to average over anywhere, e.g. no valid pair, has loss 0.)
+      for (let i = 0; i < k; i++) trainLoss += (t[2 * i + 1] ? t[2 * i] / t[2 * i + 1] : 0) / k;
     }
     const vl = await validationLoss(gpu, forward, valLoader(), dp);
     rows.push([done, trainLoss, vl]);
