@@ -461,7 +461,10 @@ async function logWindow(
     run.dp.mpi.allreduceSum(flat);
     rows.forEach((r, i) => {
       const m = flat[i * W + W - 1], n = run.dp!.mpi.size;
-      r.values = r.values.map((_, k) => flat[i * W + k] / (k === probe ? n : m));
+      // (No dropped particle on any rank: the losses are 0, as on one rank.)
+      r.values = r.values.map((_, k) =>
+        k === probe ? flat[i * W + k] / n : m ? flat[i * W + k] / m : 0
+      );
     });
   }
   const now = performance.now(), perSec = rate.jets / ((now - rate.since) / 1000);

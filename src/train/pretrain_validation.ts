@@ -98,7 +98,9 @@ export async function validatePretraining(
     for (let k = 0; k < T.valBatches; k++) {
       const o = k * (L + 2), m = all[o + L], jets = all[o + L + 1];
       if (!jets) continue;
-      for (let i = 0; i < L; i++) sums[i] += all[o + i] / (i === probe ? jets : m) * jets;
+      for (let i = 0; i < L; i++) {
+        sums[i] += i === probe ? all[o + i] : m ? all[o + i] / m * jets : 0;
+      }
       n += jets;
     }
   }
