@@ -130,3 +130,19 @@ export async function inScratch<T>(
     throw e;
   }
 }
+
+/**
+ * The private scratch folder of data-parallel rank `rank` (> 0) for the run in `out`: one name
+ * per run and rank in the temporary directory, emptied first, so that what a killed run left
+ * there (a rank stopped by SIGKILL cannot clean up) is reused rather than piling up.
+ */
+export async function rankScratch(rank: number, out: string): Promise<string> {
+  const abs = out.startsWith("/") ? out : `${Deno.cwd()}/${out}`;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(abs));
+  const id = [...new Uint8Array(digest)].slice(0, 8).map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+  const dir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/mpm-rank${rank}-${id}`;
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}

@@ -1,5 +1,5 @@
 // `deno task finetune`: train and evaluate a head on a backbone for a downstream task.
-import { inScratch, parse, runCli, UsageError, warn } from "./_cli.ts";
+import { inScratch, parse, rankScratch, runCli, UsageError, warn } from "./_cli.ts";
 import type { CommandSpec } from "./_flags.ts";
 import { requestGpu } from "../src/gpu/gpu.ts";
 import { DOWNSTREAM_TASKS } from "../src/train/downstream/registry.ts";
@@ -188,7 +188,7 @@ if (import.meta.main) {
       );
     }
     // Rank 0 alone writes the run; the other ranks work in a scratch folder removed at the end.
-    const out = rank === 0 ? v.out : await Deno.makeTempDir({ prefix: `mpm-rank${rank}-` });
+    const out = rank === 0 ? v.out : await rankScratch(rank, v.out);
     if (rank === 0) await checkRunDir(v.out, { kind: "finetune", overwrite: v.overwrite });
     const gpu = await requestGpu({ precision: v.precision as "f32" | "f16" | undefined });
     const m = await inScratch(rank, out, v.out, () =>

@@ -1,6 +1,6 @@
 // `deno task pretrain`: MPM pre-training. With no arguments: generates (once, cached) a synthetic
 // JetClass-like set and pre-trains the `small` preset with the ID and regression tasks.
-import { inScratch, onInterrupt, parse, runCli, UsageError, warn } from "./_cli.ts";
+import { inScratch, onInterrupt, parse, rankScratch, runCli, UsageError, warn } from "./_cli.ts";
 import { Mpi } from "../src/io/mpi.ts";
 import type { CommandSpec } from "./_flags.ts";
 import { JetFileReader } from "../src/data/hdf5.ts";
@@ -415,7 +415,7 @@ if (import.meta.main) {
             `exactly where it left off with deno task pretrain --resume ${out}`;
       });
     }
-    const scratch = rank === 0 ? out : await Deno.makeTempDir({ prefix: `mpm-rank${rank}-` });
+    const scratch = rank === 0 ? out : await rankScratch(rank, out);
     if (rank !== 0 && v.resume) await copyDir(out, scratch); // before rank 0 writes anything
     mpi?.barrier();
     const res = await inScratch(rank, scratch, out, () =>
