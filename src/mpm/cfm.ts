@@ -141,24 +141,22 @@ export class CFMTask implements PretrainTask {
     const F = this.features, M = Math.max(inp.M, 1), gpu = dropped.gpu;
     const t = new Float32Array(M),
       xin = new Float32Array(M * (F + TIME_FEATURES)),
-      v = new Float32Array(M * F),
-      x1 = new Float32Array(M * F);
+      v = new Float32Array(M * F);
     // Times and noise drawn per jet (its own stream, its dropped particles in order), so a jet
     // draws the same whatever batch, or data-parallel share, it sits in.
     for (let b = 0, m = 0; b < inp.B; b++) {
       const r = new Rng(this.#seed ^ 0x63666d, inp.streamIndex + b);
       for (let j = 0; j < inp.dropCount[b]; j++, m++) {
         t[m] = 1 / (1 + Math.exp(-r.n()));
-        for (let f = 0; f < F; f++) x1[m * F + f] = r.n();
+        for (let f = 0; f < F; f++) {
+          const x0 = inp.xDropHost[m * F + f], x1 = r.n();
+          xin[m * (F + TIME_FEATURES) + f] = (1 - t[m]) * x0 + t[m] * x1;
+          v[m * F + f] = x1 - x0;
+        }
       }
     }
     const temb = cosineTimeEmbedding(t);
     for (let m = 0; m < M; m++) {
-      for (let f = 0; f < F; f++) {
-        const x0 = inp.xDropHost[m * F + f], e = x1[m * F + f];
-        xin[m * (F + TIME_FEATURES) + f] = (1 - t[m]) * x0 + t[m] * e;
-        v[m * F + f] = e - x0;
-      }
       xin.set(
         temb.subarray(m * TIME_FEATURES, (m + 1) * TIME_FEATURES),
         m * (F + TIME_FEATURES) + F,

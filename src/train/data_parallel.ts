@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { ParameterStore } from "../autograd/parameters.ts";
+import type { ParameterStore, ParamGroup } from "../autograd/parameters.ts";
 import type { JetBatch } from "../data/loader.ts";
 import type { Mpi } from "../io/mpi.ts";
 import { scale } from "../kernels/elementwise.ts";
@@ -231,10 +231,10 @@ export class DataParallel {
   }
 
   /** One rank's weighted mean: its weighted groups' gradients over its own weight. */
-  #divide(groups: readonly { name: string }[], w: ExchangeWeighting, by: number): void {
+  #divide(groups: readonly ParamGroup[], w: ExchangeWeighting, by: number): void {
     const gpu = this.store.gpu;
-    for (const g of this.store.groups) {
-      if (g.frozen || !groups.includes(g) || w.unweighted?.includes(g.name)) continue;
+    for (const g of groups) {
+      if (w.unweighted?.includes(g.name)) continue;
       const grads = g.arena("grads");
       const scaled = scale(grads, 1 / by);
       gpu.copy(scaled, grads);

@@ -12,6 +12,7 @@ import { finetune, type FinetuneOptions } from "./finetune.ts";
 import { downstreamTask } from "./downstream/registry.ts";
 import { writeAtomic } from "../io/files.ts";
 import { claimRunDir } from "./rundir.ts";
+import { meanStd } from "./study_tables.ts";
 
 /** Options of {@linkcode sweep}. */
 export interface SweepOptions
@@ -88,12 +89,8 @@ export async function sweep(gpu: Gpu, o: SweepOptions): Promise<SweepRow[]> {
   const summary: string[] = [`backbone,n,mean_${metric},std_${metric},runs`];
   for (const label of Object.keys(labels)) {
     for (const n of o.sizes) {
-      const v = rows.filter((r) => r.backbone === label && r.n === n).map((r) => r.value).filter(
-        Number.isFinite,
-      );
-      const mean = v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1);
-      const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(v.length - 1, 1));
-      summary.push(`${label},${n},${mean},${sd},${v.length}`);
+      const s = meanStd(rows.filter((r) => r.backbone === label && r.n === n).map((r) => r.value));
+      summary.push(`${label},${n},${s.mean},${s.std},${s.runs}`);
     }
   }
   await writeAtomic(`${o.out}/sweep_summary.csv`, summary.join("\n") + "\n");

@@ -1,7 +1,8 @@
 // Run under mpiexec by mpi_test.ts. `collectives OUT`: rank, size, allreduce, broadcast, barrier.
 // `train B STEPS OUT`: a small MLP trained data-parallel on a fixed global batch of B rows, each
 // rank computing its share; rank 0 writes the loss curve and the final weights. `train B STEPS
-// OUT deferred`: the same with each allreduce overlapping the recording of the next step.
+// OUT deferred`: the same with each allreduce overlapping the recording of the next step;
+// `... weighted`: with the ranks' gradients weighted by their rows.
 import { ParameterStore } from "../../src/autograd/parameters.ts";
 import { Tape } from "../../src/autograd/tape.ts";
 import * as ops from "../../src/autograd/ops.ts";
@@ -63,23 +64,28 @@ if (mode === "collectives") {
   // recorded (DataParallel.beginAverage), as the training loops do; a submit meanwhile must be
   // refused.
   const deferred = args[3] === "deferred";
+  // `weighted`: each rank's loss scaled by its rows, averaged with their total as the weight
+  // (ExchangeWeighting, as the loops do for means over particles): the plain mean's result.
+  const weighted = args[3] === "weighted", rows = e - s;
   const lossBuf = gpu.zeros([steps]);
   let hostWork = 0; // calls of the exchange's whileWaiting (once per step, on any rank count)
   let refused = 0;
-  let pending: PendingExchange | undefined;
+  let pending: PendingExchange | undefined, grads0: number[] = [];
   for (let step = 0; step < steps; step++) {
     store.zeroGrad();
     const tape = new Tape(gpu);
-    const h = ops.silu(tape, ops.linear(tape, x, store.get("w1").value, store.get("b1").value));
-    const p = ops.linear(tape, h, store.get("w2").value, store.get("b2").value);
+    // tape.param: the parameters' gradients accumulate into the store's arena (what is exchanged).
+    const w = (name: string) => tape.param(store.get(name));
+    const h = ops.silu(tape, ops.linear(tape, x, w("w1"), w("b1")));
+    const p = ops.linear(tape, h, w("w2"), w("b2"));
     const loss = ops.pointwiseLoss(tape, "mse", p, y);
-    tape.backward(loss);
+    tape.backward(weighted ? ops.weightedSum(tape, [[loss, rows]]) : loss);
     gpu.copy(loss, lossBuf.view([1], step));
     await pending?.finish();
-    pending = await dp.beginAverage(() => hostWork++);
-    opt.step();
-    tape.dispose();
+    pending = await dp.beginAverage(() => hostWork++, weighted ? { weight: rows } : undefined);
     if (deferred && mpi.size > 1) {
+      opt.step();
+      tape.dispose();
       try {
         gpu.submit();
       } catch (e) {
@@ -87,6 +93,10 @@ if (mode === "collectives") {
       }
     } else {
       await pending.finish();
+      // The first step's averaged gradients, before the optimiser clips them.
+      if (step === 0) grads0 = [...await store.groups[0].arena("grads").read()];
+      opt.step();
+      tape.dispose();
       gpu.submit();
     }
   }
@@ -104,6 +114,7 @@ if (mode === "collectives") {
         stats: dp.stats,
         hostWork,
         refused,
+        grads0,
       }),
     );
   }

@@ -38,7 +38,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "data parallel: 2 ranks x B/2 rows follow 1 rank x B rows (same losses and weights to 1e-6) from rank 0's initial weights, and an allreduce overlapping the next step's recording changes no bit",
+    "data parallel: 2 ranks x B/2 rows follow 1 rank x B rows (same losses and weights to 1e-6) from rank 0's initial weights, an allreduce overlapping the next step's recording changes no bit, and a weighted exchange gives the plain mean",
   ignore,
   fn: async () => {
     const tmp = await Deno.makeTempDir();
@@ -56,6 +56,11 @@ Deno.test({
       const w = two.weights[k] as number[];
       const d = Math.max(...v.map((x, i) => Math.abs(x - w[i])));
       if (d > 1e-6) throw new Error(`${k}: weights differ by ${d}`);
+    }
+    // The first step's averaged gradients themselves (AdamW hardly sees a gradient's scale).
+    const dg = Math.max(...one.grads0.map((x: number, i: number) => Math.abs(x - two.grads0[i])));
+    if (!(Math.max(...one.grads0.map(Math.abs)) > 1e-3 && dg <= 1e-6)) {
+      throw new Error(`averaged gradients differ by ${dg}`);
     }
     // One allreduce per step for the one trainable group, its whole gradient arena.
     if (two.stats.calls !== 8 || !(two.stats.bytes >= 8 * 4 * (16 * 8 + 16 + 4 * 16 + 4))) {
@@ -78,6 +83,22 @@ Deno.test({
     }
     if (def.refused !== 8 || !(def.stats.reduceOverlapMs > 0) || two.refused !== 0) {
       throw new Error(`refused ${def.refused} submits, overlap ${def.stats.reduceOverlapMs} ms`);
+    }
+    // A weighted exchange (losses scaled by each rank's rows, the total rows as the divisor)
+    // gives the plain mean's result, on 2 ranks and on 1 (where the gradients are divided on
+    // the device).
+    for (const ranks of [1, 2]) {
+      await launch(ranks, "train", "32", "8", `${tmp}/weighted${ranks}.json`, "weighted");
+      const w = JSON.parse(await Deno.readTextFile(`${tmp}/weighted${ranks}.json`));
+      for (const [k, v] of Object.entries(one.weights as Record<string, number[]>)) {
+        const d = Math.max(...v.map((x, i) => Math.abs(x - (w.weights[k] as number[])[i])));
+        if (!(d <= 1e-6)) throw new Error(`weighted, ${ranks} rank(s): ${k} differs by ${d}`);
+      }
+      // (AdamW hardly sees a gradient's scale: compare the averaged gradients themselves.)
+      const g = Math.max(...one.grads0.map((x: number, i: number) => Math.abs(x - w.grads0[i])));
+      if (!(Math.max(...one.grads0.map(Math.abs)) > 1e-3 && g <= 1e-6)) {
+        throw new Error(`weighted, ${ranks} rank(s): gradients differ by ${g}`);
+      }
     }
   },
 });

@@ -77,6 +77,21 @@ function task(
   });
 }
 
+/** An SSFM task sized for {@linkcode tinyConfig}'s 16-wide encoder. */
+function tinyTask(store: ParameterStore, minDrop: number, maxDrop: number, seed = 11): SSFMTask {
+  return new SSFMTask(store, new InitRng(2), {
+    features: F,
+    ids: true,
+    encoderDim: 16,
+    dim: 16,
+    layers: 1,
+    heads: 2,
+    minDrop,
+    maxDrop,
+    seed,
+  });
+}
+
 /** Sets every parameter to small random values (adaLN-Zero starts as the identity otherwise). */
 async function randomise(store: ParameterStore, seed: number): Promise<void> {
   const vals = await store.read(), r = new Rng(seed, 0);
@@ -196,17 +211,7 @@ Deno.test("ssfm loss: a zero-velocity decoder's loss is the mean of (eps - y)^2 
   const cfg = tinyConfig();
   const store = new ParameterStore(gpu);
   const model = new MPMModel(store, cfg);
-  const ssfm = new SSFMTask(store, new InitRng(2), {
-    features: F,
-    ids: true,
-    encoderDim: 16,
-    dim: 16,
-    layers: 1,
-    heads: 2,
-    minDrop: 0,
-    maxDrop: 0.8,
-    seed: 11,
-  });
+  const ssfm = tinyTask(store, 0, 0.8);
   store.finalize();
   const vals = await store.read();
   for (const [name, v] of vals) if (name.startsWith("tasks.ssfm.output.")) v.fill(0);
@@ -270,17 +275,7 @@ Deno.test("ssfm, cfm and cnf losses are per-jet means with per-jet noise: a batc
     const store = new ParameterStore(gpu);
     const model = new MPMModel(store, cfg);
     const task = kind === "ssfm"
-      ? new SSFMTask(store, new InitRng(2), {
-        features: F,
-        ids: true,
-        encoderDim: 16,
-        dim: 16,
-        layers: 1,
-        heads: 2,
-        minDrop: 0.2,
-        maxDrop: 0.6,
-        seed: 11,
-      })
+      ? tinyTask(store, 0.2, 0.6)
       : kind === "cfm"
       ? new CFMTask(store, new InitRng(2), model.headDim, F, { seed: 11, hidden: 8 })
       : new CNFTask(store, new InitRng(2), model.headDim, block.features, { seed: 11 });
@@ -388,17 +383,7 @@ Deno.test("ssfm whole-jet generation: requested multiplicities, finite features,
     useIds: true,
     maxParticles: 128,
   }, new InitRng(1));
-  const ssfm = new SSFMTask(store, new InitRng(2), {
-    features: F,
-    ids: true,
-    encoderDim: 16,
-    dim: 16,
-    layers: 1,
-    heads: 2,
-    minDrop: 0,
-    maxDrop: 1,
-    seed: 1,
-  });
+  const ssfm = tinyTask(store, 0, 1, 1);
   store.finalize();
   await randomise(store, 9);
   const mult = new Int32Array([3, 1, 6]);

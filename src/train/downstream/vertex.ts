@@ -14,6 +14,7 @@ import { adjustedRandIndex, componentsFromEdges, referenceAri } from "../../eval
 import { lineSvg } from "../../eval/plots.ts";
 import { pairSlots, VertexHead } from "../../heads/heads.ts";
 import { writeAtomic } from "../../io/files.ts";
+import { meanStd } from "../study_tables.ts";
 import {
   type Collector,
   defineDownstream,
@@ -88,10 +89,8 @@ class VertexCollector implements Collector {
     const nvs = [...this.#ref.keys()].sort((a, b) => a - b);
     // Error bars: the standard error of the mean ARI of the jets with that many vertices.
     const sem = (a: number[]) => {
-      const v = a.filter(Number.isFinite),
-        mu = v.reduce((s, x) => s + x, 0) / Math.max(v.length, 1);
-      const sd = Math.sqrt(v.reduce((s, x) => s + (x - mu) ** 2, 0) / Math.max(v.length - 1, 1));
-      return v.length > 1 ? sd / Math.sqrt(v.length) : 0;
+      const { std, runs } = meanStd(a);
+      return runs > 1 ? std / Math.sqrt(runs) : 0;
     };
     const counts = nvs.map((v) => this.#ref.get(v)!.filter(Number.isFinite).length);
     await writeAtomic(
